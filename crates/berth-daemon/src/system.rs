@@ -1,0 +1,1 @@
+//! Facts about the daemon and its host, for `/version` and `/info`.
