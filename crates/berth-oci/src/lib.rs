@@ -12,5 +12,7 @@
 #![warn(missing_docs)]
 
 mod digest;
+pub mod image;
+pub mod reference;
 
 pub use digest::{Digest, DigestParseError, Digester, chain_ids};

@@ -1,0 +1,1 @@
+//! Image configs, manifests, indexes and descriptors.
