@@ -48,11 +48,16 @@ impl Digest {
     /// # Errors
     /// [`DigestParseError::InvalidFormat`] unless it is exactly 64 lowercase hex digits.
     pub fn from_hex(s: &str) -> Result<Self, DigestParseError> {
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() != 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(DigestParseError::InvalidFormat(s.to_string()));
         }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|_| DigestParseError::InvalidFormat(s.to_string()))?;
+        hex::decode_to_slice(s, &mut out)
+            .map_err(|_| DigestParseError::InvalidFormat(s.to_string()))?;
         Ok(Digest(out))
     }
 
