@@ -435,12 +435,14 @@ impl Applier<'_> {
             }
         };
         let header = entry.header();
-        let uid =
-            u32::try_from(header.uid().map_err(invalid("uid"))?).map_err(out_of_range("uid"))?;
-        let gid =
-            u32::try_from(header.gid().map_err(invalid("gid"))?).map_err(out_of_range("gid"))?;
-        let mode = Mode::from_raw_mode(header.mode().map_err(invalid("mode"))? & 0o7777);
-        let header_mtime = header.mtime().map_err(invalid("mtime"))?;
+        let old = header.as_old();
+        let uid = numeric(header.uid(), &old.uid).map_err(invalid("uid"))?;
+        let uid = u32::try_from(uid).map_err(out_of_range("uid"))?;
+        let gid = numeric(header.gid(), &old.gid).map_err(invalid("gid"))?;
+        let gid = u32::try_from(gid).map_err(out_of_range("gid"))?;
+        let mode = numeric(header.mode().map(u64::from), &old.mode).map_err(invalid("mode"))?;
+        let mode = Mode::from_raw_mode((mode & 0o7777) as u32);
+        let header_mtime = numeric(header.mtime(), &old.mtime).map_err(invalid("mtime"))?;
         let mut mtime = bounded_time(i64::try_from(header_mtime).unwrap_or(i64::MAX), 0);
         let mut atime = None;
         let mut xattrs = Vec::new();
@@ -714,18 +716,17 @@ impl Applier<'_> {
     ) -> Result<(), ApplyError> {
         let st = rustix::fs::statat(parent, base, AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| replace_err(name, e.into()))?;
-        let file_type = FileType::from_raw_mode(st.st_mode);
         // Any cached directory may be this one or lie under it.
         self.layer.forget();
-        if file_type == FileType::Directory {
-            remove_tree(parent, base).map_err(|e| replace_err(name, e))
+        let freed = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            remove_tree(parent, base).map_err(|e| replace_err(name, e))?
         } else {
-            if matches!(file_type, FileType::RegularFile | FileType::Symlink) && st.st_nlink == 1 {
-                self.stats.size = self.stats.size.saturating_sub(st.st_size as u64);
-            }
             rustix::fs::unlinkat(parent, base, AtFlags::empty())
-                .map_err(|e| replace_err(name, e.into()))
-        }
+                .map_err(|e| replace_err(name, e.into()))?;
+            freed_by_unlink(&st)
+        };
+        self.stats.size = self.stats.size.saturating_sub(freed);
+        Ok(())
     }
 
     /// Owner, xattrs and mode, in that order: chown clears setuid/setgid bits and
@@ -826,8 +827,8 @@ fn set_times(target: Target<'_>, name: &EntryName, times: &Timestamps) -> Result
 }
 
 /// Removes the directory `base` in `parent` and everything under it, never following
-/// a symlink.
-fn remove_tree(parent: BorrowedFd<'_>, base: &[u8]) -> io::Result<()> {
+/// a symlink. Returns the bytes freed, as [`freed_by_unlink`] counts them.
+fn remove_tree(parent: BorrowedFd<'_>, base: &[u8]) -> io::Result<u64> {
     let dir_fd: OwnedFd = rustix::fs::openat(parent, base, nofollow_dir_flags(), Mode::empty())?;
     let mut dir = rustix::fs::Dir::read_from(&dir_fd)?;
     let mut children = Vec::new();
@@ -838,23 +839,34 @@ fn remove_tree(parent: BorrowedFd<'_>, base: &[u8]) -> io::Result<()> {
             children.push((child_name.to_vec(), child.file_type()));
         }
     }
+    let mut freed = 0;
     for (child, file_type) in children {
-        let is_dir = match file_type {
-            FileType::Directory => true,
-            FileType::Unknown => {
-                let st = rustix::fs::statat(&dir_fd, child.as_slice(), AtFlags::SYMLINK_NOFOLLOW)?;
-                FileType::from_raw_mode(st.st_mode) == FileType::Directory
-            }
-            _ => false,
-        };
-        if is_dir {
-            remove_tree(dir_fd.as_fd(), &child)?;
+        if file_type == FileType::Directory {
+            freed += remove_tree(dir_fd.as_fd(), &child)?;
+            continue;
+        }
+        let st = rustix::fs::statat(&dir_fd, child.as_slice(), AtFlags::SYMLINK_NOFOLLOW)?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            // The directory entry's type was `Unknown` (some filesystems never fill it).
+            freed += remove_tree(dir_fd.as_fd(), &child)?;
         } else {
             rustix::fs::unlinkat(&dir_fd, child.as_slice(), AtFlags::empty())?;
+            freed += freed_by_unlink(&st);
         }
     }
     rustix::fs::unlinkat(parent, base, AtFlags::REMOVEDIR)?;
-    Ok(())
+    Ok(freed)
+}
+
+/// What unlinking a non-directory takes off [`ApplyStats::size`]: its size when this
+/// was the inode's last link (the size was counted once, when the inode was made).
+fn freed_by_unlink(st: &rustix::fs::Stat) -> u64 {
+    let file_type = FileType::from_raw_mode(st.st_mode);
+    if matches!(file_type, FileType::RegularFile | FileType::Symlink) && st.st_nlink == 1 {
+        u64::try_from(st.st_size).unwrap_or(0)
+    } else {
+        0
+    }
 }
 
 /// The link target of a symlink or hardlink entry.
@@ -892,6 +904,15 @@ fn device<R: Read>(
         .map_err(invalid("device minor"))?
         .unwrap_or(0);
     Ok(rustix::fs::makedev(major, minor))
+}
+
+/// A numeric header field, with an empty one (all NUL or spaces) read as 0 the way Go's
+/// archive/tar (so Docker) reads it; the `tar` crate refuses those.
+fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
+    match parsed {
+        Err(_) if raw.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        other => other,
+    }
 }
 
 /// A time Docker would keep, else the epoch (Docker's `boundTime`).
@@ -1170,6 +1191,32 @@ mod tests {
         let (_tmp, result) = apply(&[0x55; 2048], &ApplyOptions::default());
         assert!(
             matches!(result, Err(ApplyError::Read { entries: 0, .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn empty_numeric_fields_read_as_zero_like_go() {
+        let mut h = raw_header(b"f", EntryType::Regular, 0);
+        h.as_old_mut().mtime = [0; 12];
+        h.as_old_mut().mode = *b"  0644 \0";
+        h.set_cksum();
+        let tar = tarball(&[(h, b"")]);
+        let (tmp, result) = apply(&tar, &ApplyOptions::default());
+        result.unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            std::fs::metadata(tmp.path().join("layer/f"))
+                .unwrap()
+                .mtime(),
+            0
+        );
+        let mut bad = raw_header(b"g", EntryType::Regular, 0);
+        bad.as_old_mut().gid = *b"12x4567\0";
+        bad.set_cksum();
+        let (_tmp, result) = apply(&tarball(&[(bad, b"")]), &ApplyOptions::default());
+        assert!(
+            matches!(result, Err(ApplyError::InvalidHeader { field: "gid", .. })),
             "{result:?}"
         );
     }
