@@ -1,1 +1,23 @@
-//! Layer tarballs: decompression, digest verification while streaming, and application onto a directory as an overlay layer.
+//! Layer tarballs: decompression, digest verification while streaming, and application
+//! onto a directory as one overlayfs layer.
+//!
+//! A pull streams each blob once: `DigestReader` (blob digest) → [`decompress`] →
+//! `DigestReader` (diff ID) → [`apply_layer`], then [`DigestReader::drain`] so both
+//! digests cover the whole stream, and only then is the layer directory committed.
+//!
+//! [`apply_layer`] is our own extractor over the `tar` crate's reader, because layer
+//! tarballs are hostile input and must land in overlayfs's format: names are resolved
+//! inside the layer by file descriptor (`openat2(RESOLVE_IN_ROOT)`), `..` names are
+//! refused, aufs whiteouts become overlay whiteouts, and header sizes and entry counts
+//! are capped.
+
+mod apply;
+mod compression;
+mod digest_reader;
+mod entry_name;
+mod root;
+
+pub use apply::{ApplyError, ApplyOptions, ApplyStats, apply_layer};
+pub use compression::{Compression, decompress};
+pub use digest_reader::DigestReader;
+pub use entry_name::InvalidPathReason;
