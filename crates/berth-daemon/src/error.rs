@@ -31,7 +31,10 @@ pub struct DaemonError {
 impl DaemonError {
     /// An error of `kind` with the client-facing `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        DaemonError { kind, message: message.into() }
+        DaemonError {
+            kind,
+            message: message.into(),
+        }
     }
     /// [`ErrorKind::NotFound`].
     pub fn not_found(message: impl Into<String>) -> Self {

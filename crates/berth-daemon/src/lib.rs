@@ -11,6 +11,8 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod filters;
+pub mod images;
 pub mod system;
 
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ pub struct DaemonConfig {
 /// The daemon: owns every service's state.
 pub struct Daemon {
     config: DaemonConfig,
+    images: images::ImageService,
 }
 
 impl Daemon {
@@ -39,9 +42,17 @@ impl Daemon {
     /// Fails when the roots cannot be created or the store found there cannot be opened.
     pub fn open(config: DaemonConfig) -> Result<Self, DaemonError> {
         for dir in [&config.data_root, &config.exec_root] {
-            std::fs::create_dir_all(dir).map_err(|e| DaemonError::internal(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                DaemonError::internal(format!("cannot create {}: {e}", dir.display()))
+            })?;
         }
-        Ok(Daemon { config })
+        let images = images::ImageService::open(&config.data_root)?;
+        Ok(Daemon { config, images })
+    }
+
+    /// The image service.
+    pub fn images(&self) -> &images::ImageService {
+        &self.images
     }
 
     /// The configuration this daemon was opened with.

@@ -32,6 +32,9 @@ pub struct SnapshotInfo {
     pub parent: Option<Digest>,
     /// Bytes of file content in this layer.
     pub size: u64,
+    /// Length of the uncompressed layer tarball.
+    #[serde(default)]
+    pub diff_size: u64,
 }
 
 /// Why a snapshot operation failed.
@@ -219,6 +222,7 @@ mod tests {
             diff_id: Digest::of(&[n]),
             parent: None,
             size: 1,
+            diff_size: 1,
         }
     }
 
