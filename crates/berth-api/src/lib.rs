@@ -24,6 +24,7 @@
 
 mod error;
 pub mod extract;
+mod images;
 mod system;
 mod version;
 
@@ -38,7 +39,9 @@ pub use version::{ApiVersion, ParseApiVersionError};
 /// The routes, unversioned, before the version middleware wraps them. New endpoint
 /// groups are merged here.
 fn routes() -> Router<Arc<Daemon>> {
-    Router::new().merge(system::routes())
+    Router::new()
+        .merge(system::routes())
+        .merge(images::routes())
 }
 
 /// The Engine API over `daemon`, as a service for hyper (or `oneshot` in tests).
@@ -82,7 +85,7 @@ mod tests {
             exec_root: dir.path().join("e"),
         };
         let daemon = Arc::new(Daemon::open(config).unwrap());
-        let routes = routes().route("/images/{*rest}", get(echo));
+        let routes = routes().route("/echo/{*rest}", get(echo));
         let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
         let r = with_version_layer(routes, daemon)
             .oneshot(req)
@@ -98,11 +101,11 @@ mod tests {
     #[tokio::test]
     async fn catch_all_route_sees_names_with_slashes_under_any_prefix() {
         assert_eq!(
-            get_body("/v1.41/images/localhost:5000/app:1/json").await,
+            get_body("/v1.41/echo/localhost:5000/app:1/json").await,
             (StatusCode::OK, "localhost:5000/app:1/json @ 1.41".into())
         );
         assert_eq!(
-            get_body("/images/localhost:5000/app:1/json?x=1").await,
+            get_body("/echo/localhost:5000/app:1/json?x=1").await,
             (StatusCode::OK, "localhost:5000/app:1/json @ 1.44".into())
         );
     }

@@ -441,7 +441,7 @@ impl Daemon {
 
     /// The daemon's configuration and host facts, for `GET /info`.
     ///
-    /// Object counts are zero until the services that own the objects exist.
+    /// Container counts are zero until the container service exists.
     pub fn system_info(&self) -> SystemInfo {
         let data_root = &self.config().data_root;
         let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
@@ -486,7 +486,10 @@ impl Daemon {
             id: engine_id(data_root),
             // The image and container services will fill these; until they exist the
             // daemon holds no objects.
-            counts: ObjectCounts::default(),
+            counts: ObjectCounts {
+                images: self.images().count() as u64,
+                ..ObjectCounts::default()
+            },
             driver: "overlay2".to_owned(),
             driver_status: vec![["Backing Filesystem".to_owned(), backing_fs]],
             plugins: PluginsInfo {
