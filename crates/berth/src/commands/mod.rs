@@ -1,0 +1,176 @@
+//! The commands, grouped by the object they manage (`image`, `system`,
+//! `inspect`); containers, networks and volumes get their own modules.
+//!
+//! Every command is an async function taking the shared [`Ctx`] and its
+//! parsed `Args`; it talks to the daemon only through [`Client`], prints
+//! with [`Ctx::print`], and returns `anyhow` errors that `main` prints the
+//! way docker does (a [`StatusError`] chooses its own exit code).
+
+pub(crate) mod image;
+pub(crate) mod inspect;
+pub(crate) mod system;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use crate::cli::{self, Cli, Command, StatusError, Usage};
+use crate::client::Client;
+
+/// What every command gets: the daemon client and the invocation.
+pub(crate) struct Ctx {
+    pub(crate) client: Client,
+    /// The command path and use line, for argument-count errors.
+    pub(crate) usage: Usage,
+    /// `-D`: print extra detail.
+    pub(crate) debug: bool,
+    /// The context name shown by `version`/`info` (docker's "default").
+    pub(crate) context: String,
+}
+
+impl Ctx {
+    /// Writes `text` to stdout as is.
+    ///
+    /// # Errors
+    /// Write failures (a closed pipe ends the program quietly in `main`).
+    pub(crate) fn print(&self, text: &str) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()
+    }
+}
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// Whatever the command reports.
+pub(crate) async fn run(cli: Cli, ctx: Ctx) -> anyhow::Result<()> {
+    let Some(command) = cli.command else {
+        let tree = cli::command_tree();
+        ctx.print(&cli::render_help(&[], &tree))?;
+        return Ok(());
+    };
+    match command {
+        Command::History(a) => image::history::run(&ctx, a).await,
+        Command::Image(g) => image::run_group(&ctx, g).await,
+        Command::Images(a) => image::list::run(&ctx, a, true).await,
+        Command::Import(a) => image::transfer::import(&ctx, a).await,
+        Command::Info(a) => system::info(&ctx, a).await,
+        Command::Inspect(a) => inspect::run(&ctx, a).await,
+        Command::Load(a) => image::transfer::load(&ctx, a).await,
+        Command::Rmi(a) => image::remove::rmi(&ctx, a).await,
+        Command::Save(a) => image::transfer::save(&ctx, a).await,
+        Command::System(g) => system::run_group(&ctx, g).await,
+        Command::Tag(a) => image::remove::tag(&ctx, a).await,
+        Command::Version(a) => system::version(&ctx, a).await,
+        Command::External(words) => {
+            let word = words.first().cloned().unwrap_or_default();
+            Err(cli::unknown_command(&ctx.usage, &word).into())
+        }
+    }
+}
+
+/// Prints the help of a command group (`berth image`) or rejects an unknown
+/// subcommand of it, as docker does.
+pub(crate) fn group_without_command(ctx: &Ctx, external: Option<&[String]>) -> anyhow::Result<()> {
+    if let Some(words) = external {
+        let word = words.first().cloned().unwrap_or_default();
+        return Err(cli::unknown_command(&ctx.usage, &word).into());
+    }
+    let tree = cli::command_tree();
+    let path: Vec<String> = ctx
+        .usage
+        .path
+        .split(' ')
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    let mut cmd = &tree;
+    for p in &path {
+        cmd = cmd.find_subcommand(p).expect("path comes from this tree");
+    }
+    ctx.print(&cli::render_help(&path, cmd))?;
+    Ok(())
+}
+
+/// `-f/--filter name=value` as docker's `opts.FilterOpt` parses it.
+///
+/// # Errors
+/// docker's "bad format of filter (expected name=value)".
+pub(crate) fn parse_filter(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) => Ok((k.trim().to_lowercase(), v.trim().to_string())),
+        None => Err("bad format of filter (expected name=value)".to_string()),
+    }
+}
+
+/// The `filters` query value: `{"name":{"value":true}}` (empty when none).
+pub(crate) fn filters_json(filters: &[(String, String)]) -> Option<String> {
+    if filters.is_empty() {
+        return None;
+    }
+    let mut map: BTreeMap<&str, BTreeMap<&str, bool>> = BTreeMap::new();
+    for (k, v) in filters {
+        map.entry(k.as_str()).or_default().insert(v.as_str(), true);
+    }
+    Some(serde_json::to_string(&map).expect("maps of strings serialize"))
+}
+
+/// An I/O error phrased as Go prints it ("open x: no such file or directory").
+pub(crate) fn go_io_error(op: &str, path: &str, err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    let text = match chars.next() {
+        Some(c) => c.to_lowercase().collect::<String>() + chars.as_str(),
+        None => String::new(),
+    };
+    format!("{op} {path}: {text}")
+}
+
+/// A `StatusError` with exit status 1 (errors joined one per line).
+pub(crate) fn joined_errors(errors: &[String]) -> StatusError {
+    StatusError {
+        message: errors.join("\n"),
+        code: 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_encode_as_docker_args() {
+        let f = vec![
+            ("dangling".to_string(), "true".to_string()),
+            ("label".to_string(), "a=b".to_string()),
+            ("label".to_string(), "c".to_string()),
+        ];
+        assert_eq!(
+            filters_json(&f).unwrap(),
+            r#"{"dangling":{"true":true},"label":{"a=b":true,"c":true}}"#
+        );
+        assert_eq!(filters_json(&[]), None);
+    }
+
+    #[test]
+    fn filter_without_equals_is_refused() {
+        assert!(parse_filter("bogus").is_err());
+        assert_eq!(
+            parse_filter(" Label = a=b").unwrap(),
+            ("label".into(), "a=b".into())
+        );
+    }
+
+    #[test]
+    fn io_errors_read_like_go() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(
+            go_io_error("open", "/x", &e),
+            "open /x: no such file or directory"
+        );
+    }
+}
