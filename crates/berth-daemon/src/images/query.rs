@@ -297,13 +297,13 @@ impl ImageService {
             "Size": image.size,
             "GraphDriver": {"Data": graph, "Name": "overlay2"},
             "RootFS": {"Type": "layers", "Layers": diff_ids},
-            "Metadata": {"LastTagTime": image.record.last_tag_time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)).unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
+            "Metadata": {"LastTagTime": image.record.last_tag_time.map(go_time).unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
         });
         if let Some(v) = &cfg.variant {
             out["Variant"] = json!(v);
         }
         if let Some(c) = cfg.created {
-            out["Created"] = json!(c.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
+            out["Created"] = json!(go_time(c));
         }
         Ok(out)
     }
@@ -370,6 +370,23 @@ impl ImageService {
     }
 }
 
+/// A time as Go's `time.RFC3339Nano` prints it (what Docker's JSON carries): the
+/// fraction loses its trailing zeros, and vanishes when zero.
+pub(crate) fn go_time(t: DateTime<Utc>) -> String {
+    let s = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    match s.split_once('.') {
+        Some((secs, frac)) => {
+            let digits = frac.trim_end_matches('Z').trim_end_matches('0');
+            if digits.is_empty() {
+                format!("{secs}Z")
+            } else {
+                format!("{secs}.{digits}Z")
+            }
+        }
+        None => s,
+    }
+}
+
 /// Docker's timestamp filter values: unix seconds (with optional fraction), RFC 3339
 /// dates, or Go durations (`10m`, `1h30m`) meaning that long ago.
 ///
@@ -424,6 +441,18 @@ pub(crate) fn parse_timestamp(value: &str) -> Result<DateTime<Utc>, DaemonError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_time_trims_the_fraction() {
+        let t = DateTime::parse_from_rfc3339("2024-01-01T00:00:00.120000000Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(go_time(t), "2024-01-01T00:00:00.12Z");
+        let t = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(go_time(t), "2024-01-01T00:00:00Z");
+    }
 
     #[test]
     fn timestamps_and_durations() {
