@@ -346,12 +346,17 @@ enum Target<'a> {
 impl Applier<'_> {
     /// Applies one entry and returns how many bytes of its data it read.
     fn apply_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<u64, ApplyError> {
-        let kind = entry.header().entry_type();
+        let mut kind = entry.header().entry_type();
+        let raw_name = entry.path_bytes().into_owned();
+        // Pre-POSIX tarballs mark directories as type NUL (a regular file) with a
+        // trailing slash; Go's archive/tar, so Docker, reads those as directories.
+        if entry.header().as_bytes()[156] == 0 && raw_name.ends_with(b"/") {
+            kind = EntryType::Directory;
+        }
         if kind.is_pax_global_extensions() {
             tracing::debug!("ignoring PAX global extended header");
             return Ok(0);
         }
-        let raw_name = entry.path_bytes().into_owned();
         let name = EntryName::parse(&raw_name, self.opts.max_path_len).map_err(|reason| {
             ApplyError::InvalidPath {
                 path: bytes_to_path(&raw_name),
@@ -1219,6 +1224,19 @@ mod tests {
             matches!(result, Err(ApplyError::InvalidHeader { field: "gid", .. })),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn old_style_directory_with_trailing_slash_is_a_directory() {
+        let mut h = raw_header(b"d/", EntryType::Regular, 0);
+        h.as_mut_bytes()[156] = 0;
+        h.set_mode(0o755);
+        h.set_cksum();
+        let tar = tarball(&[(h, b""), (raw_header(b"d/f", EntryType::Regular, 1), b"x")]);
+        let (tmp, result) = apply(&tar, &ApplyOptions::default());
+        result.unwrap();
+        assert!(tmp.path().join("layer/d").is_dir());
+        assert_eq!(std::fs::read(tmp.path().join("layer/d/f")).unwrap(), b"x");
     }
 
     #[test]
