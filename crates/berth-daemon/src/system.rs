@@ -395,7 +395,8 @@ impl Daemon {
         let git_commit = option_env!("BERTH_GIT_COMMIT")
             .unwrap_or("unknown")
             .to_owned();
-        let build_time = option_env!("BERTH_BUILD_TIME").unwrap_or("").to_owned();
+        let build_time =
+            option_env!("BERTH_BUILD_TIME").map_or_else(executable_time, str::to_owned);
         // Docker names its Go toolchain; berth is built by rustc, whose version is not
         // known to the compiled code without a build script.
         let go_version = "n/a".to_owned();
@@ -582,6 +583,19 @@ fn go_arch(rust_arch: &str) -> &str {
         "loongarch64" => "loong64",
         other => other,
     }
+}
+
+/// When the running executable was written, RFC 3339: the link time of a build that
+/// did not stamp `BERTH_BUILD_TIME`, which is as close to Docker's `BuildTime` as
+/// berth can get without a build script. Empty if unknown.
+fn executable_time() -> String {
+    std::fs::metadata("/proc/self/exe")
+        .and_then(|m| m.modified())
+        .map(|t| {
+            chrono::DateTime::<chrono::Utc>::from(t)
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+        })
+        .unwrap_or_default()
 }
 
 fn read_trimmed(path: &str) -> String {
