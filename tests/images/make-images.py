@@ -674,7 +674,7 @@ def main():
             for archive, image in images.items()
         },
     }
-    tmp = stamp_path + ".tmp"
+    tmp = f"{stamp_path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
         f.write("\n")
