@@ -790,6 +790,7 @@ impl Berthd {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    #[track_caller]
     fn launch(&mut self) {
         assert!(self.child.is_none(), "berthd is already running");
         let log = std::fs::OpenOptions::new()
@@ -821,6 +822,7 @@ impl Berthd {
         self.wait_until_ready();
     }
 
+    #[track_caller]
     fn wait_until_ready(&mut self) {
         let timeout = env_duration("BERTH_E2E_START_TIMEOUT", 10);
         let deadline = Instant::now() + timeout;
