@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod containers;
 mod error;
 pub mod extract;
 mod images;
@@ -42,6 +43,7 @@ fn routes() -> Router<Arc<Daemon>> {
     Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(containers::routes())
 }
 
 /// The Engine API over `daemon`, as a service for hyper (or `oneshot` in tests).

@@ -94,6 +94,19 @@ impl Filters {
     }
 }
 
+/// Parses a `since`/`until` value (unix time, RFC 3339, or a duration ago).
+///
+/// # Errors
+/// `InvalidArgument` in Docker's words.
+pub fn parse_time(value: &str) -> Result<chrono::DateTime<chrono::Utc>, DaemonError> {
+    crate::images::parse_timestamp(value)
+}
+
+/// A time as Go's RFC3339Nano prints it.
+pub fn go_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    crate::images::go_time(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

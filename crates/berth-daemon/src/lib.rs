@@ -10,12 +10,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod containers;
 mod error;
 pub mod filters;
 pub mod images;
 pub mod system;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use error::{DaemonError, ErrorKind};
 
@@ -32,7 +34,8 @@ pub struct DaemonConfig {
 /// The daemon: owns every service's state.
 pub struct Daemon {
     config: DaemonConfig,
-    images: images::ImageService,
+    images: Arc<images::ImageService>,
+    containers: Arc<containers::ContainerService>,
 }
 
 impl Daemon {
@@ -40,14 +43,34 @@ impl Daemon {
     ///
     /// # Errors
     /// Fails when the roots cannot be created or the store found there cannot be opened.
+    /// Call [`Daemon::restore`] next, inside the runtime.
     pub fn open(config: DaemonConfig) -> Result<Self, DaemonError> {
         for dir in [&config.data_root, &config.exec_root] {
             std::fs::create_dir_all(dir).map_err(|e| {
                 DaemonError::internal(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let images = images::ImageService::open(&config.data_root)?;
-        Ok(Daemon { config, images })
+        let images = Arc::new(images::ImageService::open(&config.data_root)?);
+        let containers = containers::ContainerService::open(
+            &config.data_root,
+            &config.exec_root,
+            images.clone(),
+        )?;
+        Ok(Daemon {
+            config,
+            images,
+            containers,
+        })
+    }
+
+    /// Reconnects to containers that kept running while the daemon was down.
+    pub async fn restore(&self) {
+        self.containers.restore().await;
+    }
+
+    /// The container service.
+    pub fn containers(&self) -> &Arc<containers::ContainerService> {
+        &self.containers
     }
 
     /// The image service.

@@ -101,6 +101,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         exec_root: config.exec_root.clone(),
     })
     .context("cannot open the daemon state")?;
+    daemon.restore().await;
     let router = berth_api::router(Arc::new(daemon));
 
     let gid = socket::resolve_group(&config.group, config.group_explicit)?;

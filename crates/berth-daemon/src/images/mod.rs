@@ -30,6 +30,7 @@ pub use archive::{LoadProgress, SavePlan};
 pub use changes::apply_changes;
 pub use import::ImportOptions;
 pub use query::{DeleteResponseItem, HistoryItem, ImageInspect, ImageSummary, PruneReport};
+pub(crate) use query::{go_time, parse_timestamp};
 
 /// Configs and manifests are small; anything bigger in their place is refused.
 const MAX_CONFIG_SIZE: u64 = 8 << 20;
@@ -157,6 +158,24 @@ impl ImageService {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("image state lock")
+    }
+
+    /// The unpacked layer directories of an image, top layer first (overlay lower dirs).
+    ///
+    /// # Errors
+    /// `NotFound` when the image is gone.
+    pub fn layer_dirs(&self, id: &Digest) -> Result<Vec<std::path::PathBuf>, DaemonError> {
+        let state = self.lock();
+        let image = state
+            .images
+            .get(id)
+            .ok_or_else(|| no_such_image(&id.to_string()))?;
+        let diff_ids: Vec<Digest> = image.record.layers.iter().map(|l| l.diff_id).collect();
+        Ok(chain_ids(&diff_ids)
+            .iter()
+            .rev()
+            .map(|c| self.snapshots.fs_path(c))
+            .collect())
     }
 
     /// Number of images, for `/info`.

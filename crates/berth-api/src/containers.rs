@@ -1,0 +1,438 @@
+//! `/containers/...`: create, start, stop, kill, restart, wait, remove, rename,
+//! inspect, list, logs, attach, prune.
+//!
+//! Attach hijacks the connection as Docker does: the answer is `101 UPGRADED`, after
+//! which the socket carries the container's output (8-byte multiplexed frames without
+//! a TTY, raw bytes with one) and the client's stdin. A client may attach before
+//! start (the docker CLI's `run` does): its stream is connected to the shim before the
+//! process execs, so no output is lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{CONNECTION, CONTENT_TYPE, UPGRADE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use berth_daemon::containers::logs::{self, LogOptions};
+use berth_daemon::containers::{Config, CreateRequest, HostConfig, WaitCondition};
+use berth_daemon::filters::Filters;
+use berth_daemon::{Daemon, DaemonError};
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::ApiError;
+use crate::extract::{Json, Path, Query, docker_bool};
+
+/// The container routes.
+pub(crate) fn routes() -> Router<Arc<Daemon>> {
+    Router::new()
+        .route("/containers/create", post(create))
+        .route("/containers/json", get(list))
+        .route("/containers/prune", post(prune))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/logs", get(logs))
+        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}", delete(remove))
+}
+
+#[derive(Deserialize)]
+struct CreateQuery {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+async fn create(
+    State(d): State<Arc<Daemon>>,
+    Query(q): Query<CreateQuery>,
+    Json(mut body): Json<serde_json::Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    let host_config = match body.remove("HostConfig") {
+        Some(Value::Null) | None => HostConfig::default(),
+        Some(v) => serde_json::from_value(v)
+            .map_err(|e| ApiError::bad_request(format!("invalid HostConfig: {e}")))?,
+    };
+    body.remove("NetworkingConfig");
+    let config: Config = serde_json::from_value(Value::Object(body))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (id, warnings) = d
+        .containers()
+        .create(CreateRequest {
+            name: q.name,
+            config,
+            host_config,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Id": id, "Warnings": warnings})),
+    )
+        .into_response())
+}
+
+type Pairs = Vec<(String, String)>;
+
+fn pair<'a>(q: &'a Pairs, key: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn flag(q: &Pairs, key: &str) -> bool {
+    pair(q, key).is_some_and(|v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "no" | "false" | "none"
+        )
+    })
+}
+
+async fn list(State(d): State<Arc<Daemon>>, Query(q): Query<Pairs>) -> Result<Response, ApiError> {
+    let filters = Filters::parse(pair(&q, "filters").unwrap_or(""))?;
+    let limit = pair(&q, "limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .filter(|l| *l > 0)
+        .map(|l| l as usize);
+    Ok(Json(
+        d.containers()
+            .list(flag(&q, "all"), limit, flag(&q, "size"), &filters)?,
+    )
+    .into_response())
+}
+
+async fn inspect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<Pairs>,
+) -> Result<Response, ApiError> {
+    Ok(Json(d.containers().inspect(&id, flag(&q, "size"))?).into_response())
+}
+
+async fn start(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(if d.containers().start(&id).await? {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_MODIFIED
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct StopQuery {
+    #[serde(default)]
+    t: Option<String>,
+    #[serde(default)]
+    signal: Option<String>,
+}
+
+fn timeout(t: &Option<String>) -> Result<Option<i64>, ApiError> {
+    match t.as_deref() {
+        None | Some("") => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("invalid value for t: {v}"))),
+    }
+}
+
+async fn stop(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<Response, ApiError> {
+    let stopped = d
+        .containers()
+        .stop(&id, timeout(&q.t)?, q.signal.as_deref())
+        .await?;
+    Ok(if stopped {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_MODIFIED
+    }
+    .into_response())
+}
+
+async fn restart(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<Response, ApiError> {
+    d.containers()
+        .restart(&id, timeout(&q.t)?, q.signal.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn kill(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<Response, ApiError> {
+    d.containers()
+        .kill(&id, q.signal.as_deref().unwrap_or(""))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    condition: Option<String>,
+}
+
+async fn wait(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let condition = match q.condition.as_deref() {
+        None | Some("") | Some("not-running") => WaitCondition::NotRunning,
+        Some("next-exit") => WaitCondition::NextExit,
+        Some("removed") => WaitCondition::Removed,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition: \"{other}\""
+            )));
+        }
+    };
+    // Resolve now, so an unknown container is a 404 rather than a stream.
+    d.containers().get(&id)?;
+    let code = d.containers().wait(&id, condition).await?;
+    Ok(Json(json!({"StatusCode": code, "Error": null})).into_response())
+}
+
+#[derive(Deserialize)]
+struct RemoveQuery {
+    #[serde(default, deserialize_with = "docker_bool")]
+    force: bool,
+    #[serde(default, deserialize_with = "docker_bool")]
+    v: bool,
+}
+
+async fn remove(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> Result<Response, ApiError> {
+    d.containers().remove(&id, q.force, q.v).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct RenameQuery {
+    #[serde(default)]
+    name: String,
+}
+
+async fn rename(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<RenameQuery>,
+) -> Result<Response, ApiError> {
+    d.containers().rename(&id, &q.name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn prune(State(d): State<Arc<Daemon>>, Query(q): Query<Pairs>) -> Result<Response, ApiError> {
+    let filters = Filters::parse(pair(&q, "filters").unwrap_or(""))?;
+    let (deleted, space) = d.containers().prune(&filters).await?;
+    Ok(Json(json!({"ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": space})).into_response())
+}
+
+fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + data.len());
+    out.extend_from_slice(&[stream, 0, 0, 0]);
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+fn stream_content_type(tty: bool) -> &'static str {
+    if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    }
+}
+
+/// `GET /containers/{id}/logs`.
+async fn logs(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<Pairs>,
+) -> Result<Response, ApiError> {
+    let entry = d.containers().get(&id)?;
+    let record = entry.record();
+    let opts = LogOptions {
+        stdout: flag(&q, "stdout"),
+        stderr: flag(&q, "stderr"),
+        since: match pair(&q, "since").filter(|s| !s.is_empty() && *s != "0") {
+            Some(s) => Some(berth_daemon::filters::parse_time(s)?),
+            None => None,
+        },
+        until: match pair(&q, "until").filter(|s| !s.is_empty() && *s != "0") {
+            Some(s) => Some(berth_daemon::filters::parse_time(s)?),
+            None => None,
+        },
+        tail: pair(&q, "tail")
+            .and_then(|t| t.parse::<i64>().ok())
+            .filter(|t| *t >= 0)
+            .map(|t| t as usize),
+    };
+    if !opts.stdout && !opts.stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let follow = flag(&q, "follow");
+    let timestamps = flag(&q, "timestamps");
+    let tty = record.config.tty;
+    let path = d
+        .containers()
+        .container_dir(&entry)
+        .join(format!("{}-json.log", record.id));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::spawn(async move {
+        let render = |lines: Vec<logs::LogLine>| -> Vec<u8> {
+            let mut out = Vec::new();
+            for l in lines {
+                let mut text = Vec::new();
+                if timestamps {
+                    text.extend_from_slice(berth_daemon::filters::go_time(l.time).as_bytes());
+                    text.push(b' ');
+                }
+                text.extend_from_slice(l.log.as_bytes());
+                if tty {
+                    out.extend_from_slice(&text);
+                } else {
+                    out.extend_from_slice(&frame(if l.stream == "stderr" { 2 } else { 1 }, &text));
+                }
+            }
+            out
+        };
+        let (lines, mut offset) = {
+            let (p, o) = (path.clone(), opts.clone());
+            tokio::task::spawn_blocking(move || logs::read(&p, &o))
+                .await
+                .unwrap_or_default()
+        };
+        if tx.send(Ok(Bytes::from(render(lines)))).await.is_err() || !follow {
+            return;
+        }
+        let opts = LogOptions { tail: None, ..opts };
+        loop {
+            let running = entry.record().state.running;
+            let (lines, next) = logs::read_from(&path, offset, &opts);
+            offset = next;
+            if !lines.is_empty() && tx.send(Ok(Bytes::from(render(lines)))).await.is_err() {
+                return;
+            }
+            if !running || opts.until.is_some_and(|u| chrono::Utc::now() > u) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok((
+        [(CONTENT_TYPE, stream_content_type(tty))],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// `POST /containers/{id}/attach`: hijacks the connection.
+async fn attach(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<Pairs>,
+    mut req: Request,
+) -> Result<Response, ApiError> {
+    let entry = d.containers().get(&id)?;
+    let record = entry.record();
+    let (stdin, stdout, stderr) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
+    let created = record.state.status == "created";
+    if !record.state.running && !created && flag(&q, "stream") {
+        return Err(ApiError(DaemonError::conflict(
+            "You cannot attach to a stopped container, start it first",
+        )));
+    }
+    let tty = record.config.tty;
+    let upgrade = req.headers().get(UPGRADE).is_some();
+    if !upgrade {
+        return Err(ApiError::bad_request(
+            "attach needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)",
+        ));
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let waiter = if record.state.running {
+        None
+    } else {
+        Some(d.containers().wait_for_start(&entry))
+    };
+    tokio::spawn(async move {
+        let client = match on_upgrade.await {
+            Ok(u) => TokioIo::new(u),
+            Err(e) => {
+                tracing::debug!(error = %e, "attach upgrade failed");
+                return;
+            }
+        };
+        let (shim, ack) = match waiter {
+            None => (
+                d.containers()
+                    .attach_stream(&entry, stdin, stdout, stderr)
+                    .await,
+                None,
+            ),
+            Some(w) => match w.await {
+                Ok(ack) => (
+                    d.containers()
+                        .attach_stream(&entry, stdin, stdout, stderr)
+                        .await,
+                    Some(ack),
+                ),
+                Err(_) => return,
+            },
+        };
+        if let Some(ack) = ack {
+            let _ = ack.send(());
+        }
+        let Ok(shim) = shim else { return };
+        let (mut client_r, mut client_w) = tokio::io::split(client);
+        let (mut shim_r, mut shim_w) = shim.into_split();
+        let input = tokio::spawn(async move {
+            if stdin {
+                let _ = tokio::io::copy(&mut client_r, &mut shim_w).await;
+                // Tell the shim the client's stdin ended (it closes the container's
+                // stdin when the container was run with stdin_once).
+                let _ = shim_w.shutdown().await;
+            }
+        });
+        let _ = tokio::io::copy(&mut shim_r, &mut client_w).await;
+        let _ = client_w.shutdown().await;
+        input.abort();
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(stream_content_type(tty)),
+    );
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(UPGRADE, HeaderValue::from_static("tcp"));
+    Ok(resp)
+}

@@ -1,0 +1,101 @@
+//! The files Docker generates for each container: /etc/hostname, /etc/hosts,
+//! /etc/resolv.conf, bind-mounted over the image's.
+
+use std::path::Path;
+
+use super::model::ContainerRecord;
+use crate::DaemonError;
+
+/// Writes `hostname`, `hosts` and `resolv.conf` into the container's directory.
+///
+/// # Errors
+/// Writing the files.
+pub(super) fn write_files(dir: &Path, record: &ContainerRecord) -> Result<(), DaemonError> {
+    let c = &record.config;
+    let host_net = record.host_config.network_mode == "host";
+    let hostname = if host_net {
+        std::fs::read_to_string("/etc/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    } else {
+        c.hostname.clone()
+    };
+    let mut hosts = if host_net {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        let fqdn = if c.domainname.is_empty() {
+            String::new()
+        } else {
+            format!("{}.{} ", c.hostname, c.domainname)
+        };
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{fqdn}{}\n",
+            c.hostname
+        )
+    };
+    for extra in record.host_config.extra_hosts.iter().flatten() {
+        if let Some((name, ip)) = extra.split_once(':') {
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    let resolv = resolv_conf(record);
+    let w = |name: &str, data: &str| {
+        std::fs::write(dir.join(name), data)
+            .map_err(|e| DaemonError::internal(format!("cannot write {name}: {e}")))
+    };
+    w("hostname", &format!("{hostname}\n"))?;
+    w("hosts", &hosts)?;
+    w("resolv.conf", &resolv)
+}
+
+/// The host's resolv.conf without loopback nameservers (unreachable from a container's
+/// own network namespace), or Docker's fallback servers when none remain; `--dns`,
+/// `--dns-search` and `--dns-option` replace the respective lines.
+fn resolv_conf(record: &ContainerRecord) -> String {
+    let hc = &record.host_config;
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if hc.network_mode == "host"
+        && hc.dns.is_none()
+        && hc.dns_search.is_none()
+        && hc.dns_options.is_none()
+    {
+        return host;
+    }
+    let mut nameservers: Vec<String> = host
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver").map(|s| s.trim().to_string()))
+        .filter(|ns| !ns.starts_with("127.") && ns != "::1")
+        .collect();
+    let mut search: Vec<String> = host
+        .lines()
+        .filter_map(|l| l.strip_prefix("search").map(|s| s.trim().to_string()))
+        .collect();
+    let mut options: Vec<String> = host
+        .lines()
+        .filter_map(|l| l.strip_prefix("options").map(|s| s.trim().to_string()))
+        .collect();
+    if let Some(dns) = hc.dns.as_ref().filter(|d| !d.is_empty()) {
+        nameservers = dns.clone();
+    }
+    if nameservers.is_empty() {
+        nameservers = vec!["8.8.8.8".into(), "8.8.4.4".into()];
+    }
+    if let Some(s) = hc.dns_search.as_ref().filter(|d| !d.is_empty()) {
+        search = vec![s.join(" ")];
+    }
+    if let Some(o) = hc.dns_options.as_ref().filter(|d| !d.is_empty()) {
+        options = vec![o.join(" ")];
+    }
+    let mut out = String::new();
+    for s in search.iter().filter(|s| !s.is_empty()) {
+        out.push_str(&format!("search {s}\n"));
+    }
+    for ns in nameservers {
+        out.push_str(&format!("nameserver {ns}\n"));
+    }
+    for o in options.iter().filter(|s| !s.is_empty()) {
+        out.push_str(&format!("options {o}\n"));
+    }
+    out
+}

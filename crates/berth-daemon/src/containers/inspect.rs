@@ -1,0 +1,388 @@
+//! `GET /containers/{id}/json` and `GET /containers/json`: Docker's shapes, status
+//! strings and `ps` filters.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::rootfs::RootfsPaths;
+use super::{ContainerService, Entry};
+use crate::DaemonError;
+use crate::filters::Filters;
+
+/// go-units `HumanDuration`, as `docker ps` shows ages.
+pub(super) fn human_duration(d: chrono::Duration) -> String {
+    let secs = d.num_seconds();
+    if secs < 1 {
+        return "Less than a second".into();
+    }
+    if secs == 1 {
+        return "1 second".into();
+    }
+    if secs < 60 {
+        return format!("{secs} seconds");
+    }
+    let mins = d.num_minutes();
+    if mins == 1 {
+        return "About a minute".into();
+    }
+    if mins < 60 {
+        return format!("{mins} minutes");
+    }
+    let hours = (d.num_seconds() as f64 / 3600.0).round() as i64;
+    if hours == 1 {
+        return "About an hour".into();
+    }
+    if hours < 48 {
+        return format!("{hours} hours");
+    }
+    if hours < 24 * 7 * 2 {
+        return format!("{} days", hours / 24);
+    }
+    if hours < 24 * 30 * 2 {
+        return format!("{} weeks", hours / 24 / 7);
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{} months", hours / 24 / 30);
+    }
+    format!("{} years", hours / 24 / 365)
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| t.timestamp() > 0)
+}
+
+/// Docker's `State.String()`.
+fn status_text(r: &super::ContainerRecord) -> String {
+    let now = Utc::now();
+    let s = &r.state;
+    if s.running {
+        let up = parse_time(&s.started_at)
+            .map(|t| human_duration(now - t))
+            .unwrap_or_default();
+        return if s.paused {
+            format!("Up {up} (Paused)")
+        } else {
+            format!("Up {up}")
+        };
+    }
+    if s.restarting {
+        let ago = parse_time(&s.finished_at)
+            .map(|t| human_duration(now - t))
+            .unwrap_or_default();
+        return format!("Restarting ({}) {ago} ago", s.exit_code);
+    }
+    if s.dead {
+        return "Dead".into();
+    }
+    match parse_time(&s.finished_at) {
+        Some(t) => format!("Exited ({}) {} ago", s.exit_code, human_duration(now - t)),
+        None if s.status == "created" => "Created".into(),
+        None => format!("Exited ({})", s.exit_code),
+    }
+}
+
+fn command_text(r: &super::ContainerRecord) -> String {
+    std::iter::once(r.path.as_str())
+        .chain(r.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn mounts_json(r: &super::ContainerRecord) -> Value {
+    json!(r.mounts)
+}
+
+fn networks_json(r: &super::ContainerRecord) -> Value {
+    let mode = r.host_config.network_mode.clone();
+    json!({ mode: {
+        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
+        "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
+    }})
+}
+
+impl ContainerService {
+    /// `GET /containers/{id}/json`.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub fn inspect(&self, name: &str, size: bool) -> Result<Value, DaemonError> {
+        let entry = self.get(name)?;
+        Ok(self.inspect_entry(&entry, size))
+    }
+
+    fn inspect_entry(&self, entry: &Entry, size: bool) -> Value {
+        let r = entry.record();
+        let dir = self.dir(&r.id);
+        let paths = RootfsPaths::under(&dir);
+        let mut lower = String::new();
+        if let Ok(image) = r.image.parse()
+            && let Ok(dirs) = self.images().layer_dirs(&image)
+        {
+            lower = dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":");
+        }
+        let mut v = json!({
+            "Id": r.id,
+            "Created": crate::images::go_time(r.created),
+            "Path": r.path,
+            "Args": r.args,
+            "State": r.state,
+            "Image": r.image,
+            "ResolvConfPath": dir.join("resolv.conf"),
+            "HostnamePath": dir.join("hostname"),
+            "HostsPath": dir.join("hosts"),
+            "LogPath": dir.join(format!("{}-json.log", r.id)),
+            "Name": r.name,
+            "RestartCount": r.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": null,
+            "HostConfig": r.host_config,
+            "GraphDriver": {
+                "Data": {
+                    "LowerDir": lower,
+                    "MergedDir": paths.merged,
+                    "UpperDir": paths.upper,
+                    "WorkDir": paths.work,
+                },
+                "Name": "overlay2"
+            },
+            "Mounts": mounts_json(&r),
+            "Config": r.config,
+            "NetworkSettings": {
+                "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
+                "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+                "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "",
+                "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+                "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+                "Networks": networks_json(&r),
+            },
+        });
+        if size {
+            v["SizeRw"] = json!(dir_size(&paths.upper));
+            v["SizeRootFs"] = json!(dir_size(&paths.upper) + self.image_size(&r.image));
+        }
+        v
+    }
+
+    fn image_size(&self, image: &str) -> u64 {
+        self.images().get(image).map(|i| i.size).unwrap_or(0)
+    }
+
+    /// `GET /containers/json`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for bad filters; `NotFound` for a `before`/`since` container.
+    pub fn list(
+        &self,
+        all: bool,
+        limit: Option<usize>,
+        size: bool,
+        filters: &Filters,
+    ) -> Result<Vec<Value>, DaemonError> {
+        filters.validate(&[
+            "ancestor",
+            "before",
+            "expose",
+            "exited",
+            "health",
+            "id",
+            "isolation",
+            "is-task",
+            "label",
+            "name",
+            "network",
+            "publish",
+            "since",
+            "status",
+            "volume",
+        ])?;
+        for s in filters.get("status") {
+            if !matches!(
+                s,
+                "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
+            ) {
+                return Err(DaemonError::invalid(format!("invalid filter 'status={s}'")));
+            }
+        }
+        let before = filters
+            .get("before")
+            .next()
+            .map(|n| self.get(n).map(|e| e.record().created))
+            .transpose()?;
+        let since = filters
+            .get("since")
+            .next()
+            .map(|n| self.get(n).map(|e| e.record().created))
+            .transpose()?;
+        let mut exited = Vec::new();
+        for e in filters.get("exited") {
+            exited.push(
+                e.parse::<i32>()
+                    .map_err(|_| DaemonError::invalid(format!("invalid filter 'exited={e}'")))?,
+            );
+        }
+        let mut ancestors = Vec::new();
+        for a in filters.get("ancestor") {
+            if let Ok(img) = self.images().get(a) {
+                ancestors.push(img.record.id.to_string());
+            }
+        }
+        let mut records: Vec<_> = self.all().into_iter().map(|e| e.record()).collect();
+        records.sort_by_key(|r| std::cmp::Reverse(r.created));
+        let mut out = Vec::new();
+        for r in records {
+            let implicit_all =
+                all || filters.contains("status") || filters.contains("exited") || limit.is_some();
+            if !implicit_all && !r.state.running {
+                continue;
+            }
+            if before.is_some_and(|b| r.created >= b) || since.is_some_and(|s| r.created <= s) {
+                continue;
+            }
+            if filters.contains("status") && !filters.get("status").any(|s| s == r.state.status) {
+                continue;
+            }
+            if !exited.is_empty()
+                && (r.state.running
+                    || r.state.status == "created"
+                    || !exited.contains(&r.state.exit_code))
+            {
+                continue;
+            }
+            if filters.contains("id") && !filters.get("id").any(|p| r.id.starts_with(p)) {
+                continue;
+            }
+            if filters.contains("name") && !filters.get("name").any(|n| name_matches(n, &r.name)) {
+                continue;
+            }
+            if filters.contains("label") && !filters.match_labels("label", r.config.labels.as_ref())
+            {
+                continue;
+            }
+            if filters.contains("ancestor") && !ancestors.contains(&r.image) {
+                continue;
+            }
+            if filters.contains("volume")
+                && !filters.get("volume").any(|v| {
+                    r.mounts
+                        .iter()
+                        .any(|m| m.name == v || m.destination == v || m.source == v)
+                })
+            {
+                continue;
+            }
+            if filters.contains("network")
+                && !filters
+                    .get("network")
+                    .any(|n| n == r.host_config.network_mode)
+            {
+                continue;
+            }
+            let created = r.created.timestamp();
+            let mut v = json!({
+                "Id": r.id,
+                "Names": [r.name],
+                "Image": if r.config.image.is_empty() { r.image.clone() } else { r.config.image.clone() },
+                "ImageID": r.image,
+                "Command": command_text(&r),
+                "Created": created,
+                "Ports": [],
+                "Labels": r.config.labels.clone().unwrap_or_default(),
+                "State": r.state.status,
+                "Status": status_text(&r),
+                "HostConfig": {"NetworkMode": r.host_config.network_mode},
+                "NetworkSettings": {"Networks": networks_json(&r)},
+                "Mounts": mounts_json(&r),
+            });
+            if size {
+                let rw = dir_size(&RootfsPaths::under(&self.dir(&r.id)).upper);
+                v["SizeRw"] = json!(rw);
+                v["SizeRootFs"] = json!(rw + self.image_size(&r.image));
+            }
+            out.push(v);
+            if limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Docker's name filter is a regular expression matched anywhere in the name; plain
+/// names (the common case) work as substrings, and `^`/`$` anchors are honoured.
+fn name_matches(pattern: &str, name: &str) -> bool {
+    let bare = name.trim_start_matches('/');
+    match (pattern.strip_prefix('^'), pattern.strip_suffix('$')) {
+        (Some(p), Some(_)) => {
+            let p = &p[..p.len() - 1];
+            bare == p.trim_start_matches('/') || name == p
+        }
+        (Some(p), None) => bare.starts_with(p.trim_start_matches('/')) || name.starts_with(p),
+        (None, Some(p)) => bare.ends_with(p),
+        (None, None) => name.contains(pattern),
+    }
+}
+
+/// Bytes of regular files under `dir`, counted once per inode.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if seen.insert(m.ino()) {
+                total += m.size();
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(
+            human_duration(chrono::Duration::seconds(0)),
+            "Less than a second"
+        );
+        assert_eq!(human_duration(chrono::Duration::seconds(5)), "5 seconds");
+        assert_eq!(
+            human_duration(chrono::Duration::seconds(90)),
+            "About a minute"
+        );
+        assert_eq!(human_duration(chrono::Duration::minutes(5)), "5 minutes");
+        assert_eq!(human_duration(chrono::Duration::hours(3)), "3 hours");
+        assert_eq!(human_duration(chrono::Duration::days(3)), "3 days");
+    }
+
+    #[test]
+    fn name_filter_matches_substrings_and_anchors() {
+        assert!(name_matches("web", "/my-web-1"));
+        assert!(name_matches("^my", "/my-web-1"));
+        assert!(name_matches("^my-web-1$", "/my-web-1"));
+        assert!(!name_matches("^web", "/my-web-1"));
+    }
+}

@@ -1,0 +1,928 @@
+//! The container service: create, start, stop, kill, wait, remove, rename, and the
+//! supervision of running containers through their shims.
+//!
+//! Layout (drawn once):
+//! ```text
+//! <data-root>/containers/<id>/
+//! ├── config.json        ContainerRecord, written atomically on every change
+//! ├── <id>-json.log      the json-file log (written by the shim)
+//! ├── hostname, hosts, resolv.conf   generated, bind-mounted into the container
+//! ├── upper/ work/       the overlay's writable layer
+//! ├── empty/             a lower dir for images without layers
+//! └── rootfs/            the overlay mount point, mounted while the container runs
+//! <exec-root>/c/<short id>/   the shim's state dir (launch.json, shim.sock, exit.json);
+//!                             short, because unix socket paths are capped at 108 bytes
+//! ```
+//!
+//! Each container has an in-memory [`Entry`]: its record behind a std mutex (held
+//! only for short edits), a tokio mutex that serializes lifecycle operations, and a
+//! watch channel that counts exits so waiters never miss one. A monitor task per
+//! running container waits on the shim and applies the exit: state, log of the
+//! event, rootfs unmount, restart policy, auto-remove.
+
+mod etc;
+mod inspect;
+pub mod logs;
+pub mod model;
+mod names;
+mod rootfs;
+mod shim;
+mod spec;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use berth_oci::Digest;
+use berth_shim_protocol::{ExitStatus, LaunchErrorKind, Ready, Reply, Request, Status};
+use chrono::Utc;
+use tokio::sync::{oneshot, watch};
+
+use crate::images::{ImageService, ImageUsers};
+use crate::{DaemonError, ErrorKind};
+pub use model::{Config, ContainerRecord, HostConfig};
+use rootfs::RootfsPaths;
+
+/// How long `start` waits for clients that attached before it to be connected.
+const ATTACH_HANDOFF: Duration = Duration::from_secs(5);
+
+/// A container in memory.
+pub struct Entry {
+    record: Mutex<ContainerRecord>,
+    op: tokio::sync::Mutex<()>,
+    /// Counts exits; closed (sender dropped) when the container is removed.
+    exits: watch::Sender<u64>,
+    removed: watch::Sender<bool>,
+    attach_waiters: Mutex<Vec<oneshot::Sender<oneshot::Sender<()>>>>,
+}
+
+impl Entry {
+    /// A snapshot of the record.
+    pub fn record(&self) -> ContainerRecord {
+        self.record.lock().expect("record lock").clone()
+    }
+    fn edit<T>(&self, f: impl FnOnce(&mut ContainerRecord) -> T) -> T {
+        f(&mut self.record.lock().expect("record lock"))
+    }
+}
+
+#[derive(Default)]
+struct Index {
+    by_id: HashMap<String, Arc<Entry>>,
+    /// Name (with leading slash) → ID.
+    names: HashMap<String, String>,
+}
+
+/// The container service.
+pub struct ContainerService {
+    root: PathBuf,
+    exec_root: PathBuf,
+    images: Arc<ImageService>,
+    index: Mutex<Index>,
+    me: Weak<ContainerService>,
+}
+
+/// What a `wait` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    /// Return at once if not running (the default).
+    NotRunning,
+    /// The next exit from now.
+    NextExit,
+    /// Removal.
+    Removed,
+}
+
+/// `POST /containers/create`'s request.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    /// `?name=`.
+    pub name: Option<String>,
+    /// The body's `Config` part.
+    pub config: Config,
+    /// `HostConfig`.
+    pub host_config: HostConfig,
+}
+
+fn no_such_container(name: &str) -> DaemonError {
+    DaemonError::not_found(format!("No such container: {name}"))
+}
+
+fn io_err(what: &str) -> impl Fn(std::io::Error) -> DaemonError + '_ {
+    move |e| DaemonError::internal(format!("{what}: {e}"))
+}
+
+impl ContainerService {
+    /// Opens the service and loads every container record. Call
+    /// [`ContainerService::restore`] next, inside the runtime, to reconnect to running
+    /// containers.
+    ///
+    /// # Errors
+    /// The containers directory cannot be created or read.
+    pub fn open(
+        data_root: &Path,
+        exec_root: &Path,
+        images: Arc<ImageService>,
+    ) -> Result<Arc<Self>, DaemonError> {
+        let root = data_root.join("containers");
+        std::fs::create_dir_all(&root).map_err(io_err("cannot create containers dir"))?;
+        std::fs::create_dir_all(exec_root.join("c")).map_err(io_err("cannot create exec root"))?;
+        let svc = Arc::new_cyclic(|me| ContainerService {
+            root: root.clone(),
+            exec_root: exec_root.to_path_buf(),
+            images: images.clone(),
+            index: Mutex::new(Index::default()),
+            me: me.clone(),
+        });
+        for dir in std::fs::read_dir(&root).map_err(io_err("cannot read containers dir"))? {
+            let dir = dir.map_err(io_err("cannot read containers dir"))?.path();
+            let Ok(data) = std::fs::read(dir.join("config.json")) else {
+                continue;
+            };
+            let record: ContainerRecord = match serde_json::from_slice(&data) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(path = %dir.display(), error = %e, "skipping unreadable container record");
+                    continue;
+                }
+            };
+            svc.insert(record);
+        }
+        images.set_users(Arc::new(Users(Arc::downgrade(&svc))));
+        Ok(svc)
+    }
+
+    /// Live restore: reconnects to the shims of containers that were running when the
+    /// daemon stopped; those that died meanwhile get their recorded exit status. Then
+    /// applies `always`/`unless-stopped` restart policies.
+    pub async fn restore(self: &Arc<Self>) {
+        for entry in self.all() {
+            if entry.record().state.running {
+                self.restore_one(entry).await;
+            }
+        }
+        self.apply_restart_policies_at_boot().await;
+    }
+
+    fn insert(&self, record: ContainerRecord) -> Arc<Entry> {
+        let (exits, _) = watch::channel(0);
+        let (removed, _) = watch::channel(false);
+        let id = record.id.clone();
+        let name = record.name.clone();
+        let entry = Arc::new(Entry {
+            record: Mutex::new(record),
+            op: tokio::sync::Mutex::new(()),
+            exits,
+            removed,
+            attach_waiters: Mutex::new(Vec::new()),
+        });
+        let mut index = self.index.lock().expect("index lock");
+        index.names.insert(name, id.clone());
+        index.by_id.insert(id, entry.clone());
+        entry
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    fn state_dir(&self, id: &str) -> PathBuf {
+        self.exec_root.join("c").join(&id[..12])
+    }
+
+    fn persist(&self, entry: &Entry) -> Result<(), DaemonError> {
+        let record = entry.record();
+        let data = serde_json::to_vec_pretty(&record).expect("record serializes");
+        berth_store::durable::write_atomic(&self.dir(&record.id).join("config.json"), &data)
+            .map_err(io_err("cannot write container record"))
+    }
+
+    /// Resolves a container by full ID, name (with or without `/`), or unique ID
+    /// prefix, as Docker does.
+    ///
+    /// # Errors
+    /// `NotFound`, or `InvalidArgument` for an ambiguous prefix (Docker's words).
+    pub fn get(&self, name_or_id: &str) -> Result<Arc<Entry>, DaemonError> {
+        let index = self.index.lock().expect("index lock");
+        if let Some(e) = index.by_id.get(name_or_id) {
+            return Ok(e.clone());
+        }
+        let name = if name_or_id.starts_with('/') {
+            name_or_id.to_string()
+        } else {
+            format!("/{name_or_id}")
+        };
+        if let Some(id) = index.names.get(&name) {
+            return Ok(index.by_id[id].clone());
+        }
+        if name_or_id.is_empty() {
+            return Err(no_such_container(name_or_id));
+        }
+        let mut found = index
+            .by_id
+            .iter()
+            .filter(|(id, _)| id.starts_with(name_or_id));
+        match (found.next(), found.next()) {
+            (Some((_, e)), None) => Ok(e.clone()),
+            (Some(_), Some(_)) => Err(DaemonError::invalid(format!(
+                "multiple IDs found with provided prefix: {name_or_id}"
+            ))),
+            _ => Err(no_such_container(name_or_id)),
+        }
+    }
+
+    /// Every container.
+    pub fn all(&self) -> Vec<Arc<Entry>> {
+        self.index
+            .lock()
+            .expect("index lock")
+            .by_id
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Counts (total, running, paused, stopped) for `/info`.
+    pub fn counts(&self) -> (u64, u64, u64, u64) {
+        let all = self.all();
+        let running = all.iter().filter(|e| e.record().state.running).count() as u64;
+        (all.len() as u64, running, 0, all.len() as u64 - running)
+    }
+
+    /// `POST /containers/create`.
+    ///
+    /// # Errors
+    /// `NotFound` for the image (clients then pull), `Conflict` for a name in use,
+    /// `InvalidArgument` for bad settings, in Docker's words.
+    pub async fn create(&self, req: CreateRequest) -> Result<(String, Vec<String>), DaemonError> {
+        let CreateRequest {
+            name,
+            mut config,
+            host_config,
+        } = req;
+        if config.image.is_empty() {
+            return Err(DaemonError::invalid("No command specified"));
+        }
+        let image = self.images.get(&config.image)?;
+        spec::validate_host_config(&host_config)?;
+        spec::merge_image_config(&mut config, image.config.config.as_ref());
+        let (path, args) = spec::command_line(&config)?;
+        let id = loop {
+            let id = names::new_id();
+            let index = self.index.lock().expect("index lock");
+            if !index.by_id.keys().any(|k| k[..12] == id[..12]) {
+                break id;
+            }
+        };
+        if config.hostname.is_empty() {
+            config.hostname = id[..12].to_string();
+        }
+        let name = self.reserve_name(name.as_deref(), &id)?;
+        let mut host_config = host_config;
+        if host_config.network_mode.is_empty() || host_config.network_mode == "default" {
+            host_config.network_mode = "bridge".into();
+        }
+        if host_config.log_config.kind.is_empty() {
+            host_config.log_config.kind = "json-file".into();
+        }
+        let record = ContainerRecord {
+            id: id.clone(),
+            name: name.clone(),
+            created: Utc::now(),
+            image: image.record.id.to_string(),
+            path,
+            args,
+            config,
+            host_config,
+            state: model::State::default(),
+            restart_count: 0,
+            manually_stopped: false,
+            has_been_started: false,
+            mounts: Vec::new(),
+        };
+        let dir = self.dir(&id);
+        let result = (|| {
+            std::fs::create_dir_all(&dir).map_err(io_err("cannot create container dir"))?;
+            RootfsPaths::under(&dir)
+                .create()
+                .map_err(io_err("cannot create container dirs"))?;
+            spec::mounts_for(
+                &record,
+                &self.root.parent().unwrap_or(&self.root).join("volumes"),
+            )
+        })();
+        let mounts = match result {
+            Ok(m) => m,
+            Err(e) => {
+                self.index.lock().expect("index lock").names.remove(&name);
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let entry = {
+            let mut record = record;
+            record.mounts = mounts;
+            let mut index = self.index.lock().expect("index lock");
+            index.names.remove(&name);
+            drop(index);
+            self.insert(record)
+        };
+        self.persist(&entry)?;
+        tracing::info!(container = %id, "container created");
+        Ok((id, Vec::new()))
+    }
+
+    fn reserve_name(&self, requested: Option<&str>, id: &str) -> Result<String, DaemonError> {
+        let mut index = self.index.lock().expect("index lock");
+        let name = match requested.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                if !names::valid_name(n) {
+                    return Err(DaemonError::invalid(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                let n = if n.starts_with('/') {
+                    n.to_string()
+                } else {
+                    format!("/{n}")
+                };
+                if let Some(other) = index.names.get(&n) {
+                    return Err(DaemonError::conflict(format!(
+                        "Conflict. The container name \"{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                n
+            }
+            None => {
+                let mut retry = 0;
+                loop {
+                    let n = format!("/{}", names::random_name(retry));
+                    if !index.names.contains_key(&n) {
+                        break n;
+                    }
+                    retry += 1;
+                }
+            }
+        };
+        index.names.insert(name.clone(), id.to_string());
+        Ok(name)
+    }
+
+    /// `POST /containers/{id}/start`. `Ok(false)` means it was already running
+    /// (Docker answers 304).
+    ///
+    /// # Errors
+    /// `InvalidArgument` when the command cannot be found or run (the CLI maps those
+    /// to 127/126), `Internal` for other failures.
+    pub async fn start(&self, name: &str) -> Result<bool, DaemonError> {
+        let entry = self.get(name)?;
+        let _op = entry.op.lock().await;
+        if entry.record().state.running {
+            return Ok(false);
+        }
+        entry.edit(|r| r.manually_stopped = false);
+        self.start_locked(&entry).await.map(|()| true)
+    }
+
+    async fn start_locked(&self, entry: &Arc<Entry>) -> Result<(), DaemonError> {
+        let record = entry.record();
+        let id = record.id.clone();
+        let dir = self.dir(&id);
+        let paths = RootfsPaths::under(&dir);
+        let image: Digest = record
+            .image
+            .parse()
+            .map_err(|_| DaemonError::internal("corrupt image id"))?;
+        let lowers = self.images.layer_dirs(&image)?;
+        rootfs::mount(&paths, &lowers).map_err(io_err("cannot mount container rootfs"))?;
+        let state_dir = self.state_dir(&id);
+        let fail = |e: DaemonError, entry: &Entry| {
+            let _ = rootfs::unmount_rootfs(&paths);
+            let _ = std::fs::remove_dir_all(&state_dir);
+            entry.edit(|r| {
+                r.state.error = e.message().to_string();
+                r.state.exit_code = match e.kind() {
+                    ErrorKind::InvalidArgument if e.message().contains("not found") => 127,
+                    ErrorKind::InvalidArgument => 126,
+                    _ => 128,
+                };
+            });
+            let _ = self.persist(entry);
+            e
+        };
+        let launch = match etc::write_files(&dir, &record)
+            .and_then(|()| spec::launch_spec(&record, &dir, &paths))
+        {
+            Ok(l) => l,
+            Err(e) => return Err(fail(e, entry)),
+        };
+        let _ = std::fs::remove_dir_all(&state_dir);
+        std::fs::create_dir_all(&state_dir).map_err(io_err("cannot create state dir"))?;
+        let data = serde_json::to_vec(&launch).expect("launch spec serializes");
+        if let Err(e) = berth_store::durable::write_atomic(
+            &state_dir.join(berth_shim_protocol::LAUNCH_FILE),
+            &data,
+        ) {
+            return Err(fail(io_err("cannot write launch spec")(e), entry));
+        }
+        let ready = match shim::spawn(&state_dir).await {
+            Ok(r) => r,
+            Err(e) => return Err(fail(DaemonError::internal(e.message), entry)),
+        };
+        if let Ready::Failed(e) = ready {
+            return Err(fail(launch_error(e), entry));
+        }
+        // Clients that attached before start get every byte: connect them first.
+        let waiters: Vec<_> =
+            std::mem::take(&mut *entry.attach_waiters.lock().expect("waiters lock"));
+        let mut acks = Vec::new();
+        for w in waiters {
+            let (tx, rx) = oneshot::channel();
+            if w.send(tx).is_ok() {
+                acks.push(rx);
+            }
+        }
+        for ack in acks {
+            let _ = tokio::time::timeout(ATTACH_HANDOFF, ack).await;
+        }
+        let pid = match shim::call(&state_dir, &Request::Start).await {
+            Ok(Reply::Started { pid }) => pid,
+            Ok(Reply::Error(e)) => {
+                let _ = shim::call(&state_dir, &Request::Kill { signal: 9 }).await;
+                return Err(fail(launch_error(e), entry));
+            }
+            other => {
+                return Err(fail(
+                    DaemonError::internal(format!("shim did not start the container: {other:?}")),
+                    entry,
+                ));
+            }
+        };
+        entry.edit(|r| {
+            r.state = model::State {
+                status: "running".into(),
+                running: true,
+                pid,
+                started_at: crate::images::go_time(Utc::now()),
+                ..model::State::default()
+            };
+            r.has_been_started = true;
+        });
+        self.persist(entry)?;
+        tracing::info!(container = %id, pid, "container started");
+        self.spawn_monitor(entry.clone());
+        Ok(())
+    }
+
+    fn spawn_monitor(&self, entry: Arc<Entry>) {
+        let Some(me) = self.me.upgrade() else { return };
+        tokio::spawn(async move { me.monitor(entry).await });
+    }
+
+    /// Waits for the container's exit through its shim and applies it.
+    async fn monitor(self: Arc<Self>, entry: Arc<Entry>) {
+        let id = entry.record().id;
+        let state_dir = self.state_dir(&id);
+        let status = match shim::call(&state_dir, &Request::Wait).await {
+            Ok(Reply::Exited(s)) => s,
+            _ => read_exit_file(&state_dir),
+        };
+        self.finish(&entry, status).await;
+    }
+
+    async fn finish(self: &Arc<Self>, entry: &Arc<Entry>, status: ExitStatus) {
+        let record = entry.record();
+        let paths = RootfsPaths::under(&self.dir(&record.id));
+        if let Err(e) = rootfs::unmount_rootfs(&paths) {
+            tracing::warn!(container = %record.id, error = %e, "cannot unmount rootfs");
+        }
+        let _ = std::fs::remove_dir_all(self.state_dir(&record.id));
+        entry.edit(|r| {
+            r.state.running = false;
+            r.state.status = "exited".into();
+            r.state.pid = 0;
+            r.state.exit_code = status.exit_code;
+            r.state.oom_killed = status.oom_killed;
+            r.state.finished_at = status.finished_at.clone();
+        });
+        let _ = self.persist(entry);
+        entry.exits.send_modify(|n| *n += 1);
+        tracing::info!(container = %record.id, exit_code = status.exit_code, "container exited");
+        if record.host_config.auto_remove {
+            let _ = self.remove(&record.id, true, true).await;
+            return;
+        }
+        if self.should_restart(entry, status.exit_code) {
+            let me = self.clone();
+            let entry = entry.clone();
+            tokio::spawn(async move {
+                let delay =
+                    Duration::from_millis(100 * (1 << entry.record().restart_count.min(10)));
+                entry.edit(|r| {
+                    r.state.restarting = true;
+                    r.state.status = "restarting".into();
+                });
+                tokio::time::sleep(delay).await;
+                let _op = entry.op.lock().await;
+                let r = entry.record();
+                if r.state.running
+                    || r.manually_stopped
+                    || !me
+                        .index
+                        .lock()
+                        .expect("index lock")
+                        .by_id
+                        .contains_key(&r.id)
+                {
+                    return;
+                }
+                entry.edit(|r| {
+                    r.restart_count += 1;
+                    r.state.restarting = false;
+                });
+                if let Err(e) = me.start_locked(&entry).await {
+                    tracing::warn!(container = %r.id, error = %e, "restart failed");
+                    entry.edit(|r| r.state.status = "exited".into());
+                }
+            });
+        }
+    }
+
+    fn should_restart(&self, entry: &Entry, exit_code: i32) -> bool {
+        let r = entry.record();
+        if r.manually_stopped {
+            return false;
+        }
+        let policy = &r.host_config.restart_policy;
+        match policy.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => {
+                exit_code != 0
+                    && (policy.maximum_retry_count == 0
+                        || (r.restart_count as i64) < policy.maximum_retry_count)
+            }
+            _ => false,
+        }
+    }
+
+    async fn restore_one(self: &Arc<Self>, entry: Arc<Entry>) {
+        let id = entry.record().id;
+        let state_dir = self.state_dir(&id);
+        match shim::call(&state_dir, &Request::State).await {
+            Ok(Reply::State(Status::Running { pid } | Status::Created { pid })) => {
+                entry.edit(|r| r.state.pid = pid);
+                tracing::info!(container = %id, pid, "reconnected to running container");
+                self.spawn_monitor(entry);
+            }
+            Ok(Reply::State(Status::Exited(s))) => self.finish(&entry, s).await,
+            _ => {
+                let status = read_exit_file(&state_dir);
+                self.finish(&entry, status).await;
+            }
+        }
+    }
+
+    async fn apply_restart_policies_at_boot(self: &Arc<Self>) {
+        for entry in self.all() {
+            let r = entry.record();
+            let wants = matches!(
+                r.host_config.restart_policy.name.as_str(),
+                "always" | "unless-stopped"
+            );
+            if !r.state.running && r.has_been_started && wants && !r.manually_stopped {
+                let _op = entry.op.lock().await;
+                if let Err(e) = self.start_locked(&entry).await {
+                    tracing::warn!(container = %r.id, error = %e, "cannot restart container at boot");
+                }
+            }
+        }
+    }
+
+    /// `POST /containers/{id}/kill`.
+    ///
+    /// # Errors
+    /// `NotFound`; `Conflict` when it is not running; `InvalidArgument` for a bad signal.
+    pub async fn kill(&self, name: &str, signal: &str) -> Result<(), DaemonError> {
+        let entry = self.get(name)?;
+        let sig = if signal.is_empty() {
+            9
+        } else {
+            spec::parse_signal(signal)?
+        };
+        let r = entry.record();
+        if !r.state.running {
+            return Err(DaemonError::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
+        }
+        if sig == 9 {
+            entry.edit(|r| r.manually_stopped = true);
+            self.persist(&entry)?;
+        }
+        self.signal(&r.id, sig).await
+    }
+
+    async fn signal(&self, id: &str, sig: i32) -> Result<(), DaemonError> {
+        match shim::call(&self.state_dir(id), &Request::Kill { signal: sig }).await {
+            Ok(Reply::Ok) => Ok(()),
+            Ok(other) => Err(DaemonError::internal(format!(
+                "cannot signal container: {other:?}"
+            ))),
+            // The shim is gone: the process has exited already.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// `POST /containers/{id}/stop`. `Ok(false)`: it was not running (304).
+    ///
+    /// # Errors
+    /// `NotFound`; `InvalidArgument` for a bad signal.
+    pub async fn stop(
+        &self,
+        name: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<bool, DaemonError> {
+        let entry = self.get(name)?;
+        let _op = entry.op.lock().await;
+        self.stop_locked(&entry, timeout, signal).await
+    }
+
+    async fn stop_locked(
+        &self,
+        entry: &Arc<Entry>,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<bool, DaemonError> {
+        let r = entry.record();
+        entry.edit(|r| r.manually_stopped = true);
+        self.persist(entry)?;
+        if !r.state.running {
+            return Ok(false);
+        }
+        let sig_name = signal
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .or(r.config.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".into());
+        let sig = spec::parse_signal(&sig_name)?;
+        let timeout = timeout.or(r.config.stop_timeout).unwrap_or(10);
+        let mut exits = entry.exits.subscribe();
+        let seen = *exits.borrow_and_update();
+        self.signal(&r.id, sig).await?;
+        let exited = async {
+            while *exits.borrow() == seen {
+                if exits.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if timeout < 0 {
+            exited.await;
+        } else if tokio::time::timeout(Duration::from_secs(timeout as u64), exited)
+            .await
+            .is_err()
+        {
+            self.signal(&r.id, 9).await?;
+            let mut exits = entry.exits.subscribe();
+            while *exits.borrow_and_update() == seen && entry.record().state.running {
+                if exits.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// `POST /containers/{id}/restart`.
+    ///
+    /// # Errors
+    /// As stop and start.
+    pub async fn restart(
+        &self,
+        name: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<(), DaemonError> {
+        let entry = self.get(name)?;
+        let _op = entry.op.lock().await;
+        self.stop_locked(&entry, timeout, signal).await?;
+        entry.edit(|r| r.manually_stopped = false);
+        self.start_locked(&entry).await
+    }
+
+    /// `POST /containers/{id}/wait`: the exit code.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn wait(&self, name: &str, condition: WaitCondition) -> Result<i32, DaemonError> {
+        let entry = self.get(name)?;
+        if condition == WaitCondition::Removed {
+            let mut removed = entry.removed.subscribe();
+            while !*removed.borrow_and_update() {
+                if removed.changed().await.is_err() {
+                    break;
+                }
+            }
+            return Ok(entry.record().state.exit_code);
+        }
+        let mut exits = entry.exits.subscribe();
+        let seen = *exits.borrow_and_update();
+        if condition == WaitCondition::NotRunning && !entry.record().state.running {
+            return Ok(entry.record().state.exit_code);
+        }
+        while *exits.borrow() == seen {
+            if exits.changed().await.is_err() {
+                break;
+            }
+        }
+        Ok(entry.record().state.exit_code)
+    }
+
+    /// `DELETE /containers/{id}`.
+    ///
+    /// # Errors
+    /// `NotFound`; `Conflict` when running without `force`.
+    pub async fn remove(&self, name: &str, force: bool, volumes: bool) -> Result<(), DaemonError> {
+        let entry = self.get(name)?;
+        let _op = entry.op.lock().await;
+        let r = entry.record();
+        if r.state.running {
+            if !force {
+                return Err(DaemonError::conflict(format!(
+                    "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                    r.name
+                )));
+            }
+            entry.edit(|r| r.manually_stopped = true);
+            let mut exits = entry.exits.subscribe();
+            let seen = *exits.borrow_and_update();
+            self.signal(&r.id, 9).await?;
+            while *exits.borrow() == seen && entry.record().state.running {
+                if tokio::time::timeout(Duration::from_secs(10), exits.changed())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+        let dir = self.dir(&r.id);
+        rootfs::unmount_rootfs(&RootfsPaths::under(&dir))
+            .map_err(io_err("cannot unmount rootfs"))?;
+        let _ = std::fs::remove_dir_all(self.state_dir(&r.id));
+        std::fs::remove_dir_all(&dir).map_err(io_err("cannot remove container dir"))?;
+        if volumes {
+            for m in r.mounts.iter().filter(|m| m.anonymous) {
+                let _ = spec::remove_volume_dir(
+                    &self.root.parent().unwrap_or(&self.root).join("volumes"),
+                    &m.name,
+                );
+            }
+        }
+        {
+            let mut index = self.index.lock().expect("index lock");
+            index.by_id.remove(&r.id);
+            index.names.remove(&r.name);
+        }
+        entry.removed.send_replace(true);
+        tracing::info!(container = %r.id, "container removed");
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/rename`.
+    ///
+    /// # Errors
+    /// `NotFound`, `InvalidArgument` for a bad name, `Conflict` when it is taken.
+    pub async fn rename(&self, name: &str, new_name: &str) -> Result<(), DaemonError> {
+        let entry = self.get(name)?;
+        let id = entry.record().id;
+        let old = entry.record().name;
+        let new = {
+            if !names::valid_name(new_name) {
+                return Err(DaemonError::invalid(format!(
+                    "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+            let new = if new_name.starts_with('/') {
+                new_name.to_string()
+            } else {
+                format!("/{new_name}")
+            };
+            if new == old {
+                return Err(DaemonError::invalid(
+                    "Renaming a container with the same name as its current name".to_string(),
+                ));
+            }
+            self.reserve_name(Some(&new), &id)?
+        };
+        self.index.lock().expect("index lock").names.remove(&old);
+        entry.edit(|r| r.name = new);
+        self.persist(&entry)
+    }
+
+    /// Registers a client that attached before start; resolves when start has
+    /// created the container, with a channel to acknowledge once connected.
+    pub fn wait_for_start(&self, entry: &Entry) -> oneshot::Receiver<oneshot::Sender<()>> {
+        let (tx, rx) = oneshot::channel();
+        entry.attach_waiters.lock().expect("waiters lock").push(tx);
+        rx
+    }
+
+    /// Opens an attach stream to a container's shim (see berth-shim-protocol for the
+    /// byte stream that follows).
+    ///
+    /// # Errors
+    /// The shim is gone or refused.
+    pub async fn attach_stream(
+        &self,
+        entry: &Entry,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> std::io::Result<tokio::net::UnixStream> {
+        shim::attach(&self.state_dir(&entry.record().id), stdin, stdout, stderr).await
+    }
+
+    /// The data directory of a container.
+    pub fn container_dir(&self, entry: &Entry) -> PathBuf {
+        self.dir(&entry.record().id)
+    }
+
+    /// `POST /containers/prune`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for bad filters.
+    pub async fn prune(
+        &self,
+        filters: &crate::filters::Filters,
+    ) -> Result<(Vec<String>, u64), DaemonError> {
+        filters.validate(&["until", "label", "label!"])?;
+        let until = match filters.get("until").next() {
+            Some(v) => Some(crate::images::parse_timestamp(v)?),
+            None => None,
+        };
+        let mut deleted = Vec::new();
+        for entry in self.all() {
+            let r = entry.record();
+            let labels = r.config.labels.as_ref();
+            if r.state.running
+                || until.is_some_and(|u| r.created >= u)
+                || (filters.contains("label") && !filters.match_labels("label", labels))
+                || (filters.contains("label!") && filters.match_labels("label!", labels))
+            {
+                continue;
+            }
+            if self.remove(&r.id, false, false).await.is_ok() {
+                deleted.push(r.id);
+            }
+        }
+        Ok((deleted, 0))
+    }
+
+    /// The container service's images, for inspect.
+    pub(crate) fn images(&self) -> &ImageService {
+        &self.images
+    }
+}
+
+fn launch_error(e: berth_shim_protocol::LaunchError) -> DaemonError {
+    let message = format!("failed to create task for container: {}", e.message);
+    match e.kind {
+        LaunchErrorKind::CommandNotFound
+        | LaunchErrorKind::CommandNotExecutable
+        | LaunchErrorKind::InvalidSpec => DaemonError::invalid(message),
+        LaunchErrorKind::Other => DaemonError::internal(message),
+    }
+}
+
+fn read_exit_file(state_dir: &Path) -> ExitStatus {
+    std::fs::read(state_dir.join(berth_shim_protocol::EXIT_FILE))
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or_else(|| ExitStatus {
+            exit_code: 255,
+            oom_killed: false,
+            finished_at: crate::images::go_time(Utc::now()),
+        })
+}
+
+/// The image service asks who uses an image.
+struct Users(Weak<ContainerService>);
+
+impl ImageUsers for Users {
+    fn users_of(&self, id: &Digest) -> Vec<(String, bool)> {
+        let Some(svc) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let id = id.to_string();
+        svc.all()
+            .into_iter()
+            .map(|e| e.record())
+            .filter(|r| r.image == id)
+            .map(|r| (r.id[..12].to_string(), r.state.running))
+            .collect()
+    }
+}

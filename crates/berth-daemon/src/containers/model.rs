@@ -1,0 +1,306 @@
+// The fields mirror the Engine API's and carry its names; its spec documents them.
+#![allow(missing_docs)]
+
+//! The Engine API's container types (`Config`, `HostConfig`, `State`) and the record
+//! berth persists per container. Fields berth acts on are typed; every other field a
+//! client sends is kept in `extra`, so inspect answers with what was asked for.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// Docker's `StrSlice`: a JSON array of strings, or one string (old clients).
+fn str_slice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum S {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<S>::deserialize(d)? {
+        None => None,
+        Some(S::One(s)) => Some(vec![s]),
+        Some(S::Many(v)) => Some(v),
+    })
+}
+
+fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `container.Config`: what runs, as the client asked (merged with the image's
+/// defaults at create).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Config {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub hostname: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub domainname: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub user: String,
+    #[serde(default)]
+    pub attach_stdin: bool,
+    #[serde(default)]
+    pub attach_stdout: bool,
+    #[serde(default)]
+    pub attach_stderr: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub open_stdin: bool,
+    #[serde(default)]
+    pub stdin_once: bool,
+    #[serde(default)]
+    pub env: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "str_slice")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Value>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub image: String,
+    #[serde(default)]
+    pub volumes: Option<BTreeMap<String, Value>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub working_dir: String,
+    #[serde(default, deserialize_with = "str_slice")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    pub on_build: Option<Vec<String>>,
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
+    /// Everything else the client sent.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// `RestartPolicy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicy {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub name: String,
+    #[serde(default)]
+    pub maximum_retry_count: i64,
+}
+
+/// `LogConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    #[serde(rename = "Type", default, deserialize_with = "null_as_default")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub config: BTreeMap<String, String>,
+}
+
+/// `--mount` entries (`HostConfig.Mounts`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MountRequest {
+    #[serde(rename = "Type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub target: String,
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs_options: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_options: Option<Value>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// `HostConfig`: how it runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    #[serde(default)]
+    pub binds: Option<Vec<String>>,
+    #[serde(default)]
+    pub log_config: LogConfig,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub network_mode: String,
+    #[serde(default)]
+    pub port_bindings: Option<Value>,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    #[serde(default)]
+    pub auto_remove: bool,
+    #[serde(default)]
+    pub volumes_from: Option<Vec<String>>,
+    #[serde(default)]
+    pub mounts: Option<Vec<MountRequest>>,
+    #[serde(default)]
+    pub cap_add: Option<Vec<String>>,
+    #[serde(default)]
+    pub cap_drop: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cgroupns_mode: String,
+    #[serde(default)]
+    pub dns: Option<Vec<String>>,
+    #[serde(default)]
+    pub dns_options: Option<Vec<String>>,
+    #[serde(default)]
+    pub dns_search: Option<Vec<String>>,
+    #[serde(default)]
+    pub extra_hosts: Option<Vec<String>>,
+    #[serde(default)]
+    pub group_add: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub ipc_mode: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cgroup_parent: String,
+    #[serde(default)]
+    pub oom_score_adj: i32,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub pid_mode: String,
+    #[serde(default)]
+    pub privileged: bool,
+    #[serde(default)]
+    pub publish_all_ports: bool,
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    #[serde(default)]
+    pub security_opt: Option<Vec<String>>,
+    #[serde(default)]
+    pub tmpfs: Option<BTreeMap<String, String>>,
+    #[serde(rename = "UTSMode", default, deserialize_with = "null_as_default")]
+    pub uts_mode: String,
+    #[serde(default)]
+    pub shm_size: i64,
+    #[serde(default)]
+    pub sysctls: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub init: Option<bool>,
+    #[serde(default)]
+    pub memory: i64,
+    #[serde(default)]
+    pub memory_swap: i64,
+    #[serde(default)]
+    pub memory_reservation: i64,
+    #[serde(default)]
+    pub nano_cpus: i64,
+    #[serde(default)]
+    pub cpu_shares: i64,
+    #[serde(default)]
+    pub cpu_period: i64,
+    #[serde(default)]
+    pub cpu_quota: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cpuset_cpus: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cpuset_mems: String,
+    #[serde(default)]
+    pub pids_limit: Option<i64>,
+    #[serde(default)]
+    pub oom_kill_disable: Option<bool>,
+    #[serde(default)]
+    pub devices: Option<Vec<Value>>,
+    #[serde(default)]
+    pub ulimits: Option<Vec<Value>>,
+    /// Everything else the client sent.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// `State` in inspect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct State {
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: u32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// Go's zero time, which Docker shows for "never".
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            status: "created".into(),
+            running: false,
+            paused: false,
+            restarting: false,
+            oom_killed: false,
+            dead: false,
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            started_at: ZERO_TIME.into(),
+            finished_at: ZERO_TIME.into(),
+        }
+    }
+}
+
+/// A mount as inspect reports it (`Mounts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MountPoint {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub source: String,
+    pub destination: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub driver: String,
+    pub mode: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    pub propagation: String,
+    /// An anonymous volume created for this container (removed by `rm -v`).
+    #[serde(default, skip_serializing)]
+    pub anonymous: bool,
+}
+
+/// What berth stores for a container (`<data-root>/containers/<id>/config.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    /// With Docker's leading slash.
+    pub name: String,
+    pub created: DateTime<Utc>,
+    /// The resolved image ID.
+    pub image: String,
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: Config,
+    pub host_config: HostConfig,
+    pub state: State,
+    #[serde(default)]
+    pub restart_count: u64,
+    /// Stopped by a user (`stop`/`kill`): `unless-stopped` and `always` do not restart it
+    /// when the daemon restarts... and `unless-stopped` never.
+    #[serde(default)]
+    pub manually_stopped: bool,
+    #[serde(default)]
+    pub has_been_started: bool,
+    #[serde(default)]
+    pub mounts: Vec<MountPoint>,
+}

@@ -1,0 +1,787 @@
+//! From a container's Docker configuration to what its shim runs: validation in
+//! Docker's words, the image-defaults merge, mounts, and the [`LaunchSpec`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use berth_oci::image::ContainerConfig as ImageRunConfig;
+use berth_shim_protocol::{
+    LaunchSpec, LogSpec, MountSpec, Namespaces, NetworkNamespace, ProcessSpec, Resources, Seccomp,
+};
+
+use super::model::{Config, ContainerRecord, HostConfig, MountPoint};
+use super::rootfs::RootfsPaths;
+use crate::DaemonError;
+
+/// Docker's default `/dev/shm` size.
+const DEFAULT_SHM_SIZE: u64 = 64 << 20;
+/// Docker's minimum `--memory`.
+const MIN_MEMORY: i64 = 6 << 20;
+
+/// Checks a HostConfig as Docker's create does.
+///
+/// # Errors
+/// `InvalidArgument` with Docker's message.
+pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
+    let policy = hc.restart_policy.name.as_str();
+    if !matches!(
+        policy,
+        "" | "no" | "always" | "on-failure" | "unless-stopped"
+    ) {
+        return Err(DaemonError::invalid(format!(
+            "invalid restart policy: unknown policy '{policy}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+        )));
+    }
+    if policy != "on-failure" && hc.restart_policy.maximum_retry_count != 0 {
+        return Err(DaemonError::invalid(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+                .to_string(),
+        ));
+    }
+    if hc.restart_policy.maximum_retry_count < 0 {
+        return Err(DaemonError::invalid(
+            "invalid restart policy: maximum retry count cannot be negative",
+        ));
+    }
+    if hc.auto_remove && !matches!(policy, "" | "no") {
+        return Err(DaemonError::invalid(
+            "can't create 'AutoRemove' container with restart policy",
+        ));
+    }
+    if hc.memory != 0 && hc.memory < MIN_MEMORY {
+        return Err(DaemonError::invalid("Minimum memory limit allowed is 6MB"));
+    }
+    if hc.memory_swap > 0 && hc.memory > 0 && hc.memory_swap < hc.memory {
+        return Err(DaemonError::invalid(
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ));
+    }
+    if hc.memory_swap > 0 && hc.memory == 0 {
+        return Err(DaemonError::invalid(
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        ));
+    }
+    if hc.nano_cpus > 0 && hc.cpu_period > 0 {
+        return Err(DaemonError::invalid(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
+    }
+    if hc.nano_cpus > 0 && hc.cpu_quota > 0 {
+        return Err(DaemonError::invalid(
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
+        ));
+    }
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get() as i64)
+        .unwrap_or(1);
+    if hc.nano_cpus < 0 || hc.nano_cpus > ncpu * 1_000_000_000 {
+        return Err(DaemonError::invalid(format!(
+            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )));
+    }
+    if hc.cpu_period != 0 && !(1000..=1_000_000).contains(&hc.cpu_period) {
+        return Err(DaemonError::invalid(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ));
+    }
+    if hc.cpu_quota > 0 && hc.cpu_quota < 1000 {
+        return Err(DaemonError::invalid(
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ));
+    }
+    let mode = hc.network_mode.as_str();
+    if !matches!(mode, "" | "default" | "bridge" | "none" | "host") {
+        return Err(DaemonError::not_found(format!("network {mode} not found")));
+    }
+    if !matches!(hc.cgroupns_mode.as_str(), "" | "host" | "private") {
+        return Err(DaemonError::invalid(format!(
+            "invalid cgroup namespace mode: {}",
+            hc.cgroupns_mode
+        )));
+    }
+    Ok(())
+}
+
+/// Fills what the client left unset from the image's run defaults, as Docker's
+/// `merge` does: env by key, the image's `Cmd` only when no entrypoint was given.
+pub(super) fn merge_image_config(config: &mut Config, image: Option<&ImageRunConfig>) {
+    let Some(image) = image else { return };
+    if config.user.is_empty() {
+        config.user = image.user.clone().unwrap_or_default();
+    }
+    if let Some(ports) = &image.exposed_ports {
+        let mine = config.exposed_ports.get_or_insert_with(BTreeMap::new);
+        for (k, v) in ports {
+            mine.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if let Some(env) = &image.env {
+        let mine = config.env.take().unwrap_or_default();
+        let mut merged: Vec<String> = env
+            .iter()
+            .filter(|e| {
+                let key = e.split('=').next().unwrap_or("");
+                !mine.iter().any(|m| m.split('=').next() == Some(key))
+            })
+            .cloned()
+            .collect();
+        merged.extend(mine);
+        config.env = Some(merged);
+    }
+    let no_entrypoint = config.entrypoint.as_ref().is_none_or(|e| e.is_empty());
+    if no_entrypoint {
+        if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+            config.cmd = image.cmd.clone();
+        }
+        if config.entrypoint.is_none() {
+            config.entrypoint = image.entrypoint.clone();
+        }
+    }
+    if config.working_dir.is_empty() {
+        config.working_dir = image.working_dir.clone().unwrap_or_default();
+    }
+    if let Some(vols) = &image.volumes {
+        let mine = config.volumes.get_or_insert_with(BTreeMap::new);
+        for (k, v) in vols {
+            mine.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if let Some(labels) = &image.labels {
+        let mine = config.labels.get_or_insert_with(BTreeMap::new);
+        for (k, v) in labels {
+            mine.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if config.stop_signal.is_none() {
+        config.stop_signal = image.stop_signal.clone();
+    }
+    if config.healthcheck.is_none() {
+        config.healthcheck = image.extra.get("Healthcheck").cloned();
+    }
+    if config.on_build.is_none() {
+        config.on_build = image
+            .extra
+            .get("OnBuild")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+    }
+}
+
+/// `Path` and `Args`: entrypoint then cmd; `--entrypoint ""` clears the entrypoint.
+///
+/// # Errors
+/// `InvalidArgument` "No command specified" when both are empty.
+pub(super) fn command_line(config: &Config) -> Result<(String, Vec<String>), DaemonError> {
+    let mut argv: Vec<String> = config
+        .entrypoint
+        .iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .collect();
+    let cleared = config
+        .entrypoint
+        .as_ref()
+        .is_some_and(|e| e.len() == 1 && e[0].is_empty());
+    if !cleared || argv.is_empty() {
+        argv.extend(config.cmd.iter().flatten().cloned());
+    }
+    let mut it = argv.into_iter();
+    match it.next() {
+        Some(path) => Ok((path, it.collect())),
+        None => Err(DaemonError::invalid("No command specified")),
+    }
+}
+
+/// Signal names and numbers as Docker accepts them (`SIGKILL`, `KILL`, `kill`, `9`).
+///
+/// # Errors
+/// `InvalidArgument` "Invalid signal: X".
+pub(super) fn parse_signal(s: &str) -> Result<i32, DaemonError> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(DaemonError::invalid(format!("Invalid signal: {s}")));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    const NAMES: &[(&str, i32)] = &[
+        ("HUP", 1),
+        ("INT", 2),
+        ("QUIT", 3),
+        ("ILL", 4),
+        ("TRAP", 5),
+        ("ABRT", 6),
+        ("IOT", 6),
+        ("BUS", 7),
+        ("FPE", 8),
+        ("KILL", 9),
+        ("USR1", 10),
+        ("SEGV", 11),
+        ("USR2", 12),
+        ("PIPE", 13),
+        ("ALRM", 14),
+        ("TERM", 15),
+        ("STKFLT", 16),
+        ("CHLD", 17),
+        ("CONT", 18),
+        ("STOP", 19),
+        ("TSTP", 20),
+        ("TTIN", 21),
+        ("TTOU", 22),
+        ("URG", 23),
+        ("XCPU", 24),
+        ("XFSZ", 25),
+        ("VTALRM", 26),
+        ("PROF", 27),
+        ("WINCH", 28),
+        ("IO", 29),
+        ("POLL", 29),
+        ("PWR", 30),
+        ("SYS", 31),
+    ];
+    if let Some((_, n)) = NAMES.iter().find(|(n, _)| *n == name) {
+        return Ok(*n);
+    }
+    if let Some(rt) = name.strip_prefix("RTMIN") {
+        let off: i32 = if rt.is_empty() {
+            0
+        } else {
+            rt.trim_start_matches('+').parse().unwrap_or(-1)
+        };
+        if (0..=30).contains(&off) {
+            return Ok(34 + off);
+        }
+    }
+    Err(DaemonError::invalid(format!("Invalid signal: {s}")))
+}
+
+fn volume_data(volumes_root: &Path, name: &str) -> PathBuf {
+    volumes_root.join(name).join("_data")
+}
+
+/// Removes a volume's directory (anonymous volumes on `rm -v`).
+pub(super) fn remove_volume_dir(volumes_root: &Path, name: &str) -> std::io::Result<()> {
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return Ok(());
+    }
+    std::fs::remove_dir_all(volumes_root.join(name))
+}
+
+fn valid_volume_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Resolves `-v`, `--mount`, `--tmpfs` and the image's `VOLUME`s into mount points,
+/// creating named and anonymous volume directories as needed.
+///
+/// # Errors
+/// `InvalidArgument` for malformed specs, in Docker's words.
+pub(super) fn mounts_for(
+    record: &ContainerRecord,
+    volumes_root: &Path,
+) -> Result<Vec<MountPoint>, DaemonError> {
+    let mut out: Vec<MountPoint> = Vec::new();
+    let add = |m: MountPoint, out: &mut Vec<MountPoint>| -> Result<(), DaemonError> {
+        if !m.destination.starts_with('/') {
+            return Err(DaemonError::invalid(format!(
+                "invalid mount config: mount path must be absolute: {}",
+                m.destination
+            )));
+        }
+        if out.iter().any(|o| o.destination == m.destination) {
+            return Err(DaemonError::invalid(format!(
+                "Duplicate mount point: {}",
+                m.destination
+            )));
+        }
+        out.push(m);
+        Ok(())
+    };
+    let ensure_volume = |name: &str| -> Result<String, DaemonError> {
+        let dir = volume_data(volumes_root, name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| DaemonError::internal(format!("cannot create volume {name}: {e}")))?;
+        Ok(dir.display().to_string())
+    };
+    for bind in record.host_config.binds.iter().flatten() {
+        let parts: Vec<&str> = bind.split(':').collect();
+        let (src, dst, mode) = match parts.as_slice() {
+            [dst] => ("", *dst, ""),
+            [src, dst] => (*src, *dst, ""),
+            [src, dst, mode] => (*src, *dst, *mode),
+            _ => {
+                return Err(DaemonError::invalid(format!(
+                    "invalid volume specification: '{bind}'"
+                )));
+            }
+        };
+        let rw = !mode.split(',').any(|o| o == "ro");
+        if src.starts_with('/') {
+            if !Path::new(src).exists() {
+                std::fs::create_dir_all(src).map_err(|e| {
+                    DaemonError::invalid(format!(
+                        "error while creating mount source path '{src}': {e}"
+                    ))
+                })?;
+            }
+            add(
+                MountPoint {
+                    kind: "bind".into(),
+                    name: String::new(),
+                    source: src.into(),
+                    destination: dst.into(),
+                    driver: String::new(),
+                    mode: mode.into(),
+                    rw,
+                    propagation: "rprivate".into(),
+                    anonymous: false,
+                },
+                &mut out,
+            )?;
+        } else {
+            let (name, anonymous) = if src.is_empty() {
+                (super::names::new_id(), true)
+            } else {
+                (src.to_string(), false)
+            };
+            if !anonymous && !valid_volume_name(&name) {
+                return Err(DaemonError::invalid(format!(
+                    "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+                )));
+            }
+            let source = ensure_volume(&name)?;
+            add(
+                MountPoint {
+                    kind: "volume".into(),
+                    name,
+                    source,
+                    destination: dst.into(),
+                    driver: "local".into(),
+                    mode: if mode.is_empty() {
+                        "z".into()
+                    } else {
+                        mode.into()
+                    },
+                    rw,
+                    propagation: String::new(),
+                    anonymous,
+                },
+                &mut out,
+            )?;
+        }
+    }
+    for m in record.host_config.mounts.iter().flatten() {
+        match m.kind.as_str() {
+            "bind" => {
+                if !Path::new(&m.source).exists() {
+                    return Err(DaemonError::invalid(format!(
+                        "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                        m.source
+                    )));
+                }
+                add(
+                    MountPoint {
+                        kind: "bind".into(),
+                        name: String::new(),
+                        source: m.source.clone(),
+                        destination: m.target.clone(),
+                        driver: String::new(),
+                        mode: String::new(),
+                        rw: !m.read_only,
+                        propagation: "rprivate".into(),
+                        anonymous: false,
+                    },
+                    &mut out,
+                )?;
+            }
+            "volume" => {
+                let (name, anonymous) = if m.source.is_empty() {
+                    (super::names::new_id(), true)
+                } else {
+                    (m.source.clone(), false)
+                };
+                let source = ensure_volume(&name)?;
+                add(
+                    MountPoint {
+                        kind: "volume".into(),
+                        name,
+                        source,
+                        destination: m.target.clone(),
+                        driver: "local".into(),
+                        mode: "z".into(),
+                        rw: !m.read_only,
+                        propagation: String::new(),
+                        anonymous,
+                    },
+                    &mut out,
+                )?;
+            }
+            "tmpfs" => add(
+                MountPoint {
+                    kind: "tmpfs".into(),
+                    name: String::new(),
+                    source: String::new(),
+                    destination: m.target.clone(),
+                    driver: String::new(),
+                    mode: String::new(),
+                    rw: !m.read_only,
+                    propagation: String::new(),
+                    anonymous: false,
+                },
+                &mut out,
+            )?,
+            other => {
+                return Err(DaemonError::invalid(format!(
+                    "invalid mount config: mount type unknown: {other:?}"
+                )));
+            }
+        }
+    }
+    for (dst, opts) in record.host_config.tmpfs.iter().flatten() {
+        add(
+            MountPoint {
+                kind: "tmpfs".into(),
+                name: String::new(),
+                source: String::new(),
+                destination: dst.clone(),
+                driver: String::new(),
+                mode: opts.clone(),
+                rw: true,
+                propagation: String::new(),
+                anonymous: false,
+            },
+            &mut out,
+        )?;
+    }
+    for dst in record.config.volumes.iter().flat_map(|v| v.keys()) {
+        if out.iter().any(|o| o.destination == *dst) {
+            continue;
+        }
+        let name = super::names::new_id();
+        let source = ensure_volume(&name)?;
+        out.push(MountPoint {
+            kind: "volume".into(),
+            name,
+            source,
+            destination: dst.clone(),
+            driver: "local".into(),
+            mode: String::new(),
+            rw: true,
+            propagation: String::new(),
+            anonymous: true,
+        });
+    }
+    Ok(out)
+}
+
+fn mount_spec(m: &MountPoint) -> MountSpec {
+    match m.kind.as_str() {
+        "tmpfs" => {
+            let mut options = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
+            options.extend(
+                m.mode
+                    .split(',')
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_string),
+            );
+            if !m.rw {
+                options.push("ro".into());
+            }
+            MountSpec {
+                destination: m.destination.clone(),
+                kind: "tmpfs".into(),
+                source: "tmpfs".into(),
+                options,
+            }
+        }
+        _ => {
+            let mut options = vec![
+                "rbind".into(),
+                if m.propagation.is_empty() {
+                    "rprivate".into()
+                } else {
+                    m.propagation.clone()
+                },
+            ];
+            if !m.rw {
+                options.push("ro".into());
+            }
+            MountSpec {
+                destination: m.destination.clone(),
+                kind: "bind".into(),
+                source: m.source.clone(),
+                options,
+            }
+        }
+    }
+}
+
+/// The shim's launch spec for a container about to start.
+///
+/// # Errors
+/// `InvalidArgument` for settings the runtime cannot express.
+pub(super) fn launch_spec(
+    record: &ContainerRecord,
+    dir: &Path,
+    paths: &RootfsPaths,
+) -> Result<LaunchSpec, DaemonError> {
+    let hc = &record.host_config;
+    let c = &record.config;
+    let mut mounts: Vec<MountSpec> = record.mounts.iter().map(mount_spec).collect();
+    for (file, dst) in [
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+        ("resolv.conf", "/etc/resolv.conf"),
+    ] {
+        if !mounts.iter().any(|m| m.destination == dst) {
+            mounts.push(MountSpec {
+                destination: dst.into(),
+                kind: "bind".into(),
+                source: dir.join(file).display().to_string(),
+                options: vec!["rbind".into(), "rprivate".into()],
+            });
+        }
+    }
+    let mut no_new_privileges = false;
+    let mut seccomp = Seccomp::Default;
+    for opt in hc.security_opt.iter().flatten() {
+        let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
+        match k {
+            "no-new-privileges" => no_new_privileges = v.is_empty() || v == "true",
+            "seccomp" if v == "unconfined" => seccomp = Seccomp::Unconfined,
+            "seccomp" => seccomp = Seccomp::Custom(v.to_string()),
+            "apparmor" | "label" => {}
+            _ => {
+                return Err(DaemonError::invalid(format!(
+                    "invalid --security-opt 2: \"{opt}\""
+                )));
+            }
+        }
+    }
+    let network = match hc.network_mode.as_str() {
+        "host" => NetworkNamespace::Host,
+        // Bridge networking arrives with the network service; until then a bridge
+        // container gets its own namespace with loopback only.
+        _ => NetworkNamespace::New,
+    };
+    let cgroup_path = if hc.cgroup_parent.is_empty() {
+        format!("/berth/{}", record.id)
+    } else {
+        format!("/{}/{}", hc.cgroup_parent.trim_matches('/'), record.id)
+    };
+    let (cpu_quota, cpu_period) = if hc.nano_cpus > 0 {
+        (Some(hc.nano_cpus / 10_000), Some(100_000))
+    } else {
+        (
+            (hc.cpu_quota != 0).then_some(hc.cpu_quota),
+            (hc.cpu_period != 0).then_some(hc.cpu_period as u64),
+        )
+    };
+    let log_path = dir.join(format!("{}-json.log", record.id));
+    let log_opts = &hc.log_config.config;
+    let max_size = match log_opts.get("max-size") {
+        Some(s) => Some(
+            parse_size(s).ok_or_else(|| DaemonError::invalid(format!("invalid max-size: {s}")))?,
+        ),
+        None => None,
+    };
+    let max_files = match log_opts.get("max-file") {
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| DaemonError::invalid(format!("invalid value for max-file: {s}")))?,
+        None => 1,
+    };
+    let devices = hc
+        .devices
+        .iter()
+        .flatten()
+        .map(|d| berth_shim_protocol::DeviceSpec {
+            host_path: d["PathOnHost"].as_str().unwrap_or_default().to_string(),
+            container_path: d["PathInContainer"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .or(d["PathOnHost"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+            permissions: d["CgroupPermissions"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("rwm")
+                .to_string(),
+        })
+        .collect();
+    let ulimits = hc
+        .ulimits
+        .iter()
+        .flatten()
+        .filter_map(|u| {
+            Some(berth_shim_protocol::Ulimit {
+                name: u["Name"].as_str()?.to_string(),
+                soft: u["Soft"].as_i64()? as u64,
+                hard: u["Hard"].as_i64()? as u64,
+            })
+        })
+        .collect();
+    Ok(LaunchSpec {
+        id: record.id.clone(),
+        rootfs: paths.merged.clone(),
+        readonly_rootfs: hc.readonly_rootfs,
+        process: ProcessSpec {
+            args: std::iter::once(record.path.clone())
+                .chain(record.args.iter().cloned())
+                .collect(),
+            env: {
+                let mut env = c.env.clone().unwrap_or_default();
+                if !env.iter().any(|e| e.starts_with("PATH=")) {
+                    env.insert(
+                        0,
+                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                    );
+                }
+                if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+                    env.insert(1.min(env.len()), format!("HOSTNAME={}", c.hostname));
+                }
+                if c.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+                    env.push("TERM=xterm".into());
+                }
+                env
+            },
+            cwd: if c.working_dir.is_empty() {
+                "/".into()
+            } else {
+                c.working_dir.clone()
+            },
+            user: c.user.clone(),
+            additional_groups: hc.group_add.clone().unwrap_or_default(),
+            tty: c.tty,
+            open_stdin: c.open_stdin,
+            stdin_once: c.stdin_once,
+            console_size: None,
+        },
+        hostname: c.hostname.clone(),
+        domainname: c.domainname.clone(),
+        mounts,
+        privileged: hc.privileged,
+        cap_add: hc.cap_add.clone().unwrap_or_default(),
+        cap_drop: hc.cap_drop.clone().unwrap_or_default(),
+        no_new_privileges,
+        seccomp,
+        devices,
+        namespaces: Namespaces {
+            network,
+            pid_host: hc.pid_mode == "host",
+            ipc_host: hc.ipc_mode == "host",
+            uts_host: hc.uts_mode == "host",
+            // Docker's default: host on cgroup v1, private on v2.
+            cgroupns_host: match hc.cgroupns_mode.as_str() {
+                "host" => true,
+                "private" => false,
+                _ => !Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+            },
+        },
+        resources: Resources {
+            memory: (hc.memory > 0).then_some(hc.memory),
+            memory_swap: (hc.memory_swap != 0).then_some(hc.memory_swap),
+            memory_reservation: (hc.memory_reservation > 0).then_some(hc.memory_reservation),
+            cpu_shares: (hc.cpu_shares > 0).then_some(hc.cpu_shares as u64),
+            cpu_quota,
+            cpu_period,
+            cpuset_cpus: (!hc.cpuset_cpus.is_empty()).then(|| hc.cpuset_cpus.clone()),
+            cpuset_mems: (!hc.cpuset_mems.is_empty()).then(|| hc.cpuset_mems.clone()),
+            pids_limit: hc.pids_limit.filter(|p| *p != 0),
+            oom_kill_disable: hc.oom_kill_disable.unwrap_or(false),
+        },
+        cgroup_path,
+        sysctls: hc.sysctls.clone().unwrap_or_default(),
+        shm_size: if hc.shm_size > 0 {
+            hc.shm_size as u64
+        } else {
+            DEFAULT_SHM_SIZE
+        },
+        ulimits,
+        oom_score_adj: (hc.oom_score_adj != 0).then_some(hc.oom_score_adj),
+        init: hc.init.unwrap_or(false),
+        log: LogSpec {
+            path: log_path,
+            max_size,
+            max_files,
+        },
+    })
+}
+
+/// go-units' RAMInBytes: `10m`, `1g`, `512k`, plain bytes.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        't' => (&s[..s.len() - 1], 1 << 40),
+        _ => (s, 1),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n >= 0.0).then_some((n * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_like_docker() {
+        assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
+        assert_eq!(parse_signal("term").unwrap(), 15);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn entrypoint_and_cmd_merge_like_docker() {
+        let image = ImageRunConfig {
+            cmd: Some(vec!["sh".into()]),
+            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
+            ..Default::default()
+        };
+        let mut c = Config {
+            env: Some(vec!["A=2".into()]),
+            ..Default::default()
+        };
+        merge_image_config(&mut c, Some(&image));
+        assert_eq!(c.cmd.as_deref(), Some(&["sh".to_string()][..]));
+        assert_eq!(
+            c.env.as_deref().unwrap(),
+            &["PATH=/bin".to_string(), "A=2".to_string()]
+        );
+        let mut c = Config {
+            entrypoint: Some(vec!["/bin/echo".into()]),
+            ..Default::default()
+        };
+        merge_image_config(&mut c, Some(&image));
+        assert_eq!(c.cmd, None, "a user entrypoint drops the image's CMD");
+        assert_eq!(command_line(&c).unwrap(), ("/bin/echo".to_string(), vec![]));
+        let c = Config {
+            entrypoint: Some(vec![String::new()]),
+            cmd: Some(vec!["ls".into(), "-l".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            command_line(&c).unwrap(),
+            ("ls".to_string(), vec!["-l".to_string()])
+        );
+        assert!(command_line(&Config::default()).is_err());
+    }
+
+    #[test]
+    fn sizes_parse_like_go_units() {
+        assert_eq!(parse_size("10m"), Some(10 << 20));
+        assert_eq!(parse_size("1k"), Some(1024));
+        assert_eq!(parse_size("100"), Some(100));
+    }
+}
