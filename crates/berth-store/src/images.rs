@@ -79,13 +79,21 @@ pub struct ImageStore {
 }
 
 impl ImageStore {
-    /// Opens the store, creating its directory.
+    /// Opens the store, creating its directory and removing the temporaries a crash
+    /// left of its records and of the reference map.
     ///
     /// # Errors
-    /// Creating the directory.
+    /// Creating the directory or removing a temporary.
     pub fn open(layout: Layout) -> io::Result<Self> {
         fs::create_dir_all(layout.images_dir())?;
         durable::remove_temporaries(&layout.images_dir(), ".")?;
+        // `repositories.json` sits in the data root beside other services' files, so
+        // only its own temporaries (`write_atomic` names them `.<name>.tmp-<n>`) go.
+        let repositories = layout.repositories();
+        if let Some(name) = repositories.file_name() {
+            let prefix = format!(".{}.tmp-", name.to_string_lossy());
+            durable::remove_temporaries(layout.root(), &prefix)?;
+        }
         Ok(ImageStore { layout })
     }
 
@@ -173,6 +181,20 @@ impl ImageStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_removes_temporaries_of_records_and_references_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        fs::create_dir_all(layout.images_dir()).unwrap();
+        fs::write(dir.path().join(".repositories.json.tmp-123"), b"{").unwrap();
+        fs::write(layout.images_dir().join(".abc.json.tmp-9"), b"{").unwrap();
+        fs::write(dir.path().join(".other-service.tmp-1"), b"x").unwrap();
+        ImageStore::open(layout.clone()).unwrap();
+        assert!(!dir.path().join(".repositories.json.tmp-123").exists());
+        assert!(!layout.images_dir().join(".abc.json.tmp-9").exists());
+        assert!(dir.path().join(".other-service.tmp-1").exists());
+    }
 
     #[test]
     fn records_and_references_round_trip() {

@@ -426,14 +426,36 @@ impl ImageService {
     ///
     /// # Errors
     /// `InvalidArgument` for a malformed archive or a layer that does not match its
-    /// diff ID, `Internal` for store failures. Nothing of a failed image becomes visible.
+    /// diff ID, `Internal` for store failures. Nothing of a failed image stays behind:
+    /// neither a record nor the layers and blobs committed before the failure.
     pub fn load(
         &self,
         reader: impl Read,
         progress: &mut dyn LoadProgress,
     ) -> Result<(), DaemonError> {
-        // Held shared for the whole load: see the module docs of `images`.
-        let _gc = self.gc.read().expect("gc lock");
+        let result = {
+            // Held shared for the whole load: see the module docs of `images`.
+            let _gc = self.gc.read().expect("gc lock");
+            self.load_shared(reader, progress)
+        };
+        if result.is_err() {
+            // Layers before the failing one are committed (and may already have been
+            // reused by a concurrent load, so they cannot simply be undone here). The
+            // collection takes the gc lock exclusively, so it runs once every load in
+            // flight has recorded its image, and removes only what no image references.
+            if let Err(e) = self.collect_garbage() {
+                tracing::warn!(error = %e, "cannot collect what a failed load left");
+            }
+        }
+        result
+    }
+
+    /// The body of [`ImageService::load`]; the caller holds the `gc` lock shared.
+    fn load_shared(
+        &self,
+        reader: impl Read,
+        progress: &mut dyn LoadProgress,
+    ) -> Result<(), DaemonError> {
         let mut staged = StagedArchive::read(&self.content, reader)?;
         let images = describe(&staged)?;
         if images.is_empty() {
