@@ -1904,3 +1904,31 @@ fn info_counts_images_and_the_data_root_is_clean_after_everything() {
     assert_eq!(count(&daemon), "4");
     assert_no_temporaries(&daemon);
 }
+
+/// Docker records `Metadata.LastTagTime` when a tag is set by `tag` (or `import`),
+/// not when `load` restores the tags an archive carries.
+#[test]
+fn last_tag_time_is_set_by_tag_not_by_load() {
+    let daemon = Berthd::start();
+    daemon.load_image("busybox");
+    let format = [
+        "image",
+        "inspect",
+        "-f",
+        "{{.Metadata.LastTagTime}}",
+        "busybox",
+    ];
+    let loaded = daemon.docker(&format).assert_success();
+    assert!(
+        loaded.starts_with("0001-01-01"),
+        "load set LastTagTime: {loaded}"
+    );
+    daemon
+        .docker(&["tag", "busybox", "busybox:again"])
+        .assert_success();
+    let tagged = daemon.docker(&format).assert_success();
+    assert!(
+        !tagged.starts_with("0001-01-01"),
+        "tag did not set LastTagTime: {tagged}"
+    );
+}

@@ -535,7 +535,9 @@ impl ImageService {
                 if reference.tag().is_none() {
                     return Err(bad_archive(format!("invalid tag {tag:?}")));
                 }
-                if let Some(previous) = self.set_reference(&mut state, reference.clone(), id)? {
+                if let Some(previous) =
+                    self.set_reference(&mut state, reference.clone(), id, false)?
+                {
                     progress.line(&format!(
                         "The image {} already exists, renaming the old one with ID {previous} to empty string",
                         reference.familiar_string()
@@ -602,6 +604,9 @@ impl ImageService {
     /// # Errors
     /// `NotFound` if an image was deleted since planning; I/O on `out` or the store.
     pub fn save(&self, plan: SavePlan, out: impl Write) -> Result<(), DaemonError> {
+        // Shared for the whole stream, so `rmi`/`prune` cannot delete a blob this save
+        // has yet to read.
+        let _gc = self.gc.read().expect("gc lock");
         let images: Vec<_> = {
             let state = self.lock();
             let mut images = Vec::new();

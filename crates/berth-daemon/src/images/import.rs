@@ -138,7 +138,7 @@ impl ImageService {
         let mut state = self.lock();
         self.insert_image(&mut state, record)?;
         if let Some(target) = target {
-            self.set_reference(&mut state, target, id)?;
+            self.set_reference(&mut state, target, id, true)?;
         }
         Ok(id)
     }

@@ -205,16 +205,18 @@ impl ImageService {
     }
 
     /// Points `reference` at image `id`, persisting the reference map. Returns the image
-    /// the reference pointed to before, if another.
+    /// the reference pointed to before, if another. `touch` records the tag time in
+    /// the image's metadata, which Docker does for `tag` and `import` but not `load`.
     fn set_reference(
         &self,
         state: &mut State,
         reference: Reference,
         id: Digest,
+        touch: bool,
     ) -> Result<Option<Digest>, DaemonError> {
         let previous = state.refs.insert(reference, id).filter(|p| *p != id);
         self.save_references(state)?;
-        if let Some(image) = state.images.get(&id) {
+        if touch && let Some(image) = state.images.get(&id) {
             let mut record = image.record.clone();
             record.last_tag_time = Some(Utc::now());
             self.store
@@ -265,7 +267,7 @@ impl ImageService {
         let target = repo_tag_reference(repo, tag)?;
         let mut state = self.lock();
         let id = resolve(&state, source)?;
-        self.set_reference(&mut state, target, id)?;
+        self.set_reference(&mut state, target, id, true)?;
         Ok(())
     }
 

@@ -184,29 +184,35 @@ impl ImageService {
             if dangling_only && !digests.is_empty() && tags.is_empty() {
                 // Dangling means "no tag"; digest-only references still count as dangling.
             }
-            out.push(ImageSummary {
-                id: id.to_string(),
-                parent_id: image
-                    .record
-                    .parent
-                    .map(|p| p.to_string())
-                    .unwrap_or_default(),
-                repo_tags: tags,
-                repo_digests: digests,
-                created: unix(c),
-                size: image.size as i64,
-                shared_size: -1,
-                labels: image
-                    .config
-                    .config
-                    .as_ref()
-                    .and_then(|c| c.labels.clone())
-                    .unwrap_or_default(),
-                containers: -1,
-            });
+            out.push((
+                c,
+                ImageSummary {
+                    id: id.to_string(),
+                    parent_id: image
+                        .record
+                        .parent
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                    repo_tags: tags,
+                    repo_digests: digests,
+                    created: unix(c),
+                    size: image.size as i64,
+                    shared_size: -1,
+                    labels: image
+                        .config
+                        .config
+                        .as_ref()
+                        .and_then(|c| c.labels.clone())
+                        .unwrap_or_default(),
+                    containers: -1,
+                },
+            ));
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
-        Ok(out)
+        // Newest first, by the full-precision creation time: whole seconds (what the
+        // API shows) tie for images made in the same second, and ties would list in
+        // random order.
+        out.sort_by(|(ta, a), (tb, b)| tb.cmp(ta).then_with(|| a.id.cmp(&b.id)));
+        Ok(out.into_iter().map(|(_, s)| s).collect())
     }
 
     /// `GET /images/{name}/json`.
