@@ -75,6 +75,7 @@ docker tag cmpfix:latest example.com/cmpfix/app:v1
 sleep 2 # keep "N seconds ago" away from a second boundary
 
 # Images
+docker rm -f $(docker ps -aq --filter ancestor=cmpfix) >/dev/null 2>&1
 same_sorted images
 same_sorted images -a
 same_sorted images -q
@@ -167,6 +168,169 @@ same bogus
 same image bogus
 same -H unix:///nonexistent.sock images
 same -H unix:///nonexistent.sock version --format '{{.Server.Version}}'
+
+# ----------------------------------------------------------------------------
+# Containers and volumes (named cmpc*/cmpv*), on the image "busybox" that the
+# daemon must already hold (docker load -i tests/images/out/busybox.tar).
+# IDs differ between the two runs: same_ids masks them.
+same_ids() {
+  local setup=$1; shift
+  local mask='s/\b[0-9a-f]{64}\b/ID/g; s/\b[0-9a-f]{12}\b/SHORTID/g'
+  eval "$setup" >/dev/null 2>&1; run_docker "$@" | sed -E "$mask" >"$WORK/docker.out"
+  eval "$setup" >/dev/null 2>&1; run_berth "$@" | sed -E "$mask" >"$WORK/berth.out"
+  if diff "$WORK/docker.out" "$WORK/berth.out" >"$WORK/diff"; then
+    echo "SAME    $* (after: $setup)"
+  else
+    echo "DIFFER  $* (after: $setup)"; sed 's/^/    /' "$WORK/diff" | head -20; fails=$((fails + 1))
+  fi
+}
+cleanup_containers() {
+  docker ps -aq --filter name=cmpc | xargs -r docker rm -f >/dev/null 2>&1
+  docker volume ls -q --filter name=cmpv | xargs -r docker volume rm -f >/dev/null 2>&1
+}
+cleanup_containers
+docker run -d --name cmpc-run1 -l app=web -l tier=1 -p 127.0.0.1:18080:80 --expose 1000-1001 busybox sleep 300 >/dev/null
+docker create --name cmpc-created -v /data busybox echo hello >/dev/null
+docker run --name cmpc-exited busybox sh -c 'echo out; echo err >&2; exit 3' >/dev/null 2>&1
+docker volume create --label cmp=yes cmpv-a >/dev/null
+docker volume create cmpv-b10 >/dev/null
+docker volume create cmpv-b2 >/dev/null
+docker create --name cmpc-vol -v cmpv-a:/v busybox >/dev/null
+sleep 1.5
+# ps
+same ps --format '{{.Names}}|{{.Image}}|{{.Command}}|{{.State}}|{{.Ports}}|{{.Labels}}|{{.LocalVolumes}}|{{.Networks}}|{{.Size}}'
+same_sorted ps -a --format '{{.Names}}|{{.Image}}|{{.Command}}|{{.State}}|{{.Ports}}|{{.Labels}}|{{.Mounts}}|{{.Networks}}'
+same_sorted ps -a --no-trunc --format '{{.ID}} {{.Names}} {{.Command}} {{.CreatedAt}}'
+same_sorted ps -aq
+same_sorted ps -a
+same_sorted ps -a -s
+same ps -n 1
+same ps -l
+same ps -l -q
+same ps -a --format json -f name=cmpc-created
+same ps -a --format 'table {{.Names}}\t{{.State}}' -f name=cmpc
+same ps -a --format raw -f name=cmpc-exited
+same ps -a -q --format '{{.Names}}' -f name=cmpc-exited
+same ps -a --format '{{.Names}}' -f status=exited -f name=cmpc
+same ps -a --format '{{.Names}}' -f exited=3
+same ps -a --format '{{.Names}}' -f label=app=web
+same_sorted ps -a --format '{{.Names}}' -f ancestor=busybox -f name=cmpc
+same ps -a --format '{{.Names}}' -f before=cmpc-exited -f name=cmpc
+same ps -a --format '{{.Names}}' -f since=cmpc-run1 -f name=cmpc
+same ps -a --format '{{.Names}}' -f network=bridge -f name=cmpc-run1
+same ps -a --format '{{.Names}}' -f health=none -f name=cmpc-run1
+same ps -f bogus
+same ps -a --format '{{.Nope}}'
+same ps a
+same container ls --format '{{.Names}}'
+same container list -a --format '{{.Names}}' -f name=cmpc-exited
+# logs
+same logs cmpc-exited
+same logs --tail 1 cmpc-exited
+same logs -n 0 cmpc-exited
+same logs -t cmpc-exited
+same logs --details --since 1h cmpc-exited
+same logs --until 1h cmpc-exited
+same logs --since bogus cmpc-exited
+same logs nope
+same logs
+same container logs -f cmpc-exited
+# inspect
+same container inspect -f '{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{.Config.Cmd}} {{json .Config.Labels}}' cmpc-exited cmpc-run1
+same inspect -f '{{.Name}} {{.HostConfig.PortBindings}}' cmpc-run1
+same container inspect nope
+same container inspect -s -f '{{.SizeRw}}' cmpc-created
+same inspect --type container -f '{{.Name}}' cmpc-created
+# lifecycle
+same_ids 'docker rm -f cmpc-tmp; docker create --name cmpc-tmp busybox sleep 300' start cmpc-tmp
+same start nope
+same start cmpc-created nope
+same_ids 'docker rm -f cmpc-tmp; docker run -d --name cmpc-tmp busybox sleep 300' stop -t 1 cmpc-tmp
+same_ids 'docker rm -f cmpc-tmp; docker run -d --name cmpc-tmp busybox sleep 300' stop -s KILL cmpc-tmp nope
+same_ids 'docker rm -f cmpc-tmp; docker run -d --name cmpc-tmp busybox sleep 300' kill cmpc-tmp
+same_ids 'docker rm -f cmpc-tmp; docker run -d --name cmpc-tmp busybox sleep 300' kill -s TERM cmpc-tmp
+same kill cmpc-created
+same kill nope
+same_ids 'docker rm -f cmpc-tmp; docker run -d --name cmpc-tmp busybox sleep 300' restart -t 0 cmpc-tmp
+same restart nope
+same wait cmpc-exited
+same wait nope cmpc-exited
+same_ids 'docker rm -f cmpc-tmp cmpc-tmp2; docker create --name cmpc-tmp busybox' rename cmpc-tmp cmpc-tmp2
+same rename nope cmpc-x
+same rename cmpc-created ' '
+same rename cmpc-created cmpc-exited
+same rename cmpc-created
+same_ids 'docker rm -f cmpc-tmp; docker create --name cmpc-tmp busybox' rm cmpc-tmp
+same_ids 'docker rm -f cmpc-tmp; docker run -d --name cmpc-tmp busybox sleep 300' rm cmpc-tmp
+same_ids 'docker rm -f cmpc-tmp; docker run -d --name cmpc-tmp -v /anon busybox sleep 300' rm -f -v cmpc-tmp nope
+same rm nope
+same rm -f nope
+same rm /
+same_ids 'docker rm -f cmpc-tmp; docker create --name cmpc-tmp busybox sh -c "echo a; echo b >&2; exit 4"' start -a cmpc-tmp
+same_ids 'docker rm -f cmpc-tmp; docker create -i --name cmpc-tmp busybox cat' start -a -i cmpc-tmp
+same start -a cmpc-created cmpc-exited
+same_stdin 'n\n' container prune
+same_ids 'docker run --name cmpc-p busybox true' container prune -f --filter label=nomatch
+same container prune --bogus
+# run
+same run --rm busybox echo hi
+same run --rm busybox sh -c 'echo out; exit 3'
+same run --rm -a stderr busybox sh -c 'echo out; echo err >&2'
+same run --rm busybox nosuchcmd
+same run --rm busybox /etc
+same run --rm nosuchimage:1
+same run --rm --pull never nosuch
+same run --rm -q nosuchimage:1
+same run Bad:Ref
+same run --pull bogus busybox
+same run --rm --restart always busybox
+same run -e =x busybox
+same run -d -a stdout busybox
+same run -t -i busybox true
+same run
+same run --rm -t busybox echo tty
+same_stdin 'from stdin' run --rm -i busybox cat
+same_stdin '' run --rm -i busybox sh -c 'cat; echo after-eof'
+same_ids '' run --rm --name cmpc-x -w /tmp -u 1 -e A=1 -h hn --entrypoint sh busybox -c 'echo $A $(pwd) $(id -u) $(hostname)'
+same run --rm --read-only --tmpfs /scratch busybox sh -c 'touch /scratch/x && touch /x'
+same run --rm -v cmpv-a:/v busybox sh -c 'echo hi > /v/f; cat /v/f'
+same run --rm --mount type=tmpfs,dst=/t,tmpfs-size=1m busybox df -k /t
+same run --rm --cidfile /nonexistent/dir/cid busybox true
+same_ids 'docker rm -f cmpc-d' run -d --name cmpc-d busybox true
+same_ids 'docker rm -f cmpc-d' create --name cmpc-d busybox true
+same create nosuchimage:1
+same create --bogus busybox
+same create
+# volumes
+same volume ls -f name=cmpv
+same volume ls -q -f name=cmpv
+same volume ls -f name=cmpv --format '{{.Name}}|{{.Driver}}|{{.Labels}}|{{.Scope}}|{{.Links}}|{{.Size}}|{{.Group}}|{{.Availability}}|{{.Status}}'
+same volume ls -f name=cmpv --format json
+same volume ls -f label=cmp=yes
+same volume ls -f driver=local -f name=cmpv-b
+same volume ls -f dangling=true -f name=cmpv
+same volume ls --format 'table {{.Name}}\t{{.Mountpoint}}' -f name=cmpv-a
+same volume ls -f bogus
+same volume ls x
+same volume inspect cmpv-a
+same volume inspect -f '{{.Name}} {{.Labels}} {{.Driver}}' cmpv-a cmpv-b2
+same volume inspect nope
+same volume inspect cmpv-a nope
+same inspect -f '{{.Name}}' cmpv-a
+same_ids 'docker volume rm -f cmpv-c' volume create --label x=1 -d local -o type=tmpfs -o device=tmpfs cmpv-c
+same_ids 'docker volume rm -f cmpv-c' volume create --name cmpv-c
+same volume create --name a b
+same volume create a b
+same_ids 'docker volume create cmpv-c' volume rm cmpv-c
+same volume rm nope
+same volume rm -f nope
+same volume rm cmpv-a
+same_stdin 'n\n' volume prune
+same_stdin 'n\n' volume prune -a
+same_ids 'docker volume create cmpv-p' volume prune -f -a --filter label=nomatch
+same volume prune -a --filter all=1 -f
+same volume bogus
+cleanup_containers
 
 docker rmi -f cmpfix:latest cmpfix:1 cmpfix/small:1 example.com/cmpfix/app:v1 >/dev/null 2>&1
 echo "$fails difference(s)"

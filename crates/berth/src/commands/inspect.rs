@@ -117,6 +117,7 @@ pub(crate) async fn container(ctx: &Ctx, a: ContainerInspectArgs) -> anyhow::Res
         ctx,
         &a.args,
         a.format.as_deref().unwrap_or(""),
+        &[],
         |id| async move {
             ctx.client
                 .get_bytes(&(OBJECT_KINDS[0].path)(&id, size))
@@ -137,6 +138,7 @@ pub(crate) async fn image(ctx: &Ctx, a: ImageInspectArgs) -> anyhow::Result<()> 
         ctx,
         &a.args,
         a.format.as_deref().unwrap_or(""),
+        &[],
         |id| async move {
             ctx.client
                 .get_bytes(&format!("/images/{}/json", path_escape(&id)))
@@ -163,7 +165,7 @@ pub(crate) async fn run(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
         _ => {}
     }
     let size = a.size;
-    inspect_each(ctx, &a.args, a.format.as_deref().unwrap_or(""), |id| {
+    inspect_each(ctx, &a.args, a.format.as_deref().unwrap_or(""), &[], |id| {
         let kind = kind.clone();
         async move { find_object(ctx, &id, kind.as_deref(), size).await }
     })
@@ -207,6 +209,7 @@ pub(crate) async fn inspect_each<F, Fut>(
     ctx: &Ctx,
     names: &[String],
     format: &str,
+    empty_maps: &[&str],
     lookup: F,
 ) -> anyhow::Result<()>
 where
@@ -245,6 +248,14 @@ where
                         continue;
                     }
                 };
+                let mut value = value;
+                // docker runs templates on its typed structs, where a nil map
+                // still prints as "map[]".
+                for key in empty_maps {
+                    if value.get(*key).is_some_and(serde_json::Value::is_null) {
+                        value[*key] = serde_json::json!({});
+                    }
+                }
                 let mut data = from_json(&value);
                 // docker runs templates on its typed structs first, where the
                 // ID field is `ID` (JSON "Id").

@@ -145,6 +145,41 @@ pub(crate) fn go_io_error(op: &str, path: &str, err: &std::io::Error) -> String 
     format!("{op} {path}: {text}")
 }
 
+/// docker's check of flags annotated with an API version or OS type: the
+/// flags given (`changed`) that the daemon cannot serve, errors joined.
+/// `flags` holds (name, minimum API version or "windows" for Windows-only).
+///
+/// # Errors
+/// docker's "\"--x\" requires API version ..." messages.
+pub(crate) async fn check_flag_support(
+    ctx: &Ctx,
+    flags: &[(&str, &str, bool)],
+) -> anyhow::Result<()> {
+    let mut sorted: Vec<&(&str, &str, bool)> = flags.iter().filter(|f| f.2).collect();
+    if sorted.is_empty() {
+        return Ok(());
+    }
+    sorted.sort_by_key(|f| f.0);
+    let version = ctx.client.api_version().await;
+    let mut errors = Vec::new();
+    for (name, need, _) in sorted {
+        if *need == "windows" {
+            errors.push(format!(
+                "\"--{name}\" is only supported on a Docker daemon running on windows, but the Docker daemon is running on linux"
+            ));
+        } else if crate::client::version_less(&version, need) {
+            errors.push(format!(
+                "\"--{name}\" requires API version {need}, but the Docker daemon API version is {version}"
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(joined_errors(&errors).into())
+    }
+}
+
 /// docker's `prompt.Confirm`: prints the question with " [y/N] " and reads one
 /// line from stdin; only "y"/"Y" confirms (end of input declines).
 pub(crate) fn confirm(ctx: &Ctx, message: &str) -> std::io::Result<bool> {

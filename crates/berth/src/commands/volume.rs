@@ -19,7 +19,7 @@ use crate::format::units;
 
 /// `berth volume`: the group.
 #[derive(Args, Debug)]
-#[command(allow_external_subcommands = true)]
+#[command(allow_external_subcommands = true, override_usage = "COMMAND")]
 pub(crate) struct VolumeGroup {
     #[command(subcommand)]
     pub(crate) command: Option<VolumeCommand>,
@@ -146,6 +146,7 @@ pub(crate) async fn inspect(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
         ctx,
         &a.args,
         a.format.as_deref().unwrap_or(""),
+        &["Labels", "Options"],
         |name| async move {
             let v = ctx
                 .client
@@ -387,6 +388,7 @@ const ALL_WARNING: &str = "WARNING! This will remove all local volumes not used 
 /// [`Cancelled`], conflicting `--all`, daemon errors.
 pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<()> {
     ctx.usage.no_args(&a.args)?;
+    super::check_flag_support(ctx, &[("all", "1.42", a.all)]).await?;
     let mut filters = a.filter.clone();
     let mut warning = ANONYMOUS_WARNING;
     let version = ctx.client.api_version().await;

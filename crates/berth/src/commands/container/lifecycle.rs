@@ -121,6 +121,9 @@ async fn start_attached(ctx: &Ctx, a: &StartArgs) -> anyhow::Result<()> {
         }
         return Err(e.into());
     }
+    if tty && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        super::run::monitor_tty_size(ctx, &id);
+    }
     task.await.unwrap_or(Ok(()))?;
     let status = wait.await;
     if status != 0 {

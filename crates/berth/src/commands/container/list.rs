@@ -122,6 +122,14 @@ pub(crate) async fn run(ctx: &Ctx, a: ListArgs) -> anyhow::Result<()> {
         .map(|c| container_row(c, !a.no_trunc))
         .collect();
     let formatter = RowFormatter::new(&format)?.with_go_type("*formatter.ContainerContext");
+    if a.format.as_deref().is_some_and(|f| !f.is_empty()) {
+        // docker executes the user's template on an empty row before listing.
+        let empty = container_row(&Json::Null, true);
+        formatter.render(&[], &[empty]).map_err(|e| StatusError {
+            message: format!("failed to execute template: {}", e.0),
+            code: 1,
+        })?;
+    }
     ctx.print(&formatter.render(HEADERS, &rows)?)?;
     Ok(())
 }

@@ -478,6 +478,22 @@ fn nil_or_list(v: &[String]) -> Value {
 }
 
 impl ContainerFlags {
+    /// The flags given whose support depends on the daemon (docker's
+    /// "version" and "ostype" flag annotations).
+    pub(crate) fn versioned(&self) -> Vec<(&'static str, &'static str, bool)> {
+        vec![
+            ("annotation", "1.43", !self.annotation.is_empty()),
+            ("cgroupns", "1.41", !self.cgroupns.is_empty()),
+            ("cpu-count", "windows", self.cpu_count != 0),
+            ("cpu-percent", "windows", self.cpu_percent != 0),
+            (
+                "health-start-interval",
+                "1.44",
+                self.health_start_interval != 0,
+            ),
+        ]
+    }
+
     /// docker's `parse`: the create request for these flags.
     ///
     /// # Errors

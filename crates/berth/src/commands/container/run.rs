@@ -147,6 +147,7 @@ async fn prepare(
     args: &[String],
     command: &str,
 ) -> anyhow::Result<CreateRequest> {
+    crate::commands::check_flag_support(ctx, &flags.versioned()).await?;
     validate_pull(&common.pull, command)?;
     let (image, cmd) = args.split_first().expect("min_args checked first");
     let api_version = ctx.client.api_version().await;
@@ -416,6 +417,9 @@ pub(crate) async fn run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<()> {
     let Some(task) = attach_task else {
         return Ok(());
     };
+    if tty && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        monitor_tty_size(ctx, &id);
+    }
     // The output may still be draining when the container exits: take both.
     let status = wait.await;
     let streamed = if stdout || stderr {
@@ -485,6 +489,34 @@ pub(crate) async fn wait_exit_or_removed(
             })
         }
     }
+}
+
+/// docker's `MonitorTtySize`: the container's TTY takes our terminal's size
+/// now and whenever it changes (SIGWINCH).
+pub(crate) fn monitor_tty_size(ctx: &Ctx, id: &str) {
+    let client = ctx.client.clone_handle();
+    let base = format!("/containers/{}/resize", path_escape(id));
+    let resize = move |client: &crate::client::Client| {
+        let (h, w) = attach::terminal_size();
+        let path = with_query(&base, &[("h", h.to_string()), ("w", w.to_string())]);
+        let client = client.clone_handle();
+        async move {
+            if h != 0 || w != 0 {
+                let _ = client.call_json(Method::POST, &path, None).await;
+            }
+        }
+    };
+    tokio::spawn(async move {
+        resize(&client).await;
+        let Ok(mut winch) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        else {
+            return;
+        };
+        while winch.recv().await.is_some() {
+            resize(&client).await;
+        }
+    });
 }
 
 /// `--sig-proxy`: signals we receive are sent to the container by name

@@ -558,18 +558,12 @@ pub(crate) type Binding = (String, String);
 /// # Errors
 /// Go's open error ("open x: no such file or directory") or "invalid env file
 /// (x): ..." for bad content.
-pub(crate) fn parse_kv_file(
-    path: &str,
-    lookup: Option<&EnvLookup>,
-) -> Result<Vec<String>, String> {
+pub(crate) fn parse_kv_file(path: &str, lookup: Option<&EnvLookup>) -> Result<Vec<String>, String> {
     let data = std::fs::read(path).map_err(|e| crate::commands::go_io_error("open", path, &e))?;
     parse_kv_bytes(&data, lookup).map_err(|e| format!("invalid env file ({path}): {e}"))
 }
 
-fn parse_kv_bytes(
-    data: &[u8],
-    lookup: Option<&EnvLookup>,
-) -> Result<Vec<String>, String> {
+fn parse_kv_bytes(data: &[u8], lookup: Option<&EnvLookup>) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut lines: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
     if lines.last().is_some_and(|l| l.is_empty()) {
