@@ -10,7 +10,8 @@ JSON for every flag, independent of what a daemon does with it.
 
 Every request is appended to LOGFILE as one JSON line
 {"method", "path", "body"}. /_ping answers with API 1.44; container create
-answers with a fixed ID; everything else with 404.
+answers with a fixed ID, volume create with a fixed name; everything else
+with 404.
 """
 import json
 import os
@@ -49,6 +50,8 @@ class Handler(BaseHTTPRequestHandler):
         with open(LOG, "a") as f:
             f.write(json.dumps({"method": self.command, "path": self.path,
                                 "body": body.decode("utf-8", "replace")}) + "\n")
+        if "/volumes/create" in self.path:
+            return self._reply(201, json.dumps({"Name": "captured"}).encode())
         if "/containers/create" in self.path:
             return self._reply(201, json.dumps({"Id": FAKE_ID, "Warnings": []}).encode())
         return self._reply(404, b'{"message":"not served by the capture server"}')
