@@ -13,7 +13,7 @@
 
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands::{image, inspect, system};
+use crate::commands::{container, image, inspect, system, volume};
 
 /// The program name used in messages ("berth: 'berth tag' requires ...").
 pub(crate) const BIN: &str = "berth";
@@ -80,6 +80,10 @@ pub(crate) struct Cli {
 /// Top-level commands.
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
+    /// Manage containers
+    Container(container::ContainerGroup),
+    /// Create a new container
+    Create(container::CreateArgs),
     /// Show the history of an image
     History(image::HistoryArgs),
     /// Manage images
@@ -92,18 +96,46 @@ pub(crate) enum Command {
     Info(system::InfoArgs),
     /// Return low-level information on Docker objects
     Inspect(inspect::InspectArgs),
+    /// Kill one or more running containers
+    Kill(container::KillArgs),
     /// Load an image from a tar archive or STDIN
     Load(image::LoadArgs),
+    /// Fetch the logs of a container
+    Logs(container::LogsArgs),
+    /// List containers
+    #[command(
+        after_long_help = "berth container ls, berth container list, berth container ps, berth ps"
+    )]
+    Ps(container::ListArgs),
+    /// Rename a container
+    Rename(container::RenameArgs),
+    /// Restart one or more containers
+    #[command(after_long_help = "berth container restart, berth restart")]
+    Restart(container::StopArgs),
+    /// Remove one or more containers
+    #[command(after_long_help = "berth container rm, berth container remove, berth rm")]
+    Rm(container::RemoveArgs),
     /// Remove one or more images
     Rmi(image::RemoveArgs),
+    /// Create and run a new container from an image
+    Run(container::RunArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(image::SaveArgs),
+    /// Start one or more stopped containers
+    Start(container::StartArgs),
+    /// Stop one or more running containers
+    #[command(after_long_help = "berth container stop, berth stop")]
+    Stop(container::StopArgs),
     /// Manage Docker
     System(system::SystemGroup),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(image::TagArgs),
     /// Show the Docker version information
     Version(system::VersionArgs),
+    /// Manage volumes
+    Volume(volume::VolumeGroup),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(container::WaitArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -267,7 +299,7 @@ pub(crate) fn parse(argv: &[String]) -> Result<Parsed, StatusError> {
     let matches = tree
         .clone()
         .try_get_matches_from(full)
-        .map_err(|e| flag_error(&e, &usage, target))?;
+        .map_err(|e| flag_error(&e, &usage, target, argv))?;
 
     // Help anywhere on the chain wins once flags parsed, as with cobra.
     let mut m = &matches;
@@ -284,7 +316,7 @@ pub(crate) fn parse(argv: &[String]) -> Result<Parsed, StatusError> {
         }
         m = sub;
     }
-    let cli = Cli::from_arg_matches(&matches).map_err(|e| flag_error(&e, &usage, target))?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| flag_error(&e, &usage, target, argv))?;
     if cli.version && path.is_empty() {
         return Ok(Parsed::Version);
     }
@@ -373,7 +405,12 @@ fn usage_for(path: &[String], cmd: &clap::Command) -> Usage {
 }
 
 /// Turns a clap error into docker's flag error (exit 125).
-fn flag_error(err: &clap::Error, usage: &Usage, cmd: &clap::Command) -> StatusError {
+fn flag_error(
+    err: &clap::Error,
+    usage: &Usage,
+    cmd: &clap::Command,
+    argv: &[String],
+) -> StatusError {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let ctx = |kind: ContextKind| -> Option<String> {
         match err.get(kind)? {
@@ -384,8 +421,12 @@ fn flag_error(err: &clap::Error, usage: &Usage, cmd: &clap::Command) -> StatusEr
     };
     let invalid_arg = ctx(ContextKind::InvalidArg).unwrap_or_default();
     // clap names a flag as "--format <string>" or "-f <string>".
+    // ("--init[=<INIT>]" for a flag whose value is optional)
     let flag_name = invalid_arg
         .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .split('[')
         .next()
         .unwrap_or("")
         .to_string();
@@ -407,7 +448,13 @@ fn flag_error(err: &clap::Error, usage: &Usage, cmd: &clap::Command) -> StatusEr
                     .chars()
                     .next()
                     .unwrap_or('?');
-                format!("unknown shorthand flag: '{c}' in {flag_name}")
+                // pflag names the whole word ("-dit"), clap only the letter.
+                let word = argv
+                    .iter()
+                    .take_while(|w| *w != "--")
+                    .find(|w| w.starts_with('-') && !w.starts_with("--") && w[1..].contains(c))
+                    .map_or(flag_name.as_str(), String::as_str);
+                format!("unknown shorthand flag: '{c}' in {word}")
             } else {
                 format!("unknown command: {flag_name}")
             }

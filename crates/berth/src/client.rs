@@ -120,6 +120,21 @@ impl Client {
         })
     }
 
+    /// Another handle on the same daemon (for tasks that outlive a borrow),
+    /// sharing the negotiated version when there is one.
+    pub(crate) fn clone_handle(&self) -> Client {
+        let negotiated = OnceCell::new();
+        if let Some(v) = self.negotiated.get() {
+            let _ = negotiated.set(v.clone());
+        }
+        Client {
+            host: self.host.clone(),
+            address: self.address.clone(),
+            pinned_version: self.pinned_version.clone(),
+            negotiated,
+        }
+    }
+
     /// The API version requests use, negotiating it on first use.
     pub(crate) async fn api_version(&self) -> String {
         if let Some(v) = &self.pinned_version {
@@ -269,6 +284,105 @@ impl Client {
         Ok(sender)
     }
 
+    /// `POST path` hijacked as docker's attach does it: `Connection: Upgrade`,
+    /// `Upgrade: tcp`, and the raw connection once the daemon answers 101.
+    /// Whether the stream is multiplexed follows from the container's TTY
+    /// setting, as in docker's client, not from the answer's `Content-Type`.
+    ///
+    /// # Errors
+    /// Connection failures, [`ClientError::Daemon`] for an error status,
+    /// [`ClientError::Transport`] for any other status than 101.
+    pub(crate) async fn hijack(&self, path: &str) -> Result<Hijacked, ClientError> {
+        let version = self.api_version().await;
+        let full = format!("/v{version}{path}");
+        let transport = |reason: String| ClientError::Transport {
+            method: Method::POST,
+            path: full.clone(),
+            reason,
+        };
+        let mut sender = tokio::time::timeout(CONNECT_TIMEOUT, self.connect_upgradable())
+            .await
+            .map_err(|_| ClientError::Connect {
+                host: self.host.clone(),
+            })??;
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(&full)
+            .header(header::HOST, "api.moby.localhost")
+            .header(
+                header::USER_AGENT,
+                concat!("berth/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(header::CONTENT_TYPE, "text/plain")
+            .header(header::CONNECTION, "Upgrade")
+            .header(header::UPGRADE, "tcp")
+            .body(empty())
+            .map_err(|e| transport(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let resp = check_status(resp).await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(transport(format!(
+                "unable to upgrade to tcp, received {}",
+                resp.status().as_u16()
+            )));
+        }
+        let upgraded = hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        Ok(Hijacked {
+            io: TokioIo::new(upgraded),
+        })
+    }
+
+    async fn connect_upgradable(
+        &self,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Body>, ClientError> {
+        let connect_err = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                ClientError::Permission {
+                    host: self.host.clone(),
+                    source: e,
+                }
+            } else {
+                ClientError::Connect {
+                    host: self.host.clone(),
+                }
+            }
+        };
+        let handshake_err = |_| ClientError::Connect {
+            host: self.host.clone(),
+        };
+        match &self.address {
+            Address::Unix(path) => {
+                let stream = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(connect_err)?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(handshake_err)?;
+                tokio::spawn(async move {
+                    let _ = conn.with_upgrades().await;
+                });
+                Ok(sender)
+            }
+            Address::Tcp(addr) => {
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(connect_err)?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(handshake_err)?;
+                tokio::spawn(async move {
+                    let _ = conn.with_upgrades().await;
+                });
+                Ok(sender)
+            }
+        }
+    }
+
     /// `GET path` and decode the JSON answer.
     ///
     /// # Errors
@@ -309,6 +423,13 @@ impl Client {
         }
         Ok(serde_json::from_slice(&bytes)?)
     }
+}
+
+/// A hijacked attach connection.
+pub(crate) struct Hijacked {
+    /// The raw connection: read the container's output, write its stdin;
+    /// shutting down the write side half-closes it (stdin EOF).
+    pub(crate) io: TokioIo<hyper::upgrade::Upgraded>,
 }
 
 /// An empty request body.
@@ -409,17 +530,21 @@ pub(crate) fn min_version<'a>(a: &'a str, b: &'a str) -> &'a str {
     if version_less(a, b) { a } else { b }
 }
 
-fn version_less(a: &str, b: &str) -> bool {
+/// Whether API version `a` is lower than `b` ("1.41" < "1.44").
+pub(crate) fn version_less(a: &str, b: &str) -> bool {
     let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
     parse(a) < parse(b)
 }
 
-/// Percent-encodes a query component (everything but unreserved characters).
+/// Percent-encodes a query component as Go's `url.QueryEscape` does
+/// (everything but unreserved characters; a space becomes '+').
 pub(crate) fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(b as char);
+        } else if b == b' ' {
+            out.push('+');
         } else {
             out.push_str(&format!("%{b:02X}"));
         }

@@ -12,6 +12,8 @@
 //! own status for [`cli::StatusError`]s, 1 for every other error, 0 when the
 //! user declined a prompt.
 #![forbid(unsafe_code)]
+// The create request is one large `json!` literal, as docker's structs are.
+#![recursion_limit = "256"]
 
 mod cli;
 mod client;
@@ -19,6 +21,7 @@ mod commands;
 mod format;
 mod jsonmessage;
 mod reference;
+mod stdcopy;
 
 use std::io::Write;
 
@@ -69,7 +72,11 @@ fn run(cli: cli::Cli, usage: cli::Usage) -> i32 {
         Ok(rt) => rt,
         Err(e) => return report(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
-    match runtime.block_on(commands::run(cli, ctx)) {
+    let result = runtime.block_on(commands::run(cli, ctx));
+    // A stdin read may still be pending on a blocking thread (attach): do
+    // not wait for it.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => 0,
         Err(e) => report(&e),
     }

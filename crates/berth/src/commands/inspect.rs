@@ -93,6 +93,41 @@ pub(crate) struct ImageInspectArgs {
     args: Vec<String>,
 }
 
+/// Options of `container inspect`.
+#[derive(Args, Debug)]
+#[command(override_usage = "[OPTIONS] CONTAINER [CONTAINER...]")]
+pub(crate) struct ContainerInspectArgs {
+    #[arg(short = 'f', long, value_name = "string", help = INSPECT_FORMAT_HELP)]
+    format: Option<String>,
+    /// Display total file sizes
+    #[arg(short = 's', long)]
+    size: bool,
+    #[arg(hide = true)]
+    args: Vec<String>,
+}
+
+/// `container inspect`.
+///
+/// # Errors
+/// A bad template (exit 64) or the joined lookup errors (exit 1).
+pub(crate) async fn container(ctx: &Ctx, a: ContainerInspectArgs) -> anyhow::Result<()> {
+    ctx.usage.min_args(&a.args, 1)?;
+    let size = a.size;
+    inspect_each(
+        ctx,
+        &a.args,
+        a.format.as_deref().unwrap_or(""),
+        &[],
+        |id| async move {
+            ctx.client
+                .get_bytes(&(OBJECT_KINDS[0].path)(&id, size))
+                .await
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await
+}
+
 /// `image inspect`.
 ///
 /// # Errors
@@ -103,6 +138,7 @@ pub(crate) async fn image(ctx: &Ctx, a: ImageInspectArgs) -> anyhow::Result<()> 
         ctx,
         &a.args,
         a.format.as_deref().unwrap_or(""),
+        &[],
         |id| async move {
             ctx.client
                 .get_bytes(&format!("/images/{}/json", path_escape(&id)))
@@ -129,7 +165,7 @@ pub(crate) async fn run(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
         _ => {}
     }
     let size = a.size;
-    inspect_each(ctx, &a.args, a.format.as_deref().unwrap_or(""), |id| {
+    inspect_each(ctx, &a.args, a.format.as_deref().unwrap_or(""), &[], |id| {
         let kind = kind.clone();
         async move { find_object(ctx, &id, kind.as_deref(), size).await }
     })
@@ -169,10 +205,11 @@ fn is_skippable(e: &ClientError) -> bool {
 /// docker's `inspect.Inspect`: looks each name up with `lookup`, prints all
 /// found objects (a JSON array or one template result per line), then fails
 /// with every lookup error joined.
-async fn inspect_each<F, Fut>(
+pub(crate) async fn inspect_each<F, Fut>(
     ctx: &Ctx,
     names: &[String],
     format: &str,
+    empty_maps: &[&str],
     lookup: F,
 ) -> anyhow::Result<()>
 where
@@ -211,6 +248,14 @@ where
                         continue;
                     }
                 };
+                let mut value = value;
+                // docker runs templates on its typed structs, where a nil map
+                // still prints as "map[]".
+                for key in empty_maps {
+                    if value.get(*key).is_some_and(serde_json::Value::is_null) {
+                        value[*key] = serde_json::json!({});
+                    }
+                }
                 let mut data = from_json(&value);
                 // docker runs templates on its typed structs first, where the
                 // ID field is `ID` (JSON "Id").

@@ -6,9 +6,11 @@
 //! with [`Ctx::print`], and returns `anyhow` errors that `main` prints the
 //! way docker does (a [`StatusError`] chooses its own exit code).
 
+pub(crate) mod container;
 pub(crate) mod image;
 pub(crate) mod inspect;
 pub(crate) mod system;
+pub(crate) mod volume;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -50,18 +52,31 @@ pub(crate) async fn run(cli: Cli, ctx: Ctx) -> anyhow::Result<()> {
         return Ok(());
     };
     match command {
+        Command::Container(g) => container::run_group(&ctx, g).await,
+        Command::Create(a) => container::run::create(&ctx, a).await,
         Command::History(a) => image::history::run(&ctx, a).await,
         Command::Image(g) => image::run_group(&ctx, g).await,
         Command::Images(a) => image::list::run(&ctx, a, true).await,
         Command::Import(a) => image::transfer::import(&ctx, a).await,
         Command::Info(a) => system::info(&ctx, a).await,
         Command::Inspect(a) => inspect::run(&ctx, a).await,
+        Command::Kill(a) => container::lifecycle::kill(&ctx, a).await,
         Command::Load(a) => image::transfer::load(&ctx, a).await,
+        Command::Logs(a) => container::logs::run(&ctx, a).await,
+        Command::Ps(a) => container::list::run(&ctx, a).await,
+        Command::Rename(a) => container::lifecycle::rename(&ctx, a).await,
+        Command::Restart(a) => container::lifecycle::stop(&ctx, a, true).await,
+        Command::Rm(a) => container::lifecycle::remove(&ctx, a).await,
         Command::Rmi(a) => image::remove::rmi(&ctx, a).await,
+        Command::Run(a) => container::run::run(&ctx, a).await,
         Command::Save(a) => image::transfer::save(&ctx, a).await,
+        Command::Start(a) => container::lifecycle::start(&ctx, a).await,
+        Command::Stop(a) => container::lifecycle::stop(&ctx, a, false).await,
         Command::System(g) => system::run_group(&ctx, g).await,
         Command::Tag(a) => image::remove::tag(&ctx, a).await,
         Command::Version(a) => system::version(&ctx, a).await,
+        Command::Volume(g) => volume::run_group(&ctx, g).await,
+        Command::Wait(a) => container::lifecycle::wait(&ctx, a).await,
         Command::External(words) => {
             let word = words.first().cloned().unwrap_or_default();
             Err(cli::unknown_command(&ctx.usage, &word).into())
@@ -128,6 +143,51 @@ pub(crate) fn go_io_error(op: &str, path: &str, err: &std::io::Error) -> String 
         None => String::new(),
     };
     format!("{op} {path}: {text}")
+}
+
+/// docker's check of flags annotated with an API version or OS type: the
+/// flags given (`changed`) that the daemon cannot serve, errors joined.
+/// `flags` holds (name, minimum API version or "windows" for Windows-only).
+///
+/// # Errors
+/// docker's "\"--x\" requires API version ..." messages.
+pub(crate) async fn check_flag_support(
+    ctx: &Ctx,
+    flags: &[(&str, &str, bool)],
+) -> anyhow::Result<()> {
+    let mut sorted: Vec<&(&str, &str, bool)> = flags.iter().filter(|f| f.2).collect();
+    if sorted.is_empty() {
+        return Ok(());
+    }
+    sorted.sort_by_key(|f| f.0);
+    let version = ctx.client.api_version().await;
+    let mut errors = Vec::new();
+    for (name, need, _) in sorted {
+        if *need == "windows" {
+            errors.push(format!(
+                "\"--{name}\" is only supported on a Docker daemon running on windows, but the Docker daemon is running on linux"
+            ));
+        } else if crate::client::version_less(&version, need) {
+            errors.push(format!(
+                "\"--{name}\" requires API version {need}, but the Docker daemon API version is {version}"
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(joined_errors(&errors).into())
+    }
+}
+
+/// docker's `prompt.Confirm`: prints the question with " [y/N] " and reads one
+/// line from stdin; only "y"/"Y" confirms (end of input declines).
+pub(crate) fn confirm(ctx: &Ctx, message: &str) -> std::io::Result<bool> {
+    use std::io::BufRead;
+    ctx.print(&format!("{message} [y/N] "))?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().eq_ignore_ascii_case("y"))
 }
 
 /// A `StatusError` with exit status 1 (errors joined one per line).

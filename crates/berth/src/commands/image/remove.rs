@@ -1,13 +1,11 @@
 //! `rmi` / `image rm`, `image prune` and `tag`: commands that change names.
 
-use std::io::BufRead;
-
 use clap::Args;
 use hyper::Method;
 
 use crate::cli::Cancelled;
 use crate::client::{ClientError, path_escape, with_query};
-use crate::commands::{Ctx, filters_json, joined_errors, parse_filter};
+use crate::commands::{Ctx, confirm, filters_json, joined_errors, parse_filter};
 use crate::format::units;
 use crate::reference::{parse_any, parse_normalized_named};
 
@@ -154,15 +152,6 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<()> {
     ));
     ctx.print(&text)?;
     Ok(())
-}
-
-/// docker's `prompt.Confirm`: prints the question with " [y/N] " and reads one
-/// line from stdin; only "y"/"Y" confirms (end of input declines).
-fn confirm(ctx: &Ctx, message: &str) -> std::io::Result<bool> {
-    ctx.print(&format!("{message} [y/N] "))?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim().eq_ignore_ascii_case("y"))
 }
 
 /// Options of `tag`.

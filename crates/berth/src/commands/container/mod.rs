@@ -1,0 +1,99 @@
+//! `berth container ...` and the top-level container commands (`run`, `ps`,
+//! `logs`, ...).
+//!
+//! Modules: [`opts`] and [`values`] turn `create`/`run` flags into the API's
+//! create request; [`run`] creates, attaches, starts and waits; [`attach`]
+//! moves bytes over the hijacked connection; [`lifecycle`] holds the
+//! one-call-per-container commands; [`list`] is `ps`; [`logs`] is `logs`.
+
+pub(crate) mod attach;
+pub(crate) mod lifecycle;
+pub(crate) mod list;
+pub(crate) mod logs;
+pub(crate) mod opts;
+pub(crate) mod run;
+pub(crate) mod values;
+
+use clap::{Args, Subcommand};
+
+pub(crate) use lifecycle::{
+    KillArgs, PruneArgs, RemoveArgs, RenameArgs, StartArgs, StopArgs, WaitArgs,
+};
+pub(crate) use list::ListArgs;
+pub(crate) use logs::LogsArgs;
+pub(crate) use run::{CreateArgs, RunArgs};
+
+use super::Ctx;
+use crate::commands::inspect::ContainerInspectArgs;
+
+/// `berth container`: the group.
+#[derive(Args, Debug)]
+#[command(allow_external_subcommands = true)]
+pub(crate) struct ContainerGroup {
+    #[command(subcommand)]
+    pub(crate) command: Option<ContainerCommand>,
+}
+
+/// `berth container <command>`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum ContainerCommand {
+    /// Create a new container
+    Create(CreateArgs),
+    /// Display detailed information on one or more containers
+    Inspect(ContainerInspectArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// List containers
+    #[command(aliases = ["ps", "list"])]
+    Ls(ListArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Restart one or more containers
+    #[command(after_long_help = "berth container restart, berth restart")]
+    Restart(StopArgs),
+    /// Remove one or more containers
+    #[command(
+        alias = "remove",
+        after_long_help = "berth container rm, berth container remove, berth rm"
+    )]
+    Rm(RemoveArgs),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    #[command(after_long_help = "berth container stop, berth stop")]
+    Stop(StopArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitArgs),
+    #[command(external_subcommand)]
+    External(Vec<String>),
+}
+
+/// Runs `berth container <command>`.
+///
+/// # Errors
+/// Whatever the subcommand reports.
+pub(crate) async fn run_group(ctx: &Ctx, group: ContainerGroup) -> anyhow::Result<()> {
+    match group.command {
+        None => super::group_without_command(ctx, None),
+        Some(ContainerCommand::External(words)) => super::group_without_command(ctx, Some(&words)),
+        Some(ContainerCommand::Create(a)) => run::create(ctx, a).await,
+        Some(ContainerCommand::Inspect(a)) => crate::commands::inspect::container(ctx, a).await,
+        Some(ContainerCommand::Kill(a)) => lifecycle::kill(ctx, a).await,
+        Some(ContainerCommand::Logs(a)) => logs::run(ctx, a).await,
+        Some(ContainerCommand::Ls(a)) => list::run(ctx, a).await,
+        Some(ContainerCommand::Prune(a)) => lifecycle::prune(ctx, a).await,
+        Some(ContainerCommand::Rename(a)) => lifecycle::rename(ctx, a).await,
+        Some(ContainerCommand::Restart(a)) => lifecycle::stop(ctx, a, true).await,
+        Some(ContainerCommand::Rm(a)) => lifecycle::remove(ctx, a).await,
+        Some(ContainerCommand::Run(a)) => run::run(ctx, a).await,
+        Some(ContainerCommand::Start(a)) => lifecycle::start(ctx, a).await,
+        Some(ContainerCommand::Stop(a)) => lifecycle::stop(ctx, a, false).await,
+        Some(ContainerCommand::Wait(a)) => lifecycle::wait(ctx, a).await,
+    }
+}
