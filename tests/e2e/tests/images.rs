@@ -1918,15 +1918,15 @@ fn last_tag_time_is_set_by_tag_not_by_load() {
         "{{.Metadata.LastTagTime}}",
         "busybox",
     ];
-    let loaded = daemon.docker(&format).assert_success();
+    let loaded = daemon.docker(format).assert_success();
     assert!(
         loaded.starts_with("0001-01-01"),
         "load set LastTagTime: {loaded}"
     );
     daemon
-        .docker(&["tag", "busybox", "busybox:again"])
+        .docker(["tag", "busybox", "busybox:again"])
         .assert_success();
-    let tagged = daemon.docker(&format).assert_success();
+    let tagged = daemon.docker(format).assert_success();
     assert!(
         !tagged.starts_with("0001-01-01"),
         "tag did not set LastTagTime: {tagged}"
