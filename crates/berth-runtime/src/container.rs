@@ -301,6 +301,23 @@ impl Container {
         }
     }
 
+    /// Sends `signal` to every process in the container's cgroup (for a container in
+    /// the host's PID namespace, whose processes outlive its init).
+    ///
+    /// # Errors
+    /// [`DeleteError`] with libcontainer's error chain.
+    pub fn kill_all(&self, signal: i32) -> Result<(), DeleteError> {
+        let err = |e: &dyn std::error::Error| DeleteError {
+            id: self.id.clone(),
+            message: error_chain(e),
+        };
+        let signal = libcontainer::signal::Signal::try_from(signal).map_err(|e| err(&e))?;
+        let mut container =
+            libcontainer::container::Container::load(self.runtime_root.join(&self.id))
+                .map_err(|e| err(&e))?;
+        container.kill(signal, true).map_err(|e| err(&e))
+    }
+
     /// Removes the container: kills what is left in its cgroup, removes the cgroups
     /// and libcontainer's state directory.
     ///
@@ -470,6 +487,7 @@ impl Executor for CommandExecutor {
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         restore_signals();
+        take_controlling_terminal();
         let (path, args) = match Self::lookup(spec) {
             Ok(found) => found,
             Err(e) => exit_with(&e.message, if e.not_executable { 126 } else { 127 }),
@@ -519,6 +537,19 @@ fn restore_signals() {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// With a TTY the shim passes a pty peer as stdio; the init is a session leader
+/// (libcontainer calls `setsid`), so it can make that pty its controlling terminal, as
+/// runc does for `terminal: true`. Nothing else in fd 0 is a terminal.
+fn take_controlling_terminal() {
+    // SAFETY: isatty and ioctl(TIOCSCTTY) on fd 0 take no pointers.
+    #[allow(unsafe_code)]
+    unsafe {
+        if libc::isatty(0) == 1 {
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+        }
     }
 }
 

@@ -20,6 +20,7 @@
 #![allow(unsafe_code)]
 
 pub mod caps;
+pub mod cgroups;
 pub mod container;
 pub mod host;
 pub mod seccomp;
