@@ -207,8 +207,24 @@ async fn wait(
     };
     // Resolve now, so an unknown container is a 404 rather than a stream.
     d.containers().get(&id)?;
-    let code = d.containers().wait(&id, condition).await?;
-    Ok(Json(json!({"StatusCode": code, "Error": null})).into_response())
+    // The headers go out at once and the body at exit, as Docker does: the docker CLI
+    // waits for the headers of this request before it sends `start`.
+    let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
+    tokio::spawn(async move {
+        let body = match d.containers().wait(&id, condition).await {
+            Ok(code) => json!({"StatusCode": code, "Error": null}),
+            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.message()}}),
+        };
+        let mut line = serde_json::to_vec(&body).expect("json serializes");
+        line.push(b'\n');
+        let _ = tx.send(Bytes::from(line));
+    });
+    let stream = futures_util::stream::once(async move { rx.await.map_err(std::io::Error::other) });
+    Ok((
+        [(CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

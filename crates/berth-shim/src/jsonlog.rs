@@ -268,8 +268,11 @@ impl JsonLog {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             };
-            ignore_missing(std::fs::remove_file(format!("{name}.{}", self.max_files - 1)))
-                .map_err(err)?;
+            ignore_missing(std::fs::remove_file(format!(
+                "{name}.{}",
+                self.max_files - 1
+            )))
+            .map_err(err)?;
             for i in (2..self.max_files).rev() {
                 ignore_missing(std::fs::rename(
                     format!("{name}.{}", i - 1),
@@ -363,8 +366,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = JsonLog::open(&spec(dir.path(), Some(100), 3)).unwrap();
         for i in 0..10 {
-            log.write(1, format!("line {i} ........................................\n").as_bytes(), 0)
-                .unwrap();
+            log.write(
+                1,
+                format!("line {i} ........................................\n").as_bytes(),
+                0,
+            )
+            .unwrap();
         }
         let base = dir.path().join("c-json.log");
         assert!(base.exists());
