@@ -128,7 +128,9 @@ pub enum CapError {
     #[error("unknown capability: {0:?}")]
     Unknown(String),
     /// Known, but the engine does not hold it, so it cannot give it.
-    #[error("capability not supported by your kernel or not available in the current environment: {0:?}")]
+    #[error(
+        "capability not supported by your kernel or not available in the current environment: {0:?}"
+    )]
     Unavailable(String),
 }
 
@@ -241,8 +243,13 @@ mod tests {
 
     #[test]
     fn cap_drop_all_keeps_only_added() {
-        let set = resolve(&strings(&["chown"]), &strings(&["all"]), false, CapSet::ALL_KNOWN)
-            .unwrap();
+        let set = resolve(
+            &strings(&["chown"]),
+            &strings(&["all"]),
+            false,
+            CapSet::ALL_KNOWN,
+        )
+        .unwrap();
         assert_eq!(set.names(), vec!["CAP_CHOWN"]);
         let none = resolve(&[], &strings(&["ALL"]), false, CapSet::ALL_KNOWN).unwrap();
         assert_eq!(none.0, 0);
@@ -251,7 +258,13 @@ mod tests {
     #[test]
     fn cap_add_all_minus_drops_is_everything_available() {
         let available = CapSet(CapSet::ALL_KNOWN.0 & !(1 << 24));
-        let set = resolve(&strings(&["ALL"]), &strings(&["NET_ADMIN"]), false, available).unwrap();
+        let set = resolve(
+            &strings(&["ALL"]),
+            &strings(&["NET_ADMIN"]),
+            false,
+            available,
+        )
+        .unwrap();
         assert!(!set.contains("CAP_NET_ADMIN"));
         assert!(!set.contains("CAP_SYS_RESOURCE"));
         assert!(set.contains("CAP_SYS_ADMIN"));
@@ -259,7 +272,13 @@ mod tests {
 
     #[test]
     fn cap_drop_removes_from_default() {
-        let set = resolve(&[], &strings(&["NET_RAW", "mknod"]), false, CapSet::ALL_KNOWN).unwrap();
+        let set = resolve(
+            &[],
+            &strings(&["NET_RAW", "mknod"]),
+            false,
+            CapSet::ALL_KNOWN,
+        )
+        .unwrap();
         assert!(!set.contains("CAP_NET_RAW"));
         assert!(!set.contains("CAP_MKNOD"));
         assert_eq!(set.names().len(), 12);

@@ -48,7 +48,11 @@ fn oom_kill_field(text: &str) -> Option<u64> {
 pub fn oom_kill_count(cgroup_path: &str) -> Option<u64> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let (dir, v2) = memory_dir(&mountinfo, cgroup_path)?;
-    let file = if v2 { "memory.events" } else { "memory.oom_control" };
+    let file = if v2 {
+        "memory.events"
+    } else {
+        "memory.oom_control"
+    };
     oom_kill_field(&std::fs::read_to_string(dir.join(file)).ok()?)
 }
 

@@ -181,7 +181,11 @@ impl Container {
     ///
     /// # Errors
     /// [`CreateError`]; [`CreateError::to_launch_error`] classifies it.
-    pub fn create(state_dir: &Path, launch: &LaunchSpec, stdio: Stdio) -> Result<Self, CreateError> {
+    pub fn create(
+        state_dir: &Path,
+        launch: &LaunchSpec,
+        stdio: Stdio,
+    ) -> Result<Self, CreateError> {
         let root = user::open_root(&launch.rootfs).map_err(|source| CreateError::Rootfs {
             path: launch.rootfs.clone(),
             source,
@@ -383,7 +387,8 @@ fn look_path(name: &str, path_env: &str) -> Result<PathBuf, LookupError> {
             .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
         // SAFETY: faccessat reads a NUL-terminated path we own.
         #[allow(unsafe_code)]
-        let rc = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
+        let rc =
+            unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
         if rc != 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -520,7 +525,11 @@ impl Executor for CommandExecutor {
             126
         };
         let text = err.to_string();
-        let text = text.split(" (os error").next().unwrap_or(&text).to_lowercase();
+        let text = text
+            .split(" (os error")
+            .next()
+            .unwrap_or(&text)
+            .to_lowercase();
         exit_with(&format!("exec: {:?}: {text}", args[0]), code)
     }
 }
@@ -598,11 +607,19 @@ mod tests {
         );
         let err = classify(&chain).to_launch_error();
         assert_eq!(err.kind, LaunchErrorKind::CommandNotFound);
-        assert_eq!(err.message, r#"exec: "x": executable file not found in $PATH"#);
-        let err = classify(&format!("{EXEC_MARK}126|exec: \"/etc\": is a directory{EXEC_MARK_END}"))
-            .to_launch_error();
+        assert_eq!(
+            err.message,
+            r#"exec: "x": executable file not found in $PATH"#
+        );
+        let err = classify(&format!(
+            "{EXEC_MARK}126|exec: \"/etc\": is a directory{EXEC_MARK_END}"
+        ))
+        .to_launch_error();
         assert_eq!(err.kind, LaunchErrorKind::CommandNotExecutable);
-        assert_eq!(classify("boom").to_launch_error().kind, LaunchErrorKind::Other);
+        assert_eq!(
+            classify("boom").to_launch_error().kind,
+            LaunchErrorKind::Other
+        );
     }
 
     #[test]

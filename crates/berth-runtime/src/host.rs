@@ -26,7 +26,9 @@ pub enum DeviceError {
         source: std::io::Error,
     },
     /// The host path is neither a device nor a directory of devices.
-    #[error("error gathering device information while adding custom device {0:?}: not a device node")]
+    #[error(
+        "error gathering device information while adding custom device {0:?}: not a device node"
+    )]
     NotADevice(String),
     /// Permissions other than a subset of `rwm`.
     #[error("invalid device cgroup permissions {0:?}")]
@@ -55,10 +57,14 @@ impl HostInfo {
             } else {
                 Vec::new()
             },
-            init_binary: ["/usr/bin/docker-init", "/usr/local/bin/docker-init", "/usr/bin/tini"]
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.is_file()),
+            init_binary: [
+                "/usr/bin/docker-init",
+                "/usr/local/bin/docker-init",
+                "/usr/bin/tini",
+            ]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file()),
         }
     }
 }

@@ -56,7 +56,10 @@ pub struct SeccompHost {
 impl SeccompHost {
     /// The host this process runs on.
     pub fn detect() -> Self {
-        let release = rustix::system::uname().release().to_string_lossy().into_owned();
+        let release = rustix::system::uname()
+            .release()
+            .to_string_lossy()
+            .into_owned();
         SeccompHost {
             arch: native_arch(),
             kernel: parse_release(&release).unwrap_or((0, 0)),
@@ -203,7 +206,10 @@ pub fn load_profile(
     if profile.default_action.is_empty() && rules.is_empty() {
         return Ok(None);
     }
-    let has_archs = profile.architectures.as_ref().is_some_and(|a| !a.is_empty());
+    let has_archs = profile
+        .architectures
+        .as_ref()
+        .is_some_and(|a| !a.is_empty());
     let has_map = profile.arch_map.as_ref().is_some_and(|a| !a.is_empty());
     if has_archs && has_map {
         return Err(SeccompError::ArchitecturesAndArchMap);
@@ -283,9 +289,8 @@ pub fn load_profile(
 /// # Errors
 /// None in practice: the embedded profile is tested to load.
 pub fn docker_default(bounding: CapSet, host: &SeccompHost) -> Result<LinuxSeccomp, SeccompError> {
-    load_profile(DOCKER_DEFAULT_PROFILE, bounding, host).map(|p| {
-        p.expect("Docker's default profile has a default action and rules")
-    })
+    load_profile(DOCKER_DEFAULT_PROFILE, bounding, host)
+        .map(|p| p.expect("Docker's default profile has a default action and rules"))
 }
 
 #[cfg(test)]
@@ -375,14 +380,20 @@ mod tests {
 
     #[test]
     fn empty_profile_disables_seccomp() {
-        assert!(load_profile("{}", default_caps(), &host()).unwrap().is_none());
+        assert!(
+            load_profile("{}", default_caps(), &host())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn custom_profile_with_name_and_architectures() {
         let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],
             "syscalls":[{"name":"mkdir","action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#;
-        let s = load_profile(json, default_caps(), &host()).unwrap().unwrap();
+        let s = load_profile(json, default_caps(), &host())
+            .unwrap()
+            .unwrap();
         assert_eq!(s.default_action(), LinuxSeccompAction::ScmpActAllow);
         let rule = &s.syscalls().as_ref().unwrap()[0];
         assert_eq!(rule.names(), &vec!["mkdir".to_string()]);
@@ -392,7 +403,10 @@ mod tests {
     #[test]
     fn invalid_profiles_are_refused_in_dockers_words() {
         let err = load_profile("nope", default_caps(), &host()).unwrap_err();
-        assert!(err.to_string().starts_with("Decoding seccomp profile failed"));
+        assert!(
+            err.to_string()
+                .starts_with("Decoding seccomp profile failed")
+        );
         let both = r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86"],
             "archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":[]}]}"#;
         assert!(matches!(

@@ -140,14 +140,24 @@ fn default_mounts() -> Vec<Mount> {
                 "gid=5",
             ],
         ),
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
         mount(
             "/sys/fs/cgroup",
             "cgroup",
             "cgroup",
             &["ro", "nosuid", "noexec", "nodev"],
         ),
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
         mount(
             "/dev/shm",
             "tmpfs",
@@ -182,7 +192,12 @@ pub const READONLY_PATHS: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
-fn device_rule(allow: bool, typ: Option<LinuxDeviceType>, major: i64, minor: i64) -> LinuxDeviceCgroup {
+fn device_rule(
+    allow: bool,
+    typ: Option<LinuxDeviceType>,
+    major: i64,
+    minor: i64,
+) -> LinuxDeviceCgroup {
     let mut r = LinuxDeviceCgroup::default();
     r.set_allow(allow);
     r.set_typ(typ);
@@ -393,7 +408,11 @@ pub fn build_spec(
         env.retain(|e| !e.starts_with("HOME="));
         env.push(format!(
             "HOME={}",
-            if user.home.is_empty() { "/" } else { &user.home }
+            if user.home.is_empty() {
+                "/"
+            } else {
+                &user.home
+            }
         ));
     }
     let mut oci_user = User::default();
@@ -553,7 +572,12 @@ pub fn build_spec(
         devs.extend(
             devices
                 .iter()
-                .filter(|d| !host.host_devices.iter().any(|h| h.path() == d.device.path()))
+                .filter(|d| {
+                    !host
+                        .host_devices
+                        .iter()
+                        .any(|h| h.path() == d.device.path())
+                })
                 .map(|d| d.device.clone()),
         );
         (devs, vec![allow_all])
@@ -631,7 +655,10 @@ pub fn build_spec(
     } else {
         let mut masked: Vec<String> = MASKED_PATHS.iter().map(|s| s.to_string()).collect();
         masked.extend(host.thermal_throttle_paths.iter().cloned());
-        (masked, READONLY_PATHS.iter().map(|s| s.to_string()).collect())
+        (
+            masked,
+            READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
+        )
     };
 
     let mut linux = oci_spec::runtime::Linux::default();
@@ -656,7 +683,9 @@ pub fn build_spec(
     spec.set_root(Some(root));
     spec.set_mounts(Some(mounts));
     spec.set_process(Some(process));
-    spec.set_hostname((!ns.uts_host && !launch.hostname.is_empty()).then(|| launch.hostname.clone()));
+    spec.set_hostname(
+        (!ns.uts_host && !launch.hostname.is_empty()).then(|| launch.hostname.clone()),
+    );
     spec.set_domainname(
         (!ns.uts_host && !launch.domainname.is_empty()).then(|| launch.domainname.clone()),
     );
@@ -781,7 +810,14 @@ mod tests {
         let pts = find_mount(&s, "/dev/pts").unwrap();
         assert_eq!(
             opts(pts),
-            ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]
+            [
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5"
+            ]
         );
         assert!(opts(find_mount(&s, "/sys").unwrap()).contains(&"ro".to_string()));
         assert_eq!(
@@ -795,11 +831,13 @@ mod tests {
         let s = build(&launch());
         assert_eq!(caps_of(&s).len(), 14);
         let linux = s.linux().as_ref().unwrap();
-        assert!(linux
-            .masked_paths()
-            .as_ref()
-            .unwrap()
-            .contains(&"/proc/kcore".to_string()));
+        assert!(
+            linux
+                .masked_paths()
+                .as_ref()
+                .unwrap()
+                .contains(&"/proc/kcore".to_string())
+        );
         assert_eq!(linux.readonly_paths().as_ref().unwrap().len(), 5);
         assert_eq!(
             ns_types(&s),
@@ -812,12 +850,21 @@ mod tests {
                 LinuxNamespaceType::Cgroup
             ]
         );
-        assert_eq!(linux.cgroups_path().as_deref(), Some(Path::new("/berth/aaa")));
+        assert_eq!(
+            linux.cgroups_path().as_deref(),
+            Some(Path::new("/berth/aaa"))
+        );
         assert!(linux.seccomp().is_some());
         let sysctl = linux.sysctl().as_ref().unwrap();
         assert_eq!(sysctl["net.ipv4.ping_group_range"], "0 2147483647");
         assert_eq!(s.hostname().as_deref(), Some("abc"));
-        let rules = linux.resources().as_ref().unwrap().devices().as_ref().unwrap();
+        let rules = linux
+            .resources()
+            .as_ref()
+            .unwrap()
+            .devices()
+            .as_ref()
+            .unwrap();
         assert_eq!(rules.len(), 8);
         assert!(!rules[0].allow());
     }
@@ -846,7 +893,13 @@ mod tests {
         assert!(linux.masked_paths().as_ref().unwrap().is_empty());
         assert!(linux.readonly_paths().as_ref().unwrap().is_empty());
         assert!(linux.seccomp().is_none());
-        let rules = linux.resources().as_ref().unwrap().devices().as_ref().unwrap();
+        let rules = linux
+            .resources()
+            .as_ref()
+            .unwrap()
+            .devices()
+            .as_ref()
+            .unwrap();
         assert_eq!(rules.len(), 1);
         assert!(rules[0].allow());
     }
@@ -920,7 +973,10 @@ mod tests {
             .filter(|m| m.destination() == Path::new("/dev/shm"))
             .collect();
         assert_eq!(shm.len(), 1);
-        assert_eq!(opts(shm[0]), ["nosuid", "nodev", "rprivate", "exec", "size=1m"]);
+        assert_eq!(
+            opts(shm[0]),
+            ["nosuid", "nodev", "rprivate", "exec", "size=1m"]
+        );
         assert_eq!(
             opts(find_mount(&s, "/etc/hosts").unwrap()),
             ["rbind", "ro", "rprivate"]
@@ -958,7 +1014,7 @@ mod tests {
         };
         let s = build(&l);
         let res = s.linux().as_ref().unwrap().resources().clone().unwrap();
-        let mem = res.memory().clone().unwrap();
+        let mem = res.memory().unwrap();
         assert_eq!(mem.limit(), Some(8 << 20));
         assert_eq!(mem.swap(), Some(-1));
         assert_eq!(mem.reservation(), None);

@@ -120,7 +120,10 @@ fn read_in_root(root: &OwnedFd, path: &str) -> Result<Option<String>, UserError>
 }
 
 fn parse_id(s: &str) -> Option<u32> {
-    s.trim().parse::<u64>().ok().and_then(|n| u32::try_from(n).ok())
+    s.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| u32::try_from(n).ok())
 }
 
 fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
@@ -249,10 +252,7 @@ fn resolve_with(
     }
 
     // Docker: the primary GID first, then the supplementary ones, then --group-add.
-    out.additional_gids = std::iter::once(out.gid)
-        .chain(sgids)
-        .chain(added)
-        .collect();
+    out.additional_gids = std::iter::once(out.gid).chain(sgids).chain(added).collect();
     if out.home.is_empty() {
         out.home = "/".to_string();
     }
@@ -265,7 +265,11 @@ fn resolve_with(
 /// # Errors
 /// [`UserError`]: an unknown user or group name (in Docker's words), an ID out of range,
 /// an unreadable passwd or group file.
-pub fn resolve(root: &OwnedFd, spec: &str, group_add: &[String]) -> Result<ResolvedUser, UserError> {
+pub fn resolve(
+    root: &OwnedFd,
+    spec: &str,
+    group_add: &[String],
+) -> Result<ResolvedUser, UserError> {
     let passwd = read_in_root(root, "/etc/passwd")?;
     let group = read_in_root(root, "/etc/group")?;
     resolve_with(spec, group_add, passwd.as_deref(), group.as_deref())

@@ -185,22 +185,26 @@ impl JsonLog {
         let idx = usize::from(stream == 2);
         let mut rest = data;
         while !rest.is_empty() {
-            match rest.iter().position(|b| *b == b'\n') {
-                Some(pos) => {
-                    let mut line = std::mem::take(&mut self.partial[idx]);
-                    line.extend_from_slice(&rest[..=pos]);
-                    rest = &rest[pos + 1..];
-                    self.entry(stream, &line, nanos)?;
-                }
-                None => {
-                    self.partial[idx].extend_from_slice(rest);
-                    rest = &[];
+            let (piece, complete) = match rest.iter().position(|b| *b == b'\n') {
+                Some(pos) => (&rest[..=pos], true),
+                None => (rest, false),
+            };
+            rest = &rest[piece.len()..];
+            self.partial[idx].extend_from_slice(piece);
+            // Full 16 KiB pieces of a longer line go out as partial entries.
+            loop {
+                let content = self.partial[idx].len() - usize::from(complete);
+                if content > MAX_LINE || (!complete && content == MAX_LINE) {
+                    let tail = self.partial[idx].split_off(MAX_LINE);
+                    let head = std::mem::replace(&mut self.partial[idx], tail);
+                    self.entry(stream, &head, nanos)?;
+                } else {
+                    break;
                 }
             }
-            while self.partial[idx].len() >= MAX_LINE {
-                let tail = self.partial[idx].split_off(MAX_LINE);
-                let piece = std::mem::replace(&mut self.partial[idx], tail);
-                self.entry(stream, &piece, nanos)?;
+            if complete {
+                let line = std::mem::take(&mut self.partial[idx]);
+                self.entry(stream, &line, nanos)?;
             }
         }
         self.flush()
@@ -268,8 +272,11 @@ impl JsonLog {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             };
-            ignore_missing(std::fs::remove_file(format!("{name}.{}", self.max_files - 1)))
-                .map_err(err)?;
+            ignore_missing(std::fs::remove_file(format!(
+                "{name}.{}",
+                self.max_files - 1
+            )))
+            .map_err(err)?;
             for i in (2..self.max_files).rev() {
                 ignore_missing(std::fs::rename(
                     format!("{name}.{}", i - 1),
@@ -363,8 +370,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = JsonLog::open(&spec(dir.path(), Some(100), 3)).unwrap();
         for i in 0..10 {
-            log.write(1, format!("line {i} ........................................\n").as_bytes(), 0)
-                .unwrap();
+            log.write(
+                1,
+                format!("line {i} ........................................\n").as_bytes(),
+                0,
+            )
+            .unwrap();
         }
         let base = dir.path().join("c-json.log");
         assert!(base.exists());

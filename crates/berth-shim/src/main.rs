@@ -129,7 +129,10 @@ fn report_ready(ready: &Ready) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(ready).map_err(std::io::Error::other)?;
     line.push(b'\n');
     let result = std::io::stdout().lock().write_all(&line);
-    let null = OpenOptions::new().read(true).write(true).open("/dev/null")?;
+    let null = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
     // SAFETY: dup2 onto fd 1 with a valid fd we own.
     unsafe { libc::dup2(null.as_raw_fd(), 1) };
     result
@@ -146,7 +149,10 @@ fn detach(state_dir: &Path) -> std::io::Result<()> {
     std::env::set_current_dir(state_dir)?;
     // The container inherits the shim's stdin when it has none of its own, and
     // libcontainer reopens it inside the container only if it is /dev/null.
-    let null = OpenOptions::new().read(true).write(true).open("/dev/null")?;
+    let null = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)

@@ -129,10 +129,7 @@ fn signalfd_for_sigchld() -> OwnedFd {
         let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
         if fd < 0 {
             // Without a signalfd the shim cannot learn of the exit; nothing sane is left.
-            eprintln!(
-                "berth-shim: signalfd: {}",
-                std::io::Error::last_os_error()
-            );
+            eprintln!("berth-shim: signalfd: {}", std::io::Error::last_os_error());
             std::process::abort();
         }
         OwnedFd::from_raw_fd(fd)
@@ -380,7 +377,7 @@ impl Supervisor {
             self.accept();
         }
         self.conns
-            .retain(|c| !c.dead && !(c.close_when_flushed && c.out.is_empty()));
+            .retain(|c| !(c.dead || (c.close_when_flushed && c.out.is_empty())));
         if self.stdin_close_pending && self.stdin_buf.is_empty() {
             self.stdin = None;
             self.stdin_close_pending = false;
@@ -526,9 +523,7 @@ impl Supervisor {
                 };
                 if n == 0 {
                     conn.dead = conn.out.is_empty() || conn.role == Role::Wait;
-                } else if n < 0
-                    && std::io::Error::last_os_error().kind() != ErrorKind::WouldBlock
-                {
+                } else if n < 0 && std::io::Error::last_os_error().kind() != ErrorKind::WouldBlock {
                     conn.dead = true;
                 }
                 return;
@@ -630,9 +625,10 @@ impl Supervisor {
                     }
                     Err(e) => error_reply(LaunchErrorKind::Other, e.to_string()),
                 },
-                Phase::Running => {
-                    error_reply(LaunchErrorKind::Other, format!("container {id} is already running"))
-                }
+                Phase::Running => error_reply(
+                    LaunchErrorKind::Other,
+                    format!("container {id} is already running"),
+                ),
                 _ => not_running(),
             },
             Request::Attach {

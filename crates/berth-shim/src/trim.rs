@@ -81,7 +81,12 @@ fn drop_unused_stack() {
         .split(' ')
         .next()
         .and_then(|r| r.split_once('-'))
-        .and_then(|(a, b)| Some((usize::from_str_radix(a, 16).ok()?, usize::from_str_radix(b, 16).ok()?)))
+        .and_then(|(a, b)| {
+            Some((
+                usize::from_str_radix(a, 16).ok()?,
+                usize::from_str_radix(b, 16).ok()?,
+            ))
+        })
     else {
         return;
     };
