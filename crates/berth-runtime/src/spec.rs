@@ -1014,7 +1014,7 @@ mod tests {
         };
         let s = build(&l);
         let res = s.linux().as_ref().unwrap().resources().clone().unwrap();
-        let mem = res.memory().clone().unwrap();
+        let mem = res.memory().unwrap();
         assert_eq!(mem.limit(), Some(8 << 20));
         assert_eq!(mem.swap(), Some(-1));
         assert_eq!(mem.reservation(), None);

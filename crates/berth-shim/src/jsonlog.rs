@@ -185,22 +185,26 @@ impl JsonLog {
         let idx = usize::from(stream == 2);
         let mut rest = data;
         while !rest.is_empty() {
-            match rest.iter().position(|b| *b == b'\n') {
-                Some(pos) => {
-                    let mut line = std::mem::take(&mut self.partial[idx]);
-                    line.extend_from_slice(&rest[..=pos]);
-                    rest = &rest[pos + 1..];
-                    self.entry(stream, &line, nanos)?;
-                }
-                None => {
-                    self.partial[idx].extend_from_slice(rest);
-                    rest = &[];
+            let (piece, complete) = match rest.iter().position(|b| *b == b'\n') {
+                Some(pos) => (&rest[..=pos], true),
+                None => (rest, false),
+            };
+            rest = &rest[piece.len()..];
+            self.partial[idx].extend_from_slice(piece);
+            // Full 16 KiB pieces of a longer line go out as partial entries.
+            loop {
+                let content = self.partial[idx].len() - usize::from(complete);
+                if content > MAX_LINE || (!complete && content == MAX_LINE) {
+                    let tail = self.partial[idx].split_off(MAX_LINE);
+                    let head = std::mem::replace(&mut self.partial[idx], tail);
+                    self.entry(stream, &head, nanos)?;
+                } else {
+                    break;
                 }
             }
-            while self.partial[idx].len() >= MAX_LINE {
-                let tail = self.partial[idx].split_off(MAX_LINE);
-                let piece = std::mem::replace(&mut self.partial[idx], tail);
-                self.entry(stream, &piece, nanos)?;
+            if complete {
+                let line = std::mem::take(&mut self.partial[idx]);
+                self.entry(stream, &line, nanos)?;
             }
         }
         self.flush()

@@ -16,12 +16,14 @@
 //!   stdout closed after `Ready`, stderr to `shim.log` in the state directory.
 //! - A slow attach client never holds up the container or the log: each client has a
 //!   bounded buffer and loses whole frames beyond it.
-//! - Small when idle: after the create, heap that libcontainer used is returned to the
-//!   kernel (`malloc_trim`), and the loop allocates per event only what it forwards.
+//! - Small when idle: once the container runs and the shim is idle, what the create
+//!   needed is given back (see `trim`), and the loop allocates per event only what it
+//!   forwards.
 #![allow(unsafe_code)] // libc calls (signals, signalfd, pty, poll), each with a SAFETY note.
 
 mod jsonlog;
 mod supervisor;
+mod trim;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -101,9 +103,6 @@ fn run(state_dir: &Path) -> i32 {
         eprintln!("berth-shim: cannot report ready: {e}");
         let _ = container.kill(libc::SIGKILL);
     }
-    // SAFETY: malloc_trim only releases free heap pages; no pointers are involved.
-    unsafe { libc::malloc_trim(0) };
-
     supervisor::Supervisor::new(launch, container, listener, ends, log).run();
     let _ = std::fs::remove_file(SOCKET_FILE);
     0

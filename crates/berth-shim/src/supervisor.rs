@@ -36,6 +36,8 @@ const MAX_STDIN_BUFFER: usize = 64 << 10;
 const MAX_REQUEST: usize = 64 << 10;
 /// How long attach clients get to take the last output after the exit.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(10);
+/// Idle time after the start before startup memory is given back.
+const TRIM_AFTER_IDLE: Duration = Duration::from_millis(50);
 /// Read size for the container's output.
 const READ_CHUNK: usize = 32 * 1024;
 
@@ -111,6 +113,8 @@ pub(crate) struct Supervisor {
     init_status: Option<i32>,
     killed_leftovers: bool,
     deadline: Option<Instant>,
+    /// Startup memory is still to be given back (after the start, when idle).
+    trim_pending: bool,
 }
 
 fn signalfd_for_sigchld() -> OwnedFd {
@@ -205,6 +209,7 @@ impl Supervisor {
             init_status: None,
             killed_leftovers: false,
             deadline: None,
+            trim_pending: false,
         }
     }
 
@@ -322,6 +327,7 @@ impl Supervisor {
                 .saturating_duration_since(Instant::now())
                 .as_millis()
                 .min(i32::MAX as u128) as i32,
+            None if self.trim_pending => TRIM_AFTER_IDLE.as_millis() as i32,
             None => -1,
         };
         // SAFETY: poll over a slice of pollfd structs we own, with its length.
@@ -331,6 +337,11 @@ impl Supervisor {
             if e.kind() != ErrorKind::Interrupted {
                 eprintln!("berth-shim: poll: {e}");
             }
+            return;
+        }
+        if n == 0 && self.trim_pending && self.deadline.is_none() {
+            self.trim_pending = false;
+            crate::trim::release_startup_memory();
             return;
         }
         let ready = |i: usize| fds[i].revents != 0;
@@ -366,7 +377,7 @@ impl Supervisor {
             self.accept();
         }
         self.conns
-            .retain(|c| !c.dead && !(c.close_when_flushed && c.out.is_empty()));
+            .retain(|c| !(c.dead || (c.close_when_flushed && c.out.is_empty())));
         if self.stdin_close_pending && self.stdin_buf.is_empty() {
             self.stdin = None;
             self.stdin_close_pending = false;
@@ -607,6 +618,7 @@ impl Supervisor {
                 Phase::Created if self.init_status.is_none() => match self.container.start() {
                     Ok(()) => {
                         self.phase = Phase::Running;
+                        self.trim_pending = true;
                         Reply::Started {
                             pid: self.container.pid(),
                         }
