@@ -429,6 +429,8 @@ async fn attach(
         let Ok(shim) = shim else { return };
         let (mut client_r, mut client_w) = tokio::io::split(client);
         let (mut shim_r, mut shim_w) = shim.into_split();
+        // Without stdin the write half must stay open until the stream ends: dropping
+        // it half-closes the socket, which the shim reads as "this client is gone".
         let input = tokio::spawn(async move {
             if stdin {
                 let _ = tokio::io::copy(&mut client_r, &mut shim_w).await;
@@ -436,8 +438,10 @@ async fn attach(
                 // stdin when the container was run with stdin_once).
                 let _ = shim_w.shutdown().await;
             }
+            shim_w
         });
-        let _ = tokio::io::copy(&mut shim_r, &mut client_w).await;
+        let copied = tokio::io::copy(&mut shim_r, &mut client_w).await;
+        tracing::debug!(container = %id, ?copied, "attach stream ended");
         let _ = client_w.shutdown().await;
         input.abort();
     });

@@ -1,0 +1,395 @@
+//! Containers through the official docker CLI: run, exit codes, logs, stop, kill,
+//! rm, rename, wait, ps filters, limits that bite, restart policy, live restore.
+//! Needs root.
+
+use std::time::{Duration, Instant};
+
+use berth_e2e::{Berthd, OutputExt};
+
+fn daemon() -> Berthd {
+    let d = Berthd::start();
+    d.load_image("busybox");
+    d
+}
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// Polls `f` until it is true or `limit` passes.
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn run_prints_output_and_returns_the_exit_code() {
+    let d = daemon();
+    let out = d.docker(["run", "--rm", "busybox", "echo", "hello from berth"]);
+    assert_eq!(out.assert_success(), "hello from berth\n");
+    let out = d.docker([
+        "run",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(code(&out), 3);
+    assert_eq!(out.stdout_text(), "out\n");
+    assert_eq!(out.stderr_text(), "err\n");
+    // --rm removed the first container; the second is kept.
+    let names = d.docker(["ps", "-a", "-q"]).assert_success();
+    assert_eq!(names.lines().count(), 1);
+}
+
+#[test]
+fn run_exit_codes_follow_docker_for_missing_and_unrunnable_commands() {
+    let d = daemon();
+    let out = d.docker(["run", "busybox", "no-such-command"]);
+    assert_eq!(code(&out), 127, "{}", out.stderr_text());
+    assert!(
+        out.stderr_text().contains("executable file not found"),
+        "{}",
+        out.stderr_text()
+    );
+    let out = d.docker(["run", "busybox", "/etc/passwd"]);
+    assert_eq!(code(&out), 126, "{}", out.stderr_text());
+    let out = d.docker(["run", "no-such-image-here"]);
+    assert_eq!(code(&out), 125);
+}
+
+#[test]
+fn stdin_is_piped_with_dash_i() {
+    let d = daemon();
+    let out = d.docker_with_stdin(
+        ["run", "-i", "--rm", "busybox", "sh", "-c", "tr a-z A-Z"],
+        b"piped input\n",
+    );
+    assert_eq!(out.assert_success(), "PIPED INPUT\n");
+}
+
+#[test]
+fn detached_container_logs_stop_and_remove() {
+    let d = daemon();
+    let id = d
+        .docker([
+            "run", "-d", "--name", "ticker", "busybox", "sh", "-c",
+            "echo started; echo to-stderr >&2; trap 'echo bye; exit 7' TERM; while true; do sleep 0.1; done",
+        ])
+        .assert_success();
+    assert_eq!(id.trim().len(), 64);
+    assert!(eventually(Duration::from_secs(10), || d
+        .docker(["logs", "ticker"])
+        .stdout_text()
+        .contains("started")));
+    let logs = d.docker(["logs", "ticker"]);
+    assert_eq!(logs.stdout_text(), "started\n");
+    assert_eq!(logs.stderr_text(), "to-stderr\n");
+    let ps = d
+        .docker(["ps", "--format", "{{.Names}} {{.State}}"])
+        .assert_success();
+    assert_eq!(ps, "ticker running\n");
+    let out = d.docker(["rm", "ticker"]);
+    assert!(
+        out.stderr_text().contains("container is running"),
+        "{}",
+        out.stderr_text()
+    );
+    d.docker(["stop", "ticker"]).assert_success();
+    let state = d
+        .docker([
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}",
+            "ticker",
+        ])
+        .assert_success();
+    assert_eq!(state, "exited 7 false\n");
+    assert!(
+        d.docker(["logs", "--tail", "1", "ticker"])
+            .stdout_text()
+            .contains("bye")
+    );
+    let ts = d.docker(["logs", "-t", "ticker"]).stdout_text();
+    assert!(ts.starts_with("20") && ts.contains("Z started"), "{ts}");
+    d.docker(["rm", "ticker"]).assert_success();
+    assert_eq!(d.docker(["ps", "-aq"]).assert_success(), "");
+}
+
+#[test]
+fn kill_wait_rename_and_name_conflicts() {
+    let d = daemon();
+    d.docker(["run", "-d", "--name", "a1", "busybox", "sleep", "100"])
+        .assert_success();
+    let out = d.docker(["run", "-d", "--name", "a1", "busybox", "true"]);
+    assert!(
+        out.stderr_text().contains("is already in use"),
+        "{}",
+        out.stderr_text()
+    );
+    d.docker(["rename", "a1", "a2"]).assert_success();
+    d.docker(["kill", "-s", "KILL", "a2"]).assert_success();
+    assert_eq!(d.docker(["wait", "a2"]).assert_success(), "137\n");
+    let out = d.docker(["kill", "a2"]);
+    assert!(
+        out.stderr_text().contains("is not running"),
+        "{}",
+        out.stderr_text()
+    );
+    let out = d.docker(["inspect", "a1"]);
+    assert_ne!(code(&out), 0);
+}
+
+#[test]
+fn ps_filters_select_containers() {
+    let d = daemon();
+    d.docker(["run", "--name", "ok", "-l", "tier=web", "busybox", "true"])
+        .assert_success();
+    d.docker(["run", "--name", "bad", "busybox", "sh", "-c", "exit 2"]);
+    d.docker(["create", "--name", "new", "busybox"])
+        .assert_success();
+    let q = |f: &str| {
+        d.docker(["ps", "-a", "--filter", f, "--format", "{{.Names}}"])
+            .assert_success()
+    };
+    assert_eq!(q("exited=2"), "bad\n");
+    assert_eq!(q("status=created"), "new\n");
+    assert_eq!(q("label=tier=web"), "ok\n");
+    assert_eq!(q("name=ba"), "bad\n");
+    assert_eq!(d.docker(["ps", "-q"]).assert_success(), "");
+    assert_eq!(
+        d.docker(["ps", "-a", "-n", "1", "--format", "{{.Names}}"])
+            .assert_success(),
+        "new\n"
+    );
+    let pruned = d.docker(["container", "prune", "-f"]).assert_success();
+    assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+    assert_eq!(d.docker(["ps", "-aq"]).assert_success(), "");
+}
+
+#[test]
+fn memory_limit_oom_kills_with_137() {
+    let d = daemon();
+    let out = d.docker([
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "8m",
+        "--memory-swap",
+        "8m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=$(head -c 60000000 /dev/zero | tr '\\0' a); echo ${#x}",
+    ]);
+    assert_eq!(code(&out), 137, "{}", out.stderr_text());
+    let state = d
+        .docker([
+            "inspect",
+            "-f",
+            "{{.State.OOMKilled}} {{.State.ExitCode}}",
+            "hog",
+        ])
+        .assert_success();
+    assert_eq!(state, "true 137\n");
+}
+
+#[test]
+fn pids_limit_stops_fork_bombs() {
+    let d = daemon();
+    let out = d.docker([
+        "run",
+        "--rm",
+        "--pids-limit",
+        "8",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done; wait; echo done",
+    ]);
+    let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+    assert!(
+        text.contains("can't fork") || text.contains("Resource temporarily unavailable"),
+        "{text}"
+    );
+}
+
+#[test]
+fn restart_policy_on_failure_retries_then_stops() {
+    let d = daemon();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ])
+    .assert_success();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            d.docker([
+                "inspect",
+                "-f",
+                "{{.RestartCount}} {{.State.Running}} {{.State.Restarting}}",
+                "flaky",
+            ])
+            .stdout_text()
+                == "2 false false\n"
+        }),
+        "{}",
+        d.docker([
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.Status}}",
+            "flaky"
+        ])
+        .stdout_text()
+    );
+}
+
+#[test]
+fn containers_survive_kill_9_of_the_daemon() {
+    let mut d = daemon();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "keeps",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+    ])
+    .assert_success();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "ends",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 5",
+    ])
+    .assert_success();
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.start_again();
+    assert_eq!(
+        d.docker(["ps", "--format", "{{.Names}}"]).assert_success(),
+        "keeps\n"
+    );
+    assert_eq!(
+        d.docker([
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "ends"
+        ])
+        .assert_success(),
+        "exited 5\n"
+    );
+    let before = d.docker(["logs", "keeps"]).stdout_text().lines().count();
+    assert!(eventually(Duration::from_secs(5), || d
+        .docker(["logs", "keeps"])
+        .stdout_text()
+        .lines()
+        .count()
+        > before));
+    d.docker(["stop", "-t", "1", "keeps"]).assert_success();
+    assert_eq!(
+        d.docker(["inspect", "-f", "{{.State.Status}}", "keeps"])
+            .assert_success(),
+        "exited\n"
+    );
+    d.docker(["rm", "keeps", "ends"]).assert_success();
+}
+
+#[test]
+fn isolation_defaults_match_docker() {
+    let d = daemon();
+    let out = d.docker(["run", "--rm", "--hostname", "boxy", "busybox", "sh", "-c",
+        "hostname; grep CapEff /proc/self/status; cat /proc/kcore 2>&1 | head -c 0; ls /proc/self/fd | wc -l; id -u"]);
+    let text = out.assert_success();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "boxy");
+    assert_eq!(
+        lines[1].split_whitespace().nth(1),
+        Some("00000000a80425fb"),
+        "{text}"
+    );
+    assert_eq!(lines[3], "0");
+    let out = d.docker(["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert_ne!(code(&out), 0);
+    let out = d.docker(["run", "--rm", "-u", "1000:1000", "busybox", "id"]);
+    assert_eq!(out.assert_success(), "uid=1000 gid=1000 groups=1000\n");
+    let out = d.docker([
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "-w",
+        "/tmp",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $A $(pwd)",
+    ]);
+    assert_eq!(out.assert_success(), "1 /tmp\n");
+}
+
+#[test]
+fn bind_mounts_and_named_volumes_keep_data() {
+    let d = daemon();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("in.txt"), "from host\n").unwrap();
+    let bind = format!("{}:/data", host.path().display());
+    let out = d.docker([
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in.txt; echo back > /data/out.txt",
+    ]);
+    assert_eq!(out.assert_success(), "from host\n");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out.txt")).unwrap(),
+        "back\n"
+    );
+    let ro = format!("{}:/data:ro", host.path().display());
+    assert_ne!(
+        code(&d.docker(["run", "--rm", "-v", &ro, "busybox", "touch", "/data/x"])),
+        0
+    );
+    d.docker([
+        "run",
+        "--rm",
+        "-v",
+        "vol1:/v",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /v/f",
+    ])
+    .assert_success();
+    assert_eq!(
+        d.docker(["run", "--rm", "-v", "vol1:/v", "busybox", "cat", "/v/f"])
+            .assert_success(),
+        "kept\n"
+    );
+}
