@@ -234,12 +234,34 @@ async fn create(
         message: pair(&q, "message").unwrap_or_default().to_string(),
         source: src.to_string(),
     };
+    if let Err(e) = d.images().check_import(&opts) {
+        // Read what the client is still sending before answering, as Go's server does:
+        // closing on an unread upload makes the client report a broken pipe instead of
+        // this error.
+        drain(req, DRAIN_LIMIT).await;
+        return Err(e.into());
+    }
     let reader = body_reader(req);
     let id = blocking(move || d.images().import(reader, &opts)).await?;
     let mut body = json_line(json!({"status": id.to_string()}));
     body.truncate(body.len() - 2);
     body.push(b'\n');
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// How much of a refused upload is read and discarded before the error is sent.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+async fn drain(req: Request, limit: u64) {
+    use http_body_util::BodyExt;
+    let mut body = req.into_body();
+    let mut seen = 0u64;
+    while seen < limit {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map(|d| d.len() as u64).unwrap_or(0),
+            _ => break,
+        }
+    }
 }
 
 async fn prune(State(d): State<Arc<Daemon>>, Query(q): Query<Pairs>) -> Result<Response, ApiError> {

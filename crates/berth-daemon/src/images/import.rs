@@ -42,6 +42,17 @@ pub struct ImportOptions {
 }
 
 impl ImageService {
+    /// Checks the reference and changes of an import before its body is read.
+    ///
+    /// # Errors
+    /// `InvalidArgument` in Docker's words.
+    pub fn check_import(&self, opts: &ImportOptions) -> Result<(), DaemonError> {
+        if !opts.repo.is_empty() {
+            repo_tag_reference(&opts.repo, &opts.tag)?;
+        }
+        apply_changes(&mut ContainerConfig::default(), &opts.changes)
+    }
+
     /// Imports a (possibly compressed) rootfs tarball as a one-layer image.
     ///
     /// # Errors
