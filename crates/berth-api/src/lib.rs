@@ -28,6 +28,7 @@ pub mod extract;
 mod images;
 mod system;
 mod version;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -44,6 +45,7 @@ fn routes() -> Router<Arc<Daemon>> {
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(volumes::routes())
 }
 
 /// The Engine API over `daemon`, as a service for hyper (or `oneshot` in tests).

@@ -15,6 +15,7 @@ mod error;
 pub mod filters;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +67,11 @@ impl Daemon {
     /// Reconnects to containers that kept running while the daemon was down.
     pub async fn restore(&self) {
         self.containers.restore().await;
+    }
+
+    /// The local volume store.
+    pub fn volumes(&self) -> volumes::VolumeStore {
+        volumes::VolumeStore::new(&self.config.data_root)
     }
 
     /// The container service.

@@ -393,3 +393,53 @@ fn bind_mounts_and_named_volumes_keep_data() {
         "kept\n"
     );
 }
+
+#[test]
+fn volume_api_creates_lists_protects_and_prunes() {
+    let d = daemon();
+    d.docker(["volume", "create", "--label", "team=a", "named1"])
+        .assert_success();
+    let anon = d.docker(["volume", "create"]).assert_success();
+    assert_eq!(anon.trim().len(), 64);
+    let ls = d.docker(["volume", "ls", "-q"]).assert_success();
+    assert!(ls.contains("named1") && ls.contains(anon.trim()), "{ls}");
+    assert_eq!(
+        d.docker(["volume", "ls", "-q", "-f", "label=team=a"])
+            .assert_success(),
+        "named1\n"
+    );
+    let mp = d
+        .docker([
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Mountpoint}} {{.Driver}}",
+            "named1",
+        ])
+        .assert_success();
+    assert!(mp.ends_with("/volumes/named1/_data local\n"), "{mp}");
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "holder",
+        "-v",
+        "named1:/d",
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .assert_success();
+    let err = d.docker(["volume", "rm", "named1"]).assert_failure();
+    assert!(err.contains("volume is in use"), "{err}");
+    d.docker(["rm", "-f", "holder"]).assert_success();
+    // Prune takes unused anonymous volumes only, unless --all.
+    let pruned = d.docker(["volume", "prune", "-f"]).assert_success();
+    assert!(
+        pruned.contains(anon.trim()) && !pruned.contains("named1"),
+        "{pruned}"
+    );
+    d.docker(["volume", "rm", "named1"]).assert_success();
+    let err = d.docker(["volume", "inspect", "named1"]).assert_failure();
+    assert!(err.contains("no such volume"), "{err}");
+}

@@ -888,6 +888,27 @@ impl ContainerService {
     }
 }
 
+/// A new anonymous volume's name (64 hex, like Docker's).
+pub fn new_volume_name() -> String {
+    names::new_id()
+}
+
+impl ContainerService {
+    /// Short IDs of the containers that mount volume `name`.
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .map(|e| e.record())
+            .filter(|r| {
+                r.mounts
+                    .iter()
+                    .any(|m| m.kind == "volume" && m.name == name)
+            })
+            .map(|r| r.id)
+            .collect()
+    }
+}
+
 fn launch_error(e: berth_shim_protocol::LaunchError) -> DaemonError {
     let message = format!("failed to create task for container: {}", e.message);
     match e.kind {

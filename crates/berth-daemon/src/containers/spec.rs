@@ -2,7 +2,7 @@
 //! Docker's words, the image-defaults merge, mounts, and the [`LaunchSpec`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use berth_oci::image::ContainerConfig as ImageRunConfig;
 use berth_shim_protocol::{
@@ -256,10 +256,6 @@ pub(super) fn parse_signal(s: &str) -> Result<i32, DaemonError> {
     Err(DaemonError::invalid(format!("Invalid signal: {s}")))
 }
 
-fn volume_data(volumes_root: &Path, name: &str) -> PathBuf {
-    volumes_root.join(name).join("_data")
-}
-
 /// Removes a volume's directory (anonymous volumes on `rm -v`).
 pub(super) fn remove_volume_dir(volumes_root: &Path, name: &str) -> std::io::Result<()> {
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
@@ -301,11 +297,13 @@ pub(super) fn mounts_for(
         out.push(m);
         Ok(())
     };
+    let store = crate::volumes::VolumeStore::new(volumes_root.parent().unwrap_or(volumes_root));
     let ensure_volume = |name: &str| -> Result<String, DaemonError> {
-        let dir = volume_data(volumes_root, name);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| DaemonError::internal(format!("cannot create volume {name}: {e}")))?;
-        Ok(dir.display().to_string())
+        let anonymous = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        Ok(store
+            .ensure_for_container(name, anonymous)?
+            .display()
+            .to_string())
     };
     for bind in record.host_config.binds.iter().flatten() {
         let parts: Vec<&str> = bind.split(':').collect();

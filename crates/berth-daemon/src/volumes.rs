@@ -1,0 +1,310 @@
+//! Local volumes: `<data-root>/volumes/<name>/_data` holds the data and
+//! `<data-root>/volumes/<name>/opts.json` what `volume create` was given. A volume a
+//! container created on first use (`-v name:/path`) has no opts.json until asked for;
+//! its creation time is then the directory's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::DaemonError;
+use crate::filters::Filters;
+
+/// Docker's label on volumes created without a name.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Meta {
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    options: BTreeMap<String, String>,
+}
+
+/// The local volume store.
+#[derive(Debug, Clone)]
+pub struct VolumeStore {
+    root: PathBuf,
+}
+
+fn no_such_volume(name: &str) -> DaemonError {
+    DaemonError::not_found(format!("get {name}: no such volume"))
+}
+
+/// Docker's local volume name rule.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+impl VolumeStore {
+    /// The store under `<data-root>/volumes`.
+    pub fn new(data_root: &Path) -> Self {
+        VolumeStore {
+            root: data_root.join("volumes"),
+        }
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// The data directory of a volume.
+    pub fn data(&self, name: &str) -> PathBuf {
+        self.dir(name).join("_data")
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        valid_name(name) && self.data(name).is_dir()
+    }
+
+    fn meta(&self, name: &str) -> Meta {
+        std::fs::read(self.dir(name).join("opts.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .unwrap_or_default()
+    }
+
+    /// Creates a volume (or returns the existing one of that name, as Docker does).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name, driver or option; `Internal` for I/O.
+    pub fn create(
+        &self,
+        name: &str,
+        driver: &str,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+    ) -> Result<Value, DaemonError> {
+        if !driver.is_empty() && driver != "local" {
+            return Err(DaemonError::not_found(format!(
+                "plugin \"{driver}\" not found"
+            )));
+        }
+        let anonymous = name.is_empty();
+        let name = if anonymous {
+            crate::containers::new_volume_name()
+        } else {
+            name.to_string()
+        };
+        if !valid_name(&name) {
+            return Err(DaemonError::invalid(format!(
+                "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+            )));
+        }
+        if let Some(k) = options
+            .keys()
+            .find(|k| !matches!(k.as_str(), "type" | "device" | "o" | "size"))
+        {
+            return Err(DaemonError::invalid(format!(
+                "create {name}: invalid option key: \"{k}\""
+            )));
+        }
+        if !self.exists(&name) {
+            let mut labels = labels;
+            if anonymous {
+                labels.insert(ANONYMOUS_LABEL.into(), String::new());
+            }
+            self.ensure(
+                &name,
+                Meta {
+                    created_at: Some(Utc::now()),
+                    labels,
+                    options,
+                },
+            )?;
+        }
+        self.inspect(&name)
+    }
+
+    fn ensure(&self, name: &str, meta: Meta) -> Result<PathBuf, DaemonError> {
+        let data = self.data(name);
+        let fresh = !data.is_dir();
+        std::fs::create_dir_all(&data)
+            .map_err(|e| DaemonError::internal(format!("create {name}: {e}")))?;
+        if fresh {
+            let json = serde_json::to_vec(&meta).expect("volume metadata serializes");
+            berth_store::durable::write_atomic(&self.dir(name).join("opts.json"), &json)
+                .map_err(|e| DaemonError::internal(format!("create {name}: {e}")))?;
+        }
+        Ok(data)
+    }
+
+    /// The data directory for a container's `-v name:/path`, creating the volume on
+    /// first use (anonymous ones carry Docker's anonymous label).
+    ///
+    /// # Errors
+    /// `Internal` for I/O.
+    pub fn ensure_for_container(
+        &self,
+        name: &str,
+        anonymous: bool,
+    ) -> Result<PathBuf, DaemonError> {
+        let mut labels = BTreeMap::new();
+        if anonymous {
+            labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
+        }
+        self.ensure(
+            name,
+            Meta {
+                created_at: Some(Utc::now()),
+                labels,
+                options: BTreeMap::new(),
+            },
+        )
+    }
+
+    /// `GET /volumes/{name}`.
+    ///
+    /// # Errors
+    /// `NotFound` in Docker's words.
+    pub fn inspect(&self, name: &str) -> Result<Value, DaemonError> {
+        if !self.exists(name) {
+            return Err(no_such_volume(name));
+        }
+        let meta = self.meta(name);
+        let created = meta.created_at.or_else(|| {
+            std::fs::metadata(self.dir(name))
+                .and_then(|m| m.modified())
+                .ok()
+                .map(DateTime::<Utc>::from)
+        });
+        Ok(json!({
+            "CreatedAt": created.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
+            "Driver": "local",
+            "Labels": meta.labels,
+            "Mountpoint": self.data(name),
+            "Name": name,
+            "Options": meta.options,
+            "Scope": "local",
+        }))
+    }
+
+    /// Every volume name.
+    pub fn names(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| self.exists(n))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// `GET /volumes`, given which volumes containers use.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for unknown filters.
+    pub fn list(
+        &self,
+        filters: &Filters,
+        in_use: &dyn Fn(&str) -> bool,
+    ) -> Result<Value, DaemonError> {
+        filters.validate(&["dangling", "driver", "label", "name"])?;
+        let dangling = filters.get_bool("dangling")?;
+        let mut out = Vec::new();
+        for name in self.names() {
+            let v = self.inspect(&name)?;
+            if dangling.is_some_and(|d| d == in_use(&name)) {
+                continue;
+            }
+            if filters.contains("driver") && !filters.get("driver").any(|d| d == "local") {
+                continue;
+            }
+            if filters.contains("name") && !filters.get("name").any(|n| name.contains(n)) {
+                continue;
+            }
+            let labels: BTreeMap<String, String> =
+                serde_json::from_value(v["Labels"].clone()).unwrap_or_default();
+            if filters.contains("label") && !filters.match_labels("label", Some(&labels)) {
+                continue;
+            }
+            out.push(v);
+        }
+        Ok(json!({"Volumes": out, "Warnings": []}))
+    }
+
+    /// `DELETE /volumes/{name}`, given the containers using it.
+    ///
+    /// # Errors
+    /// `NotFound` (unless `force`), `Conflict` when in use.
+    pub fn remove(&self, name: &str, force: bool, users: &[String]) -> Result<(), DaemonError> {
+        if !self.exists(name) {
+            return if force {
+                Ok(())
+            } else {
+                Err(no_such_volume(name))
+            };
+        }
+        if !users.is_empty() {
+            return Err(DaemonError::conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(", ")
+            )));
+        }
+        std::fs::remove_dir_all(self.dir(name))
+            .map_err(|e| DaemonError::internal(format!("remove {name}: {e}")))
+    }
+
+    /// `POST /volumes/prune`: unused anonymous volumes, or with `all=true` every unused
+    /// volume. Returns the names removed and the bytes freed.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for unknown filters.
+    pub fn prune(
+        &self,
+        filters: &Filters,
+        in_use: &dyn Fn(&str) -> bool,
+    ) -> Result<(Vec<String>, u64), DaemonError> {
+        filters.validate(&["label", "label!", "all"])?;
+        let all = filters.get_bool("all")?.unwrap_or(false);
+        let mut removed = Vec::new();
+        let mut freed = 0;
+        for name in self.names() {
+            if in_use(&name) {
+                continue;
+            }
+            let meta = self.meta(&name);
+            let anonymous = meta.labels.contains_key(ANONYMOUS_LABEL)
+                || (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !all && !anonymous {
+                continue;
+            }
+            if filters.contains("label") && !filters.match_labels("label", Some(&meta.labels)) {
+                continue;
+            }
+            if filters.contains("label!") && filters.match_labels("label!", Some(&meta.labels)) {
+                continue;
+            }
+            freed += dir_bytes(&self.data(&name));
+            if std::fs::remove_dir_all(self.dir(&name)).is_ok() {
+                removed.push(name);
+            }
+        }
+        Ok((removed, freed))
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.path().symlink_metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
