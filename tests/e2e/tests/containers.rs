@@ -443,3 +443,41 @@ fn volume_api_creates_lists_protects_and_prunes() {
     let err = d.docker(["volume", "inspect", "named1"]).assert_failure();
     assert!(err.contains("no such volume"), "{err}");
 }
+
+#[test]
+fn volumes_from_shares_another_containers_volumes() {
+    let d = daemon();
+    d.docker([
+        "create",
+        "--name",
+        "store",
+        "-v",
+        "shared:/data",
+        "-v",
+        "/anon",
+        "busybox",
+    ])
+    .assert_success();
+    d.docker([
+        "run",
+        "--rm",
+        "--volumes-from",
+        "store",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /data/f; echo yo > /anon/g",
+    ])
+    .assert_success();
+    let out = d.docker([
+        "run",
+        "--rm",
+        "--volumes-from",
+        "store:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/f /anon/g; touch /data/x 2>/dev/null || echo read-only",
+    ]);
+    assert_eq!(out.assert_success(), "hi\nyo\nread-only\n");
+}

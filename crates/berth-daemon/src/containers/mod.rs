@@ -303,6 +303,7 @@ impl ContainerService {
         };
         let dir = self.dir(&id);
         let result = (|| {
+            let inherited = self.volumes_from(&record)?;
             std::fs::create_dir_all(&dir).map_err(io_err("cannot create container dir"))?;
             RootfsPaths::under(&dir)
                 .create()
@@ -310,6 +311,7 @@ impl ContainerService {
             spec::mounts_for(
                 &record,
                 &self.root.parent().unwrap_or(&self.root).join("volumes"),
+                inherited,
             )
         })();
         let mounts = match result {
@@ -331,6 +333,38 @@ impl ContainerService {
         self.persist(&entry)?;
         tracing::info!(container = %id, "container created");
         Ok((id, Vec::new()))
+    }
+
+    /// `--volumes-from NAME[:ro|:rw]`: the volume and bind mounts of other containers,
+    /// with their access mode unless one is given.
+    fn volumes_from(
+        &self,
+        record: &ContainerRecord,
+    ) -> Result<Vec<model::MountPoint>, DaemonError> {
+        let mut out: Vec<model::MountPoint> = Vec::new();
+        for spec in record.host_config.volumes_from.iter().flatten() {
+            let (name, mode) = match spec.rsplit_once(':') {
+                Some((n, m)) if m == "ro" || m == "rw" => (n, Some(m)),
+                Some(_) => {
+                    return Err(DaemonError::invalid(format!(
+                        "invalid mode for volumes-from: {spec}"
+                    )));
+                }
+                None => (spec.as_str(), None),
+            };
+            let source = self.get(name)?.record();
+            for m in source.mounts.iter().filter(|m| m.kind != "tmpfs") {
+                let mut m = m.clone();
+                m.anonymous = false;
+                if let Some(mode) = mode {
+                    m.rw = mode == "rw";
+                    m.mode = mode.to_string();
+                }
+                out.retain(|o| o.destination != m.destination);
+                out.push(m);
+            }
+        }
+        Ok(out)
     }
 
     fn reserve_name(&self, requested: Option<&str>, id: &str) -> Result<String, DaemonError> {

@@ -279,6 +279,7 @@ fn valid_volume_name(name: &str) -> bool {
 pub(super) fn mounts_for(
     record: &ContainerRecord,
     volumes_root: &Path,
+    inherited: Vec<MountPoint>,
 ) -> Result<Vec<MountPoint>, DaemonError> {
     let mut out: Vec<MountPoint> = Vec::new();
     let add = |m: MountPoint, out: &mut Vec<MountPoint>| -> Result<(), DaemonError> {
@@ -455,8 +456,13 @@ pub(super) fn mounts_for(
             &mut out,
         )?;
     }
+    // Inherited mounts (`--volumes-from`) give way to the container's own.
+    let inherited: Vec<MountPoint> = inherited
+        .into_iter()
+        .filter(|i| !out.iter().any(|o| o.destination == i.destination))
+        .collect();
     for dst in record.config.volumes.iter().flat_map(|v| v.keys()) {
-        if out.iter().any(|o| o.destination == *dst) {
+        if out.iter().chain(&inherited).any(|o| o.destination == *dst) {
             continue;
         }
         let name = super::names::new_id();
@@ -473,7 +479,9 @@ pub(super) fn mounts_for(
             anonymous: true,
         });
     }
-    Ok(out)
+    let mut all = inherited;
+    all.extend(out);
+    Ok(all)
 }
 
 fn mount_spec(m: &MountPoint) -> MountSpec {
