@@ -442,7 +442,6 @@ impl Daemon {
 
     /// The daemon's configuration and host facts, for `GET /info`.
     ///
-    /// Container counts are zero until the container service exists.
     pub fn system_info(&self) -> SystemInfo {
         let data_root = &self.config().data_root;
         let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
@@ -485,11 +484,15 @@ impl Daemon {
 
         SystemInfo {
             id: engine_id(data_root),
-            // The image and container services will fill these; until they exist the
-            // daemon holds no objects.
-            counts: ObjectCounts {
-                images: self.images().count() as u64,
-                ..ObjectCounts::default()
+            counts: {
+                let (containers, running, paused, stopped) = self.containers().counts();
+                ObjectCounts {
+                    containers,
+                    containers_running: running,
+                    containers_paused: paused,
+                    containers_stopped: stopped,
+                    images: self.images().count() as u64,
+                }
             },
             driver: "overlay2".to_owned(),
             driver_status: vec![["Backing Filesystem".to_owned(), backing_fs]],

@@ -481,3 +481,20 @@ fn volumes_from_shares_another_containers_volumes() {
     ]);
     assert_eq!(out.assert_success(), "hi\nyo\nread-only\n");
 }
+
+#[test]
+fn info_counts_containers_by_state() {
+    let d = daemon();
+    d.docker(["run", "-d", "busybox", "sleep", "100"])
+        .assert_success();
+    d.docker(["run", "busybox", "true"]).assert_success();
+    d.docker(["create", "busybox"]).assert_success();
+    let counts = d
+        .docker([
+            "info",
+            "-f",
+            "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}} {{.Images}}",
+        ])
+        .assert_success();
+    assert_eq!(counts, "3 1 2 1\n");
+}
