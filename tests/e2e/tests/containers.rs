@@ -498,3 +498,172 @@ fn info_counts_containers_by_state() {
         .assert_success();
     assert_eq!(counts, "3 1 2 1\n");
 }
+
+#[test]
+fn security_flags_change_capabilities_and_privileges() {
+    let d = daemon();
+    let caps = |args: &[&str]| {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["busybox", "grep", "CapEff", "/proc/self/status"]);
+        d.docker(all)
+            .assert_success()
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(caps(&["--cap-drop", "ALL"]), "0000000000000000");
+    // NET_ADMIN is bit 12.
+    assert_eq!(
+        caps(&["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"]),
+        "0000000000001000"
+    );
+    assert_ne!(caps(&["--privileged"]), "00000000a80425fb");
+    let nnp = d
+        .docker([
+            "run",
+            "--rm",
+            "--security-opt",
+            "no-new-privileges",
+            "busybox",
+            "grep",
+            "NoNewPrivs",
+            "/proc/self/status",
+        ])
+        .assert_success();
+    assert!(nnp.trim_end().ends_with('1'), "{nnp}");
+}
+
+#[test]
+fn tmpfs_mounts_and_stop_signal() {
+    let d = daemon();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--read-only",
+            "--tmpfs",
+            "/scratch",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ok > /scratch/f && cat /scratch/f && grep /scratch /proc/mounts | cut -d' ' -f3",
+        ])
+        .assert_success();
+    assert_eq!(out, "ok\ntmpfs\n");
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "usr1",
+        "--stop-signal",
+        "USR1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+    ])
+    .assert_success();
+    assert!(eventually(Duration::from_secs(5), || d
+        .docker(["ps", "-q", "-f", "name=usr1"])
+        .stdout_text()
+        .len()
+        > 1));
+    std::thread::sleep(Duration::from_millis(300));
+    d.docker(["stop", "usr1"]).assert_success();
+    assert_eq!(
+        d.docker(["inspect", "-f", "{{.State.ExitCode}}", "usr1"])
+            .assert_success(),
+        "42\n"
+    );
+}
+
+#[test]
+fn logs_follow_streams_until_exit() {
+    let d = daemon();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line $i; sleep 0.3; done",
+    ])
+    .assert_success();
+    let out = d.docker(["logs", "-f", "counter"]).assert_success();
+    assert_eq!(out, "line 1\nline 2\nline 3\n");
+}
+
+/// A container with `--restart always` that died while berthd was down is started
+/// again when berthd comes back; one stopped by the user stays stopped.
+#[test]
+fn restart_always_restarts_containers_that_died_while_the_daemon_was_down() {
+    let mut d = daemon();
+    let run = |name: &str| {
+        d.docker([
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            "always",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .assert_success();
+    };
+    run("svc");
+    run("stopped");
+    d.docker(["stop", "-t", "1", "stopped"]).assert_success();
+    let pid = d
+        .docker(["inspect", "-f", "{{.State.Pid}}", "svc"])
+        .assert_success();
+    d.kill9();
+    // The container's init, which this test's daemon started: as if it crashed.
+    std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    d.start_again();
+    // Started again at boot (a boot-time start is not counted as a policy restart,
+    // as in Docker), with a new init process.
+    let state = || {
+        d.docker(["inspect", "-f", "{{.State.Running}} {{.State.Pid}}", "svc"])
+            .stdout_text()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let s = state();
+            s.starts_with("true ") && s.trim() != format!("true {}", pid.trim())
+        }),
+        "{}",
+        state()
+    );
+    assert_eq!(
+        d.docker(["inspect", "-f", "{{.State.Status}}", "stopped"])
+            .assert_success(),
+        "exited\n"
+    );
+}
+
+#[test]
+fn cpu_quota_throttles_a_busy_loop() {
+    let d = daemon();
+    let out = d
+        .docker([
+            "run", "--rm", "--cpus", "0.1", "busybox", "sh", "-c",
+            "timeout 1 sh -c 'while true; do :; done'; grep nr_throttled /sys/fs/cgroup/cpu/cpu.stat 2>/dev/null || grep nr_throttled /sys/fs/cgroup/cpu.stat",
+        ])
+        .assert_success();
+    let throttled: u64 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(throttled > 0, "{out}");
+}
