@@ -87,6 +87,7 @@ mod tests {
         let config = DaemonConfig {
             data_root: dir.path().join("d"),
             exec_root: dir.path().join("e"),
+            cgroup_parent: "berth".into(),
         };
         let daemon = Arc::new(Daemon::open(config).unwrap());
         let routes = routes().route("/echo/{*rest}", get(echo));

@@ -15,6 +15,7 @@ fn daemon() -> (tempfile::TempDir, Arc<Daemon>) {
     let config = DaemonConfig {
         data_root: dir.path().join("data"),
         exec_root: dir.path().join("exec"),
+        cgroup_parent: "berth".into(),
     };
     (dir, Arc::new(Daemon::open(config).unwrap()))
 }

@@ -30,6 +30,10 @@ pub struct DaemonConfig {
     pub data_root: PathBuf,
     /// Runtime state that does not survive a reboot (default `/run/berth`).
     pub exec_root: PathBuf,
+    /// The cgroup every container's cgroup is created under, unless it names its own
+    /// (`--cgroup-parent`, default `berth`). Daemons that share a host keep their
+    /// containers apart by giving each its own.
+    pub cgroup_parent: String,
 }
 
 /// The daemon: owns every service's state.
@@ -55,6 +59,7 @@ impl Daemon {
         let containers = containers::ContainerService::open(
             &config.data_root,
             &config.exec_root,
+            &config.cgroup_parent,
             images.clone(),
         )?;
         Ok(Daemon {

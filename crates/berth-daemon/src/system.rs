@@ -941,6 +941,7 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
         let d = Daemon::open(DaemonConfig {
             data_root: dir.path().join("data"),
             exec_root: dir.path().join("exec"),
+            cgroup_parent: "berth".into(),
         })
         .unwrap();
         (dir, d)

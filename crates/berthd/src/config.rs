@@ -55,6 +55,9 @@ struct Flags {
     /// Group owning the unix socket.
     #[arg(short = 'G', long, value_name = "GROUP", default_value = DEFAULT_GROUP)]
     group: String,
+    /// Parent cgroup of every container (each under `<parent>/<id>`).
+    #[arg(long, value_name = "PATH", default_value = "berth")]
+    cgroup_parent: String,
 }
 
 /// The keys `daemon.json` may hold; each is the name of a flag (`hosts` for `-H`).
@@ -69,6 +72,7 @@ struct FileConfig {
     log_level: Option<String>,
     log_format: Option<String>,
     group: Option<String>,
+    cgroup_parent: Option<String>,
 }
 
 /// File keys and the flag (clap id) each corresponds to.
@@ -81,6 +85,7 @@ const FILE_KEYS: &[(&str, &str)] = &[
     ("log-level", "log_level"),
     ("log-format", "log_format"),
     ("group", "group"),
+    ("cgroup-parent", "cgroup_parent"),
 ];
 
 /// Log output format.
@@ -106,6 +111,8 @@ pub(crate) struct Config {
     /// The group was named by the user, so its absence is an error rather than a
     /// fallback to root.
     pub(crate) group_explicit: bool,
+    /// Parent cgroup of containers (relative to each hierarchy's root).
+    pub(crate) cgroup_parent: String,
 }
 
 impl Config {
@@ -204,6 +211,7 @@ fn merge(
         log_format,
         group: file.group.unwrap_or(flags.group),
         group_explicit,
+        cgroup_parent: file.cgroup_parent.unwrap_or(flags.cgroup_parent),
     })
 }
 
@@ -267,6 +275,7 @@ fn flag_value(flags: &Flags, id: &str) -> String {
         "log_level" => flags.log_level.clone(),
         "log_format" => flags.log_format.clone(),
         "group" => flags.group.clone(),
+        "cgroup_parent" => flags.cgroup_parent.clone(),
         _ => String::new(),
     }
 }

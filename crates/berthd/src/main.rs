@@ -99,6 +99,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     let daemon = Daemon::open(DaemonConfig {
         data_root: config.data_root.clone(),
         exec_root: config.exec_root.clone(),
+        cgroup_parent: config.cgroup_parent.clone(),
     })
     .context("cannot open the daemon state")?;
     daemon.restore().await;

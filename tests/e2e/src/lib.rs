@@ -538,6 +538,35 @@ fn mounts_under(text: &str, root: &Path) -> Vec<PathBuf> {
 
 /// Lazily unmounts everything at or below `root`; a few passes, since a
 /// mount can be stacked on another at the same point.
+/// Removes the cgroup subtree `parent` (relative to each hierarchy's root) in every
+/// mounted hierarchy, deepest first. Shims remove their own containers' cgroups when
+/// they exit normally; this catches those a killed shim left behind.
+fn remove_cgroups(parent: &str) {
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        roots.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for root in roots {
+        let top = root.join(parent);
+        if !top.is_dir() {
+            continue;
+        }
+        let mut dirs = vec![top.clone()];
+        let mut i = 0;
+        while i < dirs.len() {
+            if let Ok(entries) = std::fs::read_dir(&dirs[i]) {
+                dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            }
+            i += 1;
+        }
+        for dir in dirs.iter().rev() {
+            if let Err(e) = std::fs::remove_dir(dir) {
+                eprintln!("berth-e2e: cannot remove cgroup {}: {e}", dir.display());
+            }
+        }
+    }
+}
+
 fn unmount_all_under(root: &Path) {
     for _ in 0..8 {
         let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -748,6 +777,17 @@ impl Berthd {
         self.root.join("data")
     }
 
+    /// `--cgroup-parent`. The cgroup this daemon creates its containers' cgroups under: private to it, so
+    /// that cleanup can remove the whole subtree without touching other daemons.
+    pub fn cgroup_parent(&self) -> String {
+        let dir = self
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("berth-e2e-{dir}")
+    }
+
     /// `--exec-root`.
     pub fn exec_root(&self) -> PathBuf {
         self.root.join("exec")
@@ -809,6 +849,8 @@ impl Berthd {
             .arg(self.pidfile())
             .arg("--config-file")
             .arg(self.config_file())
+            .arg("--cgroup-parent")
+            .arg(self.cgroup_parent())
             .args(&self.args)
             .env(MARKER_ENV, &self.root)
             .stdin(Stdio::null())
@@ -1015,6 +1057,7 @@ impl Berthd {
             eprintln!("berth-e2e: killed leftover processes {leftovers:?}");
             std::thread::sleep(Duration::from_millis(100));
         }
+        remove_cgroups(&self.cgroup_parent());
         unmount_all_under(&self.root);
         if self.keep {
             eprintln!(

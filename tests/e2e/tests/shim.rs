@@ -2,7 +2,7 @@
 //! protocol spoken as raw JSON lines (so these tests also pin the wire format).
 //!
 //! Each test unpacks the busybox test image into its own temporary rootfs, uses a
-//! cgroup path of its own (`/berth-e2e/<random>/<name>`) and, in `Drop` (so also when
+//! cgroup path of its own (`/berth-e2e-shim-<random>/<name>`) and, in `Drop` (so also when
 //! it fails), kills what it started by PID and removes its cgroup directories.
 //! Needs root.
 
@@ -100,7 +100,7 @@ impl Fixture {
         unpack_busybox(&dir.path().join("rootfs"));
         Fixture {
             dir,
-            cgroup_prefix: format!("/berth-e2e/{}", random_suffix()),
+            cgroup_prefix: format!("/berth-e2e-shim-{}", random_suffix()),
             pids: Default::default(),
         }
     }
@@ -232,10 +232,8 @@ impl Drop for Fixture {
                     }
                 }
             }
+            // The prefix is this fixture's alone: removing it races no other test.
             let _ = std::fs::remove_dir(&dir);
-            if let Some(parent) = dir.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
         }
     }
 }

@@ -78,6 +78,7 @@ struct Index {
 pub struct ContainerService {
     root: PathBuf,
     exec_root: PathBuf,
+    cgroup_parent: String,
     images: Arc<ImageService>,
     index: Mutex<Index>,
     me: Weak<ContainerService>,
@@ -123,6 +124,7 @@ impl ContainerService {
     pub fn open(
         data_root: &Path,
         exec_root: &Path,
+        cgroup_parent: &str,
         images: Arc<ImageService>,
     ) -> Result<Arc<Self>, DaemonError> {
         let root = data_root.join("containers");
@@ -131,6 +133,7 @@ impl ContainerService {
         let svc = Arc::new_cyclic(|me| ContainerService {
             root: root.clone(),
             exec_root: exec_root.to_path_buf(),
+            cgroup_parent: cgroup_parent.trim_matches('/').to_string(),
             images: images.clone(),
             index: Mutex::new(Index::default()),
             me: me.clone(),
@@ -446,7 +449,7 @@ impl ContainerService {
             e
         };
         let launch = match etc::write_files(&dir, &record)
-            .and_then(|()| spec::launch_spec(&record, &dir, &paths))
+            .and_then(|()| spec::launch_spec(&record, &dir, &paths, &self.cgroup_parent))
         {
             Ok(l) => l,
             Err(e) => return Err(fail(e, entry)),

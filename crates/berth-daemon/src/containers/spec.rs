@@ -534,6 +534,7 @@ pub(super) fn launch_spec(
     record: &ContainerRecord,
     dir: &Path,
     paths: &RootfsPaths,
+    default_cgroup_parent: &str,
 ) -> Result<LaunchSpec, DaemonError> {
     let hc = &record.host_config;
     let c = &record.config;
@@ -574,11 +575,12 @@ pub(super) fn launch_spec(
         // container gets its own namespace with loopback only.
         _ => NetworkNamespace::New,
     };
-    let cgroup_path = if hc.cgroup_parent.is_empty() {
-        format!("/berth/{}", record.id)
+    let parent = if hc.cgroup_parent.is_empty() {
+        default_cgroup_parent
     } else {
-        format!("/{}/{}", hc.cgroup_parent.trim_matches('/'), record.id)
+        hc.cgroup_parent.as_str()
     };
+    let cgroup_path = format!("/{}/{}", parent.trim_matches('/'), record.id);
     let (cpu_quota, cpu_period) = if hc.nano_cpus > 0 {
         (Some(hc.nano_cpus / 10_000), Some(100_000))
     } else {
