@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::ApiError;
-use crate::extract::{Json, Path, Query, docker_bool};
+use crate::extract::{Json, Pairs, Path, Query, docker_bool, flag, pair};
 
 /// The container routes.
 pub(crate) fn routes() -> Router<Arc<Daemon>> {
@@ -80,21 +80,6 @@ async fn create(
         Json(json!({"Id": id, "Warnings": warnings})),
     )
         .into_response())
-}
-
-type Pairs = Vec<(String, String)>;
-
-fn pair<'a>(q: &'a Pairs, key: &str) -> Option<&'a str> {
-    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-fn flag(q: &Pairs, key: &str) -> bool {
-    pair(q, key).is_some_and(|v| {
-        !matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "" | "0" | "no" | "false" | "none"
-        )
-    })
 }
 
 async fn list(State(d): State<Arc<Daemon>>, Query(q): Query<Pairs>) -> Result<Response, ApiError> {

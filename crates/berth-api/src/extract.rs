@@ -130,10 +130,32 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 /// Only when the value is not a string at all.
 pub fn docker_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     let s: String = serde::Deserialize::deserialize(deserializer)?;
-    Ok(!matches!(
+    Ok(is_true(&s))
+}
+
+/// Docker's `httputils.BoolValue` on one string.
+fn is_true(s: &str) -> bool {
+    !matches!(
         s.trim().to_ascii_lowercase().as_str(),
         "" | "0" | "no" | "false" | "none"
-    ))
+    )
+}
+
+/// A query string as ordered pairs, for endpoints with repeated keys
+/// (`names=a&names=b`, `changes=…`) or many optional flags.
+pub(crate) type Pairs = Vec<(String, String)>;
+
+/// The first value of `key`.
+pub(crate) fn pair<'a>(pairs: &'a Pairs, key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `key` as a Docker boolean; absent is false.
+pub(crate) fn flag(pairs: &Pairs, key: &str) -> bool {
+    pair(pairs, key).is_some_and(is_true)
 }
 
 #[cfg(test)]

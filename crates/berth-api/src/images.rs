@@ -28,9 +28,7 @@ use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::error::ApiError;
-use crate::extract::{Json, Query, docker_bool};
-
-type Pairs = Vec<(String, String)>;
+use crate::extract::{Json, Pairs, Query, docker_bool, flag, pair};
 
 /// The image routes.
 pub(crate) fn routes() -> Router<Arc<Daemon>> {
@@ -44,22 +42,6 @@ pub(crate) fn routes() -> Router<Arc<Daemon>> {
             "/images/{*rest}",
             get(per_image_get).post(per_image_post).delete(delete),
         )
-}
-
-fn pair<'a>(pairs: &'a Pairs, key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-fn flag(pairs: &Pairs, key: &str) -> bool {
-    pair(pairs, key).is_some_and(|v| {
-        !matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "" | "0" | "no" | "false" | "none"
-        )
-    })
 }
 
 fn filters(pairs: &Pairs) -> Result<Filters, ApiError> {

@@ -285,7 +285,7 @@ impl VolumeStore {
             if filters.contains("label!") && filters.match_labels("label!", Some(&meta.labels)) {
                 continue;
             }
-            freed += dir_bytes(&self.data(&name));
+            freed += disk_usage(&self.data(&name));
             if std::fs::remove_dir_all(self.dir(&name)).is_ok() {
                 removed.push(name);
             }
@@ -294,15 +294,19 @@ impl VolumeStore {
     }
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
+/// Bytes of the non-directories under `dir`, each inode counted once (hardlinks are
+/// not double-counted): what `SizeRw` and prune's reclaimed space report.
+pub(crate) fn disk_usage(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             match e.path().symlink_metadata() {
                 Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
+                Ok(m) if seen.insert(m.ino()) => total += m.size(),
+                _ => {}
             }
         }
     }

@@ -667,3 +667,99 @@ fn cpu_quota_throttles_a_busy_loop() {
         .unwrap_or(0);
     assert!(throttled > 0, "{out}");
 }
+
+#[test]
+fn restart_rm_v_entrypoint_env_file_cpu_flags_and_log_rotation() {
+    let d = daemon();
+    // restart: a new process, same container.
+    d.docker(["run", "-d", "--name", "rs", "busybox", "sleep", "100"])
+        .assert_success();
+    let pid = d
+        .docker(["inspect", "-f", "{{.State.Pid}}", "rs"])
+        .assert_success();
+    d.docker(["restart", "-t", "1", "rs"]).assert_success();
+    let after = d
+        .docker(["inspect", "-f", "{{.State.Running}} {{.State.Pid}}", "rs"])
+        .assert_success();
+    assert!(
+        after.starts_with("true ") && !after.ends_with(&format!(" {pid}")),
+        "{after} vs {pid}"
+    );
+    // rm -v removes anonymous volumes only.
+    d.docker([
+        "create",
+        "--name",
+        "vols",
+        "-v",
+        "/anon",
+        "-v",
+        "keepme:/k",
+        "busybox",
+    ])
+    .assert_success();
+    let anon = d
+        .docker([
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+            "vols",
+        ])
+        .assert_success();
+    d.docker(["rm", "-v", "vols"]).assert_success();
+    let left = d.docker(["volume", "ls", "-q"]).assert_success();
+    assert!(
+        left.contains("keepme") && !left.contains(anon.trim()),
+        "{left}"
+    );
+    // --entrypoint, --env-file.
+    let env_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(env_file.path(), "# comment\nFROM_FILE=yes\n").unwrap();
+    let out = d.docker([
+        "run",
+        "--rm",
+        "--env-file",
+        env_file.path().to_str().unwrap(),
+        "--entrypoint",
+        "/bin/sh",
+        "busybox",
+        "-c",
+        "echo $FROM_FILE",
+    ]);
+    assert_eq!(out.assert_success(), "yes\n");
+    // --cpuset-cpus and --cpu-shares reach the cgroup.
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--cpuset-cpus",
+            "0",
+            "--cpu-shares",
+            "512",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/cpuset/cpuset.cpus /sys/fs/cgroup/cpu/cpu.shares",
+        ])
+        .assert_success();
+    assert_eq!(out, "0\n512\n");
+    // --log-opt max-size/max-file rotate the json-file log; docker logs reads across files.
+    d.docker([
+        "run", "--name", "chatty", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "busybox", "sh", "-c",
+        "i=0; while [ $i -lt 60 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done",
+    ])
+    .assert_success();
+    let log = d
+        .docker(["inspect", "-f", "{{.LogPath}}", "chatty"])
+        .assert_success();
+    let log = log.trim();
+    assert!(
+        std::path::Path::new(&format!("{log}.1")).exists(),
+        "no rotated file beside {log}"
+    );
+    assert!(
+        !std::path::Path::new(&format!("{log}.3")).exists(),
+        "max-file=3 keeps .1 and .2 only"
+    );
+    let tail = d.docker(["logs", "--tail", "1", "chatty"]).assert_success();
+    assert!(tail.starts_with("line-59-"), "{tail}");
+}

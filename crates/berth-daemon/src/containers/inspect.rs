@@ -169,8 +169,9 @@ impl ContainerService {
             },
         });
         if size {
-            v["SizeRw"] = json!(dir_size(&paths.upper));
-            v["SizeRootFs"] = json!(dir_size(&paths.upper) + self.image_size(&r.image));
+            v["SizeRw"] = json!(crate::volumes::disk_usage(&paths.upper));
+            v["SizeRootFs"] =
+                json!(crate::volumes::disk_usage(&paths.upper) + self.image_size(&r.image));
         }
         v
     }
@@ -306,7 +307,7 @@ impl ContainerService {
                 "Mounts": mounts_json(&r),
             });
             if size {
-                let rw = dir_size(&RootfsPaths::under(&self.dir(&r.id)).upper);
+                let rw = crate::volumes::disk_usage(&RootfsPaths::under(&self.dir(&r.id)).upper);
                 v["SizeRw"] = json!(rw);
                 v["SizeRootFs"] = json!(rw + self.image_size(&r.image));
             }
@@ -332,30 +333,6 @@ fn name_matches(pattern: &str, name: &str) -> bool {
         (None, Some(p)) => bare.ends_with(p),
         (None, None) => name.contains(pattern),
     }
-}
-
-/// Bytes of regular files under `dir`, counted once per inode.
-fn dir_size(dir: &std::path::Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = std::collections::HashSet::new();
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let Ok(m) = e.path().symlink_metadata() else {
-                continue;
-            };
-            if m.is_dir() {
-                stack.push(e.path());
-            } else if seen.insert(m.ino()) {
-                total += m.size();
-            }
-        }
-    }
-    total
 }
 
 #[cfg(test)]

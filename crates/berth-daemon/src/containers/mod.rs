@@ -79,6 +79,7 @@ pub struct ContainerService {
     root: PathBuf,
     exec_root: PathBuf,
     cgroup_parent: String,
+    volumes: crate::volumes::VolumeStore,
     images: Arc<ImageService>,
     index: Mutex<Index>,
     me: Weak<ContainerService>,
@@ -134,6 +135,7 @@ impl ContainerService {
             root: root.clone(),
             exec_root: exec_root.to_path_buf(),
             cgroup_parent: cgroup_parent.trim_matches('/').to_string(),
+            volumes: crate::volumes::VolumeStore::new(data_root),
             images: images.clone(),
             index: Mutex::new(Index::default()),
             me: me.clone(),
@@ -311,11 +313,7 @@ impl ContainerService {
             RootfsPaths::under(&dir)
                 .create()
                 .map_err(io_err("cannot create container dirs"))?;
-            spec::mounts_for(
-                &record,
-                &self.root.parent().unwrap_or(&self.root).join("volumes"),
-                inherited,
-            )
+            spec::mounts_for(&record, &self.volumes, inherited)
         })();
         let mounts = match result {
             Ok(m) => m,
@@ -328,9 +326,8 @@ impl ContainerService {
         let entry = {
             let mut record = record;
             record.mounts = mounts;
-            let mut index = self.index.lock().expect("index lock");
-            index.names.remove(&name);
-            drop(index);
+            // `insert` maps the name reserved above to this container; it is never free
+            // in between, so a concurrent create cannot take it.
             self.insert(record)
         };
         self.persist(&entry)?;
@@ -813,10 +810,9 @@ impl ContainerService {
         std::fs::remove_dir_all(&dir).map_err(io_err("cannot remove container dir"))?;
         if volumes {
             for m in r.mounts.iter().filter(|m| m.anonymous) {
-                let _ = spec::remove_volume_dir(
-                    &self.root.parent().unwrap_or(&self.root).join("volumes"),
-                    &m.name,
-                );
+                if let Err(e) = self.volumes.remove(&m.name, true, &[]) {
+                    tracing::warn!(volume = %m.name, error = %e, "cannot remove anonymous volume");
+                }
             }
         }
         {

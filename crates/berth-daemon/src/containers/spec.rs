@@ -256,21 +256,6 @@ pub(super) fn parse_signal(s: &str) -> Result<i32, DaemonError> {
     Err(DaemonError::invalid(format!("Invalid signal: {s}")))
 }
 
-/// Removes a volume's directory (anonymous volumes on `rm -v`).
-pub(super) fn remove_volume_dir(volumes_root: &Path, name: &str) -> std::io::Result<()> {
-    if name.is_empty() || name.contains('/') || name.starts_with('.') {
-        return Ok(());
-    }
-    std::fs::remove_dir_all(volumes_root.join(name))
-}
-
-fn valid_volume_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && name.len() >= 2
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
-
 /// Resolves `-v`, `--mount`, `--tmpfs` and the image's `VOLUME`s into mount points,
 /// creating named and anonymous volume directories as needed.
 ///
@@ -278,7 +263,7 @@ fn valid_volume_name(name: &str) -> bool {
 /// `InvalidArgument` for malformed specs, in Docker's words.
 pub(super) fn mounts_for(
     record: &ContainerRecord,
-    volumes_root: &Path,
+    store: &crate::volumes::VolumeStore,
     inherited: Vec<MountPoint>,
 ) -> Result<Vec<MountPoint>, DaemonError> {
     let mut out: Vec<MountPoint> = Vec::new();
@@ -298,7 +283,6 @@ pub(super) fn mounts_for(
         out.push(m);
         Ok(())
     };
-    let store = crate::volumes::VolumeStore::new(volumes_root.parent().unwrap_or(volumes_root));
     let ensure_volume = |name: &str| -> Result<String, DaemonError> {
         let anonymous = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
         Ok(store
@@ -347,7 +331,7 @@ pub(super) fn mounts_for(
             } else {
                 (src.to_string(), false)
             };
-            if !anonymous && !valid_volume_name(&name) {
+            if !anonymous && !crate::volumes::valid_name(&name) {
                 return Err(DaemonError::invalid(format!(
                     "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
                 )));
