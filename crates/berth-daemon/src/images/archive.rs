@@ -481,19 +481,25 @@ impl ImageService {
             let chains = chain_ids(diff_ids);
             let mut layers = Vec::with_capacity(diff_ids.len());
             for (i, path) in image.layers.iter().enumerate() {
-                let info = if self.snapshots.exists(&chains[i]) {
-                    self.snapshots.info(&chains[i]).map_err(internal("layer"))?
+                // The compression is known once the layer is unpacked; only a layer that
+                // was already present needs its head read to tell.
+                let (compression, info) = if self.snapshots.exists(&chains[i]) {
+                    (
+                        None,
+                        self.snapshots.info(&chains[i]).map_err(internal("layer"))?,
+                    )
                 } else {
                     let blob = staged.open(&self.content, path)?;
                     let parent = i.checked_sub(1).map(|p| chains[p]);
-                    let (_, info) =
+                    let (compression, info) =
                         unpack_layer(&self.snapshots, blob, chains[i], parent, Some(diff_ids[i]))
                             .map_err(|e| DaemonError::new(e.kind(), format!("layer {i}: {e}")))?;
-                    info
+                    (Some(compression), info)
                 };
-                let mt = match &image.layer_media_types[i] {
-                    Some(mt) => mt.clone(),
-                    None => {
+                let mt = match (&image.layer_media_types[i], compression) {
+                    (Some(mt), _) => mt.clone(),
+                    (None, Some(c)) => layer_media_type(c).to_string(),
+                    (None, None) => {
                         let mut head = [0u8; 4];
                         let n = staged
                             .open(&self.content, path)?
