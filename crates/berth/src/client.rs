@@ -355,32 +355,21 @@ impl Client {
         let handshake_err = |_| ClientError::Connect {
             host: self.host.clone(),
         };
-        match &self.address {
+        let sender = match &self.address {
             Address::Unix(path) => {
                 let stream = tokio::net::UnixStream::connect(path)
                     .await
                     .map_err(connect_err)?;
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(handshake_err)?;
-                tokio::spawn(async move {
-                    let _ = conn.with_upgrades().await;
-                });
-                Ok(sender)
+                handshake(stream).await.map_err(handshake_err)?
             }
             Address::Tcp(addr) => {
                 let stream = tokio::net::TcpStream::connect(addr)
                     .await
                     .map_err(connect_err)?;
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(handshake_err)?;
-                tokio::spawn(async move {
-                    let _ = conn.with_upgrades().await;
-                });
-                Ok(sender)
+                handshake(stream).await.map_err(handshake_err)?
             }
-        }
+        };
+        Ok(sender)
     }
 
     /// `GET path` and decode the JSON answer.
@@ -577,6 +566,19 @@ pub(crate) fn path_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// HTTP/1 over any connected stream; the connection is driven in the background, with
+/// upgrades, so attach can take the socket over after a 101.
+async fn handshake<S>(stream: S) -> hyper::Result<hyper::client::conn::http1::SendRequest<Body>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    Ok(sender)
 }
 
 #[cfg(test)]
