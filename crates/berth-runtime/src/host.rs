@@ -60,6 +60,9 @@ impl HostInfo {
             init_binary: [
                 "/usr/bin/docker-init",
                 "/usr/local/bin/docker-init",
+                // Debian's tini: the static build first, since it runs in images
+                // without a libc (busybox).
+                "/usr/bin/tini-static",
                 "/usr/bin/tini",
             ]
             .iter()

@@ -24,9 +24,9 @@ pub struct LogOptions {
     pub stdout: bool,
     /// Include stderr.
     pub stderr: bool,
-    /// Only lines after this time.
+    /// Only lines at or after this time (Docker's bound is inclusive).
     pub since: Option<DateTime<Utc>>,
-    /// Only lines before this time.
+    /// Only lines at or before this time.
     pub until: Option<DateTime<Utc>>,
     /// Only the last N lines (of those selected).
     pub tail: Option<usize>,
@@ -51,7 +51,7 @@ impl LogOptions {
         let stream_ok =
             (self.stdout && line.stream == "stdout") || (self.stderr && line.stream == "stderr");
         stream_ok
-            && self.since.is_none_or(|s| line.time > s)
+            && self.since.is_none_or(|s| line.time >= s)
             && self.until.is_none_or(|u| line.time <= u)
     }
 }

@@ -416,7 +416,20 @@ impl ContainerService {
             return Ok(false);
         }
         entry.edit(|r| r.manually_stopped = false);
-        self.start_locked(&entry).await.map(|()| true)
+        let started = self.start_locked(&entry).await;
+        drop(_op);
+        if let Err(e) = started {
+            // As Docker: a `--rm` container whose start failed is removed, which also
+            // ends the `wait?condition=removed` that `docker run --rm` blocks on.
+            let record = entry.record();
+            if record.host_config.auto_remove {
+                if let Err(rm) = self.remove(&record.id, true, true).await {
+                    tracing::warn!(container = %record.id, error = %rm, "cannot auto-remove after a failed start");
+                }
+            }
+            return Err(e);
+        }
+        Ok(true)
     }
 
     async fn start_locked(&self, entry: &Arc<Entry>) -> Result<(), DaemonError> {

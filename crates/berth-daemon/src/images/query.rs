@@ -398,15 +398,33 @@ pub(crate) fn go_time(t: DateTime<Utc>) -> String {
 ///
 /// # Errors
 /// `InvalidArgument` for anything else.
+/// `"1700000000"` or `"1700000000.123456789"` (any number of fraction digits, as
+/// Docker's `ParseTimestamps`) as whole seconds and nanoseconds.
+fn unix_seconds(value: &str) -> Option<(i64, u32)> {
+    let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let secs_digits = secs.strip_prefix('-').unwrap_or(secs);
+    if !digits(secs_digits) || !(frac.is_empty() || digits(frac)) {
+        return None;
+    }
+    let secs: i64 = secs.parse().ok()?;
+    let mut nanos = frac.chars().take(9).collect::<String>();
+    while nanos.len() < 9 {
+        nanos.push('0');
+    }
+    Some((secs, nanos.parse().ok()?))
+}
+
 pub(crate) fn parse_timestamp(value: &str) -> Result<DateTime<Utc>, DaemonError> {
     let bad = || {
         DaemonError::invalid(format!(
             "failed to parse value as time or duration: \"{value}\""
         ))
     };
-    if let Ok(secs) = value.parse::<f64>() {
-        return DateTime::from_timestamp(secs.trunc() as i64, (secs.fract() * 1e9) as u32)
-            .ok_or_else(bad);
+    // The docker CLI sends "seconds.nanoseconds": integers on both sides, since an f64
+    // cannot hold 19 significant digits and an inclusive bound must compare exactly.
+    if let Some((secs, frac)) = unix_seconds(value) {
+        return DateTime::from_timestamp(secs, frac).ok_or_else(bad);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));
@@ -474,5 +492,17 @@ mod tests {
         let ago = Utc::now() - t;
         assert!((ago.num_seconds() - 5400).abs() < 5);
         assert!(parse_timestamp("soon").is_err());
+    }
+
+    #[test]
+    fn unix_seconds_keep_every_nanosecond() {
+        let t = parse_timestamp("1763900000.123456789").unwrap();
+        assert_eq!(
+            (t.timestamp(), t.timestamp_subsec_nanos()),
+            (1_763_900_000, 123_456_789)
+        );
+        let t = parse_timestamp("1763900000.5").unwrap();
+        assert_eq!(t.timestamp_subsec_nanos(), 500_000_000);
+        assert!(parse_timestamp("17639.00.1").is_err());
     }
 }

@@ -1,0 +1,491 @@
+//! The remaining `run`/`create`/`ps`/`logs` flags of Foundation II through the
+//! official docker CLI: --init, --device, --cgroupns, --stop-timeout, the
+//! unless-stopped policy, logs --since/--until, ps -s/-l/-n/--no-trunc and the
+//! ancestor/before/since filters, --mount, --memory-swap, --cpu-period/--cpu-quota.
+//! Needs root.
+
+use std::time::{Duration, Instant};
+
+use berth_e2e::{Berthd, OutputExt};
+
+fn daemon() -> Berthd {
+    let d = Berthd::start();
+    d.load_image("busybox");
+    d
+}
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// Polls `f` until it is true or `limit` passes.
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn init_runs_docker_init_as_pid_1_and_reaps_for_the_command() {
+    let d = daemon();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--init",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /proc/1/comm; tr '\\0' ' ' < /proc/1/cmdline",
+        ])
+        .assert_success();
+    assert_eq!(
+        out,
+        "docker-init\n/sbin/docker-init -- sh -c cat /proc/1/comm; tr '\\0' ' ' < /proc/1/cmdline "
+    );
+    let init = d
+        .docker(["create", "--init", "busybox", "true"])
+        .assert_success();
+    let flag = d
+        .docker(["inspect", "-f", "{{.HostConfig.Init}}", init.trim()])
+        .assert_success();
+    assert_eq!(flag, "true\n");
+    // Without --init the command itself is PID 1.
+    let out = d
+        .docker(["run", "--rm", "busybox", "cat", "/proc/1/comm"])
+        .assert_success();
+    assert_eq!(out, "cat\n");
+}
+
+#[test]
+fn device_flag_adds_the_node_with_its_permissions() {
+    let d = daemon();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--device",
+            "/dev/null:/dev/mynull",
+            "busybox",
+            "sh",
+            "-c",
+            "stat -c '%F %t,%T' /dev/mynull && echo x > /dev/mynull && echo written",
+        ])
+        .assert_success();
+    assert_eq!(out, "character special file 1,3\nwritten\n");
+    // `r` only: opening for reading works, for writing the device cgroup refuses.
+    // (loop-control is outside Docker's default device rules, unlike null or zero;
+    // opening it does nothing.)
+    let out = d.docker([
+        "run",
+        "--rm",
+        "--device",
+        "/dev/loop-control:/dev/lc:r",
+        "busybox",
+        "sh",
+        "-c",
+        ": < /dev/lc && echo readable; : > /dev/lc",
+    ]);
+    assert_ne!(code(&out), 0);
+    assert_eq!(out.stdout_text(), "readable\n");
+    assert!(
+        out.stderr_text().contains("Operation not permitted"),
+        "{}",
+        out.stderr_text()
+    );
+    // Without --device the node does not exist.
+    let out = d.docker(["run", "--rm", "busybox", "ls", "/dev/mynull"]);
+    assert_eq!(code(&out), 1);
+    // A host path that is not a device fails the start; `--rm` still removes it.
+    let out = d.docker([
+        "run",
+        "--rm",
+        "--device",
+        "/etc/hostname",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        out.stderr_text().contains("/etc/hostname"),
+        "{}",
+        out.stderr_text()
+    );
+    assert_eq!(d.docker(["ps", "-aq"]).assert_success(), "");
+    // So does a missing command (127), and the container is gone too.
+    let out = d.docker(["run", "--rm", "busybox", "no-such-command"]);
+    assert_eq!(code(&out), 127, "{}", out.stderr_text());
+    assert_eq!(d.docker(["ps", "-aq"]).assert_success(), "");
+}
+
+#[test]
+fn cgroupns_private_shows_the_container_its_own_root() {
+    let d = daemon();
+    let private = d
+        .docker([
+            "run",
+            "--rm",
+            "--cgroupns",
+            "private",
+            "busybox",
+            "grep",
+            ":memory:",
+            "/proc/self/cgroup",
+        ])
+        .assert_success();
+    assert!(private.trim().ends_with(":memory:/"), "{private}");
+    let host = d
+        .docker(["run", "-d", "--cgroupns", "host", "busybox", "sleep", "100"])
+        .assert_success();
+    let id = host.trim();
+    let pid = d
+        .docker(["inspect", "-f", "{{.State.Pid}}", id])
+        .assert_success();
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).unwrap();
+    let memory = cgroup
+        .lines()
+        .find(|l| l.contains(":memory:"))
+        .expect("a memory line");
+    assert!(
+        memory.contains(&d.cgroup_parent()) && memory.contains(id),
+        "{memory}"
+    );
+    let mode = d
+        .docker(["inspect", "-f", "{{.HostConfig.CgroupnsMode}}", id])
+        .assert_success();
+    assert_eq!(mode, "host\n");
+    d.docker(["rm", "-f", id]).assert_success();
+    let out = d.docker(["run", "--rm", "--cgroupns", "shared", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+}
+
+#[test]
+fn stop_timeout_sets_the_grace_period_before_sigkill() {
+    let d = daemon();
+    // sh as PID 1 ignores SIGTERM: only the SIGKILL after the grace period ends it.
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "stubborn",
+        "--stop-timeout",
+        "1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; while true; do sleep 1; done",
+    ])
+    .assert_success();
+    let timeout = d
+        .docker(["inspect", "-f", "{{.Config.StopTimeout}}", "stubborn"])
+        .assert_success();
+    assert_eq!(timeout, "1\n");
+    let start = Instant::now();
+    d.docker(["stop", "stubborn"]).assert_success();
+    let took = start.elapsed();
+    // The default grace period is 10 s; --stop-timeout 1 makes it one.
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    let state = d
+        .docker([
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "stubborn",
+        ])
+        .assert_success();
+    assert_eq!(state, "exited 137\n");
+}
+
+#[test]
+fn unless_stopped_restarts_on_exit_but_not_after_a_user_stop() {
+    let mut d = daemon();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "bouncer",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.3; exit 3",
+    ])
+    .assert_success();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            d.docker(["inspect", "-f", "{{.RestartCount}}", "bouncer"])
+                .stdout_text()
+                .trim()
+                .parse::<u32>()
+                .is_ok_and(|n| n >= 2)
+        }),
+        "unless-stopped did not restart the container"
+    );
+    d.docker(["stop", "-t", "1", "bouncer"]).assert_success();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "keeper",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .assert_success();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "stopped",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .assert_success();
+    d.docker(["stop", "-t", "1", "stopped"]).assert_success();
+    d.docker(["stop", "-t", "1", "keeper"]).assert_success();
+    d.docker(["start", "keeper"]).assert_success();
+    // A daemon restart brings back what was running, never what a user stopped.
+    d.restart();
+    let status = |name: &str| {
+        d.docker(["inspect", "-f", "{{.State.Status}}", name])
+            .assert_success()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(status("keeper"), "running");
+    assert_eq!(status("stopped"), "exited");
+    assert_eq!(status("bouncer"), "exited");
+    d.docker(["rm", "-f", "keeper"]).assert_success();
+}
+
+#[test]
+fn logs_since_and_until_select_by_time_inclusively() {
+    let d = daemon();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "clock",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one; sleep 1.2; echo two; sleep 1.2; echo three",
+    ])
+    .assert_success();
+    d.docker(["wait", "clock"]).assert_success();
+    let stamped = d.docker(["logs", "-t", "clock"]).assert_success();
+    let times: Vec<&str> = stamped
+        .lines()
+        .map(|l| l.split_once(' ').expect("timestamp and text").0)
+        .collect();
+    assert_eq!(times.len(), 3, "{stamped}");
+    let logs = |args: &[&str]| {
+        let mut all = vec!["logs"];
+        all.extend_from_slice(args);
+        all.push("clock");
+        d.docker(&all).assert_success()
+    };
+    assert_eq!(logs(&["--since", times[1]]), "two\nthree\n");
+    assert_eq!(logs(&["--until", times[1]]), "one\ntwo\n");
+    assert_eq!(logs(&["--since", times[1], "--until", times[1]]), "two\n");
+    assert_eq!(logs(&["--since", "1h"]), "one\ntwo\nthree\n");
+    assert_eq!(logs(&["--since", "2099-01-01T00:00:00Z"]), "");
+    assert_eq!(
+        logs(&["--since", times[2], "-t"]),
+        format!("{} three\n", times[2])
+    );
+    let out = d.docker(["logs", "--since", "yesterday-ish", "clock"]);
+    assert_ne!(code(&out), 0);
+}
+
+#[test]
+fn ps_size_latest_last_no_trunc_and_the_image_and_order_filters() {
+    let d = daemon();
+    let first = d
+        .docker([
+            "run",
+            "--name",
+            "writer",
+            "busybox",
+            "sh",
+            "-c",
+            "head -c 1000 /dev/zero > /payload",
+        ])
+        .assert_success();
+    assert_eq!(first, "");
+    d.docker(["create", "--name", "middle", "busybox", "true"])
+        .assert_success();
+    d.docker(["create", "--name", "newest", "busybox", "true"])
+        .assert_success();
+
+    let size = d
+        .docker([
+            "ps",
+            "-a",
+            "-s",
+            "-f",
+            "name=writer",
+            "--format",
+            "{{.Size}}",
+        ])
+        .assert_success();
+    assert!(size.starts_with("1kB (virtual "), "{size}");
+    let table = d.docker(["ps", "-a", "-s"]).assert_success();
+    assert!(table.lines().next().unwrap().contains("SIZE"), "{table}");
+    assert_eq!(
+        d.docker(["inspect", "-s", "-f", "{{.SizeRw}}", "writer"])
+            .assert_success(),
+        "1000\n"
+    );
+
+    let names = |args: &[&str]| {
+        let mut all = vec!["ps", "--format", "{{.Names}}"];
+        all.extend_from_slice(args);
+        d.docker(&all).assert_success()
+    };
+    assert_eq!(names(&["-l"]), "newest\n");
+    assert_eq!(names(&["-n", "2"]), "newest\nmiddle\n");
+    assert_eq!(names(&["-a", "-f", "before=middle"]), "writer\n");
+    assert_eq!(names(&["-a", "-f", "since=middle"]), "newest\n");
+    assert_eq!(
+        names(&["-a", "-f", "ancestor=busybox"]),
+        "newest\nmiddle\nwriter\n"
+    );
+    assert_eq!(names(&["-a", "-f", "ancestor=hello-world"]), "");
+    let id = d
+        .docker(["inspect", "-f", "{{.Id}}", "newest"])
+        .assert_success();
+    let full = d
+        .docker(["ps", "-l", "--no-trunc", "--format", "{{.ID}}"])
+        .assert_success();
+    assert_eq!(full, id);
+    let short = d.docker(["ps", "-l", "-q"]).assert_success();
+    assert_eq!(short.trim(), &id.trim()[..12]);
+}
+
+#[test]
+fn mount_flag_binds_volumes_and_tmpfs() {
+    let d = daemon();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("from-host"), "hello\n").unwrap();
+    let bind = format!(
+        "type=bind,source={},target=/h,readonly",
+        host.path().display()
+    );
+    let out = d.docker([
+        "run",
+        "--rm",
+        "--mount",
+        &bind,
+        "--mount",
+        "type=volume,source=mnt-vol,target=/v",
+        "--mount",
+        "type=tmpfs,target=/t",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /h/from-host; echo kept > /v/file; grep ' /t ' /proc/mounts | cut -d' ' -f3; touch /h/x",
+    ]);
+    assert_ne!(code(&out), 0, "the bind is read-only");
+    assert_eq!(out.stdout_text(), "hello\ntmpfs\n");
+    assert!(
+        out.stderr_text().contains("Read-only file system"),
+        "{}",
+        out.stderr_text()
+    );
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--mount",
+            "source=mnt-vol,target=/again",
+            "busybox",
+            "cat",
+            "/again/file",
+        ])
+        .assert_success();
+    assert_eq!(out, "kept\n");
+    let out = d.docker([
+        "run",
+        "--rm",
+        "--mount",
+        "type=bind,source=/no/such/dir,target=/x",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        out.stderr_text()
+            .contains("bind source path does not exist"),
+        "{}",
+        out.stderr_text()
+    );
+}
+
+#[test]
+fn memory_swap_and_cpu_period_quota_reach_the_cgroup() {
+    let d = daemon();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "-m",
+            "64m",
+            "--memory-swap",
+            "96m",
+            "--cpu-period",
+            "50000",
+            "--cpu-quota",
+            "25000",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+        ])
+        .assert_success();
+    assert_eq!(out, format!("{}\n50000\n25000\n", 64 << 20));
+    let hc = d
+        .docker(["create", "-m", "64m", "--memory-swap", "96m", "busybox"])
+        .assert_success();
+    let limits = d
+        .docker([
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}",
+            hc.trim(),
+        ])
+        .assert_success();
+    assert_eq!(limits, format!("{} {}\n", 64 << 20, 96 << 20));
+    // A swap limit below the memory limit is Docker's error.
+    let out = d.docker([
+        "run",
+        "--rm",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "32m",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        out.stderr_text()
+            .contains("Minimum memoryswap limit should be larger than memory limit"),
+        "{}",
+        out.stderr_text()
+    );
+}
