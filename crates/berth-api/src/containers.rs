@@ -378,6 +378,7 @@ async fn attach(
         ));
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
+    d.containers().attached(&entry);
     let waiter = if record.state.running {
         None
     } else {

@@ -24,6 +24,7 @@
 
 mod containers;
 mod error;
+mod events;
 pub mod extract;
 mod images;
 mod system;
@@ -46,6 +47,7 @@ fn routes() -> Router<Arc<Daemon>> {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(volumes::routes())
+        .merge(events::routes())
 }
 
 /// The Engine API over `daemon`, as a service for hyper (or `oneshot` in tests).

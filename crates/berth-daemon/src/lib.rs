@@ -12,6 +12,7 @@
 
 pub mod containers;
 mod error;
+pub mod events;
 pub mod filters;
 pub mod images;
 pub mod system;
@@ -41,6 +42,7 @@ pub struct Daemon {
     config: DaemonConfig,
     images: Arc<images::ImageService>,
     containers: Arc<containers::ContainerService>,
+    events: Arc<events::EventBus>,
 }
 
 impl Daemon {
@@ -55,17 +57,23 @@ impl Daemon {
                 DaemonError::internal(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let images = Arc::new(images::ImageService::open(&config.data_root)?);
+        let events = Arc::new(events::EventBus::default());
+        let images = Arc::new(images::ImageService::open(
+            &config.data_root,
+            events.clone(),
+        )?);
         let containers = containers::ContainerService::open(
             &config.data_root,
             &config.exec_root,
             &config.cgroup_parent,
             images.clone(),
+            events.clone(),
         )?;
         Ok(Daemon {
             config,
             images,
             containers,
+            events,
         })
     }
 
@@ -76,7 +84,12 @@ impl Daemon {
 
     /// The local volume store.
     pub fn volumes(&self) -> volumes::VolumeStore {
-        volumes::VolumeStore::new(&self.config.data_root)
+        volumes::VolumeStore::new(&self.config.data_root, self.events.clone())
+    }
+
+    /// The event bus (`GET /events`).
+    pub fn events(&self) -> &events::EventBus {
+        &self.events
     }
 
     /// The container service.

@@ -5,12 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::DaemonError;
+use crate::events::{EventBus, Kind};
 use crate::filters::Filters;
 
 /// Docker's label on volumes created without a name.
@@ -26,9 +28,10 @@ struct Meta {
 }
 
 /// The local volume store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct VolumeStore {
     root: PathBuf,
+    events: Arc<EventBus>,
 }
 
 fn no_such_volume(name: &str) -> DaemonError {
@@ -45,10 +48,16 @@ pub fn valid_name(name: &str) -> bool {
 
 impl VolumeStore {
     /// The store under `<data-root>/volumes`.
-    pub fn new(data_root: &Path) -> Self {
+    pub fn new(data_root: &Path, events: Arc<EventBus>) -> Self {
         VolumeStore {
             root: data_root.join("volumes"),
+            events,
         }
+    }
+
+    fn event(&self, name: &str, action: &str) {
+        let attributes = BTreeMap::from([("driver".to_string(), "local".to_string())]);
+        self.events.publish(Kind::Volume, action, name, attributes);
     }
 
     fn dir(&self, name: &str) -> PathBuf {
@@ -132,6 +141,7 @@ impl VolumeStore {
             let json = serde_json::to_vec(&meta).expect("volume metadata serializes");
             berth_store::durable::write_atomic(&self.dir(name).join("opts.json"), &json)
                 .map_err(|e| DaemonError::internal(format!("create {name}: {e}")))?;
+            self.event(name, "create");
         }
         Ok(data)
     }
@@ -252,7 +262,9 @@ impl VolumeStore {
             )));
         }
         std::fs::remove_dir_all(self.dir(name))
-            .map_err(|e| DaemonError::internal(format!("remove {name}: {e}")))
+            .map_err(|e| DaemonError::internal(format!("remove {name}: {e}")))?;
+        self.event(name, "destroy");
+        Ok(())
     }
 
     /// `POST /volumes/prune`: unused anonymous volumes, or with `all=true` every unused
@@ -287,6 +299,7 @@ impl VolumeStore {
             }
             freed += disk_usage(&self.data(&name));
             if std::fs::remove_dir_all(self.dir(&name)).is_ok() {
+                self.event(&name, "destroy");
                 removed.push(name);
             }
         }

@@ -13,7 +13,7 @@
 
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands::{container, image, inspect, system, volume};
+use crate::commands::{container, events, image, inspect, system, volume};
 
 /// The program name used in messages ("berth: 'berth tag' requires ...").
 pub(crate) const BIN: &str = "berth";
@@ -84,6 +84,8 @@ pub(crate) enum Command {
     Container(container::ContainerGroup),
     /// Create a new container
     Create(container::CreateArgs),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
     /// Show the history of an image
     History(image::HistoryArgs),
     /// Manage images

@@ -39,6 +39,7 @@ use berth_shim_protocol::{ExitStatus, LaunchErrorKind, Ready, Reply, Request, St
 use chrono::Utc;
 use tokio::sync::{oneshot, watch};
 
+use crate::events::{EventBus, Kind};
 use crate::images::{ImageService, ImageUsers};
 use crate::{DaemonError, ErrorKind};
 pub use model::{Config, ContainerRecord, HostConfig};
@@ -82,6 +83,7 @@ pub struct ContainerService {
     volumes: crate::volumes::VolumeStore,
     images: Arc<ImageService>,
     index: Mutex<Index>,
+    events: Arc<EventBus>,
     me: Weak<ContainerService>,
 }
 
@@ -127,6 +129,7 @@ impl ContainerService {
         exec_root: &Path,
         cgroup_parent: &str,
         images: Arc<ImageService>,
+        events: Arc<EventBus>,
     ) -> Result<Arc<Self>, DaemonError> {
         let root = data_root.join("containers");
         std::fs::create_dir_all(&root).map_err(io_err("cannot create containers dir"))?;
@@ -135,9 +138,10 @@ impl ContainerService {
             root: root.clone(),
             exec_root: exec_root.to_path_buf(),
             cgroup_parent: cgroup_parent.trim_matches('/').to_string(),
-            volumes: crate::volumes::VolumeStore::new(data_root),
+            volumes: crate::volumes::VolumeStore::new(data_root, events.clone()),
             images: images.clone(),
             index: Mutex::new(Index::default()),
+            events,
             me: me.clone(),
         });
         for dir in std::fs::read_dir(&root).map_err(io_err("cannot read containers dir"))? {
@@ -332,6 +336,7 @@ impl ContainerService {
         };
         self.persist(&entry)?;
         tracing::info!(container = %id, "container created");
+        self.event(&entry.record(), "create", &[]);
         Ok((id, Vec::new()))
     }
 
@@ -518,6 +523,7 @@ impl ContainerService {
         });
         self.persist(entry)?;
         tracing::info!(container = %id, pid, "container started");
+        self.event(&entry.record(), "start", &[]);
         self.spawn_monitor(entry.clone());
         Ok(())
     }
@@ -556,6 +562,14 @@ impl ContainerService {
         let _ = self.persist(entry);
         entry.exits.send_modify(|n| *n += 1);
         tracing::info!(container = %record.id, exit_code = status.exit_code, "container exited");
+        if status.oom_killed {
+            self.event(&record, "oom", &[]);
+        }
+        self.event(
+            &record,
+            "die",
+            &[("exitCode", status.exit_code.to_string())],
+        );
         if record.host_config.auto_remove {
             let _ = self.remove(&record.id, true, true).await;
             return;
@@ -646,6 +660,22 @@ impl ContainerService {
         }
     }
 
+    /// Reports a container event with Docker's attributes (labels, image, name) and
+    /// `extra` ones (`exitCode`, `signal`, `oldName`).
+    fn event(&self, r: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
+        let mut attributes =
+            crate::events::container_attributes(r.config.labels.as_ref(), &r.config.image, &r.name);
+        attributes.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        self.events
+            .publish(Kind::Container, action, &r.id, attributes);
+    }
+
+    /// Reports that a client attached (`attach` event), as Docker does for every
+    /// attach request, before or after start.
+    pub fn attached(&self, entry: &Entry) {
+        self.event(&entry.record(), "attach", &[]);
+    }
+
     /// `POST /containers/{id}/kill`.
     ///
     /// # Errors
@@ -668,11 +698,12 @@ impl ContainerService {
             entry.edit(|r| r.manually_stopped = true);
             self.persist(&entry)?;
         }
-        self.signal(&r.id, sig).await
+        self.signal(&r, sig).await
     }
 
-    async fn signal(&self, id: &str, sig: i32) -> Result<(), DaemonError> {
-        match shim::call(&self.state_dir(id), &Request::Kill { signal: sig }).await {
+    async fn signal(&self, r: &ContainerRecord, sig: i32) -> Result<(), DaemonError> {
+        self.event(r, "kill", &[("signal", sig.to_string())]);
+        match shim::call(&self.state_dir(&r.id), &Request::Kill { signal: sig }).await {
             Ok(Reply::Ok) => Ok(()),
             Ok(other) => Err(DaemonError::internal(format!(
                 "cannot signal container: {other:?}"
@@ -718,7 +749,7 @@ impl ContainerService {
         let timeout = timeout.or(r.config.stop_timeout).unwrap_or(10);
         let mut exits = entry.exits.subscribe();
         let seen = *exits.borrow_and_update();
-        self.signal(&r.id, sig).await?;
+        self.signal(&r, sig).await?;
         let exited = async {
             while *exits.borrow() == seen {
                 if exits.changed().await.is_err() {
@@ -732,7 +763,7 @@ impl ContainerService {
             .await
             .is_err()
         {
-            self.signal(&r.id, 9).await?;
+            self.signal(&r, 9).await?;
             let mut exits = entry.exits.subscribe();
             while *exits.borrow_and_update() == seen && entry.record().state.running {
                 if exits.changed().await.is_err() {
@@ -740,6 +771,7 @@ impl ContainerService {
                 }
             }
         }
+        self.event(&r, "stop", &[]);
         Ok(true)
     }
 
@@ -757,7 +789,9 @@ impl ContainerService {
         let _op = entry.op.lock().await;
         self.stop_locked(&entry, timeout, signal).await?;
         entry.edit(|r| r.manually_stopped = false);
-        self.start_locked(&entry).await
+        self.start_locked(&entry).await?;
+        self.event(&entry.record(), "restart", &[]);
+        Ok(())
     }
 
     /// `POST /containers/{id}/wait`: the exit code.
@@ -806,7 +840,7 @@ impl ContainerService {
             entry.edit(|r| r.manually_stopped = true);
             let mut exits = entry.exits.subscribe();
             let seen = *exits.borrow_and_update();
-            self.signal(&r.id, 9).await?;
+            self.signal(&r, 9).await?;
             while *exits.borrow() == seen && entry.record().state.running {
                 if tokio::time::timeout(Duration::from_secs(10), exits.changed())
                     .await
@@ -835,6 +869,7 @@ impl ContainerService {
         }
         entry.removed.send_replace(true);
         tracing::info!(container = %r.id, "container removed");
+        self.event(&r, "destroy", &[]);
         Ok(())
     }
 
@@ -866,7 +901,13 @@ impl ContainerService {
         };
         self.index.lock().expect("index lock").names.remove(&old);
         entry.edit(|r| r.name = new);
-        self.persist(&entry)
+        self.persist(&entry)?;
+        self.event(
+            &entry.record(),
+            "rename",
+            &[("oldName", old.trim_start_matches('/').to_string())],
+        );
+        Ok(())
     }
 
     /// Registers a client that attached before start; resolves when start has

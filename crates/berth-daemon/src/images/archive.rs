@@ -555,6 +555,8 @@ impl ImageService {
             if !tagged {
                 progress.line(&format!("Loaded image ID: {id}"));
             }
+            drop(state);
+            self.log_event(&id, &id.to_string(), "load");
         }
         Ok(())
     }

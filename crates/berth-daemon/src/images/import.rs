@@ -151,6 +151,8 @@ impl ImageService {
         if let Some(target) = target {
             self.set_reference(&mut state, target, id, true)?;
         }
+        drop(state);
+        self.log_event(&id, &id.to_string(), "import");
         Ok(id)
     }
 }

@@ -25,6 +25,7 @@ use berth_store::{ContentStore, ImageRecord, ImageStore, Layout, Snapshotter};
 use chrono::Utc;
 
 use crate::DaemonError;
+use crate::events::{EventBus, Kind};
 
 pub use archive::{LoadProgress, SavePlan};
 pub use changes::apply_changes;
@@ -73,6 +74,7 @@ pub struct ImageService {
     state: Mutex<State>,
     gc: RwLock<()>,
     users: RwLock<Arc<dyn ImageUsers>>,
+    events: Arc<EventBus>,
 }
 
 /// Maps a library error to an internal error, prefixed with what was being done.
@@ -95,7 +97,7 @@ impl ImageService {
     ///
     /// # Errors
     /// The store cannot be opened or read.
-    pub fn open(data_root: &std::path::Path) -> Result<Self, DaemonError> {
+    pub fn open(data_root: &std::path::Path, events: Arc<EventBus>) -> Result<Self, DaemonError> {
         let layout = Layout::new(data_root);
         const OPEN: &str = "cannot open image store";
         let content = ContentStore::open(layout.clone()).map_err(internal(OPEN))?;
@@ -125,9 +127,24 @@ impl ImageService {
             state: Mutex::new(state),
             gc: RwLock::new(()),
             users: RwLock::new(Arc::new(NoUsers)),
+            events,
         };
         svc.collect_garbage()?;
         Ok(svc)
+    }
+
+    /// Reports an image event as Docker's image service does: the image's labels, and
+    /// `name` (a reference, or the ID itself for untag/delete/load/import).
+    pub(crate) fn log_event(&self, id: &Digest, name: &str, action: &str) {
+        let labels = self
+            .lock()
+            .images
+            .get(id)
+            .and_then(|i| i.config.config.as_ref().and_then(|c| c.labels.clone()));
+        let mut attributes = labels.unwrap_or_default();
+        attributes.insert("name".into(), name.to_string());
+        self.events
+            .publish(Kind::Image, action, &id.to_string(), attributes);
     }
 
     /// Installs the container service's view of who uses which image.
@@ -267,7 +284,10 @@ impl ImageService {
         let target = repo_tag_reference(repo, tag)?;
         let mut state = self.lock();
         let id = resolve(&state, source)?;
+        let name = target.familiar_string();
         self.set_reference(&mut state, target, id, true)?;
+        drop(state);
+        self.log_event(&id, &name, "tag");
         Ok(())
     }
 

@@ -26,6 +26,27 @@ impl ImageService {
         force: bool,
         prune_parents: bool,
     ) -> Result<Vec<DeleteResponseItem>, DaemonError> {
+        let mut events = Vec::new();
+        let items = self.remove_image(name, force, prune_parents, &mut events)?;
+        self.log_removal_events(events);
+        Ok(items)
+    }
+
+    /// Reports what a removal did once the locks are released: Docker's classic image
+    /// store names the image by ID in both `untag` and `delete`.
+    fn log_removal_events(&self, events: Vec<(Digest, &'static str)>) {
+        for (id, action) in events {
+            self.log_event(&id, &id.to_string(), action);
+        }
+    }
+
+    fn remove_image(
+        &self,
+        name: &str,
+        force: bool,
+        prune_parents: bool,
+        events: &mut Vec<(Digest, &'static str)>,
+    ) -> Result<Vec<DeleteResponseItem>, DaemonError> {
         let _gc = self.gc.write().expect("gc lock");
         let mut state = self.lock();
         let id = resolve(&state, name)?;
@@ -52,11 +73,13 @@ impl ImageService {
                 state.refs.remove(&reference);
                 self.save_references(&state)?;
                 items.push(DeleteResponseItem::Untagged(reference.familiar_string()));
+                events.push((id, "untag"));
                 return Ok(items);
             }
             state.refs.remove(&reference);
             self.save_references(&state)?;
             items.push(DeleteResponseItem::Untagged(reference.familiar_string()));
+            events.push((id, "untag"));
             if remaining > 1 {
                 return Ok(items);
             }
@@ -88,6 +111,7 @@ impl ImageService {
             for r in refs {
                 state.refs.remove(&r);
                 items.push(DeleteResponseItem::Untagged(r.familiar_string()));
+                events.push((id, "untag"));
             }
             self.save_references(&state)?;
             if !users.is_empty() {
@@ -98,7 +122,7 @@ impl ImageService {
         if Self::has_children(&state, &id) {
             return Ok(items);
         }
-        self.delete_image(&mut state, id, prune_parents, &mut items)?;
+        self.delete_image(&mut state, id, prune_parents, &mut items, events)?;
         Ok(items)
     }
 
@@ -111,6 +135,7 @@ impl ImageService {
         id: Digest,
         prune_parents: bool,
         items: &mut Vec<DeleteResponseItem>,
+        events: &mut Vec<(Digest, &'static str)>,
     ) -> Result<u64, DaemonError> {
         let Some(image) = state.images.remove(&id) else {
             return Ok(0);
@@ -122,6 +147,7 @@ impl ImageService {
             )));
         }
         items.push(DeleteResponseItem::Deleted(id.to_string()));
+        events.push((id, "delete"));
         let mut used_chains = HashSet::new();
         let mut used_blobs = HashSet::new();
         for other in state.images.values() {
@@ -169,7 +195,7 @@ impl ImageService {
                 .users_of(&parent)
                 .is_empty()
         {
-            freed += self.delete_image(state, parent, true, items)?;
+            freed += self.delete_image(state, parent, true, items, events)?;
         }
         Ok(freed)
     }
@@ -190,6 +216,7 @@ impl ImageService {
         let mut state = self.lock();
         let users = self.users.read().expect("users lock").clone();
         let mut items = Vec::new();
+        let mut events = Vec::new();
         let mut freed = 0;
         let candidates: Vec<Digest> = state.images.keys().copied().collect();
         for id in candidates {
@@ -221,10 +248,14 @@ impl ImageService {
             for r in refs {
                 state.refs.remove(&r);
                 items.push(DeleteResponseItem::Untagged(r.familiar_string()));
+                events.push((id, "untag"));
             }
             self.save_references(&state)?;
-            freed += self.delete_image(&mut state, id, true, &mut items)?;
+            freed += self.delete_image(&mut state, id, true, &mut items, &mut events)?;
         }
+        drop(state);
+        drop(_gc);
+        self.log_removal_events(events);
         Ok(PruneReport {
             images_deleted: if items.is_empty() { None } else { Some(items) },
             space_reclaimed: freed,

@@ -7,6 +7,7 @@
 //! way docker does (a [`StatusError`] chooses its own exit code).
 
 pub(crate) mod container;
+pub(crate) mod events;
 pub(crate) mod image;
 pub(crate) mod inspect;
 pub(crate) mod system;
@@ -63,6 +64,7 @@ pub(crate) async fn run(cli: Cli, ctx: Ctx) -> anyhow::Result<()> {
         Command::Kill(a) => container::lifecycle::kill(&ctx, a).await,
         Command::Load(a) => image::transfer::load(&ctx, a).await,
         Command::Logs(a) => container::logs::run(&ctx, a).await,
+        Command::Events(a) => events::run(&ctx, a).await,
         Command::Ps(a) => container::list::run(&ctx, a).await,
         Command::Rename(a) => container::lifecycle::rename(&ctx, a).await,
         Command::Restart(a) => container::lifecycle::stop(&ctx, a, true).await,

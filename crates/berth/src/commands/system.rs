@@ -25,6 +25,8 @@ pub(crate) struct SystemGroup {
 /// `berth system <command>`.
 #[derive(Subcommand, Debug)]
 pub(crate) enum SystemCommand {
+    /// Get real time events from the server
+    Events(super::events::EventsArgs),
     /// Display system-wide information
     Info(InfoArgs),
     #[command(external_subcommand)]
@@ -40,6 +42,7 @@ pub(crate) async fn run_group(ctx: &Ctx, group: SystemGroup) -> anyhow::Result<(
         None => super::group_without_command(ctx, None),
         Some(SystemCommand::External(words)) => super::group_without_command(ctx, Some(&words)),
         Some(SystemCommand::Info(a)) => info(ctx, a).await,
+        Some(SystemCommand::Events(a)) => super::events::run(ctx, a).await,
     }
 }
 

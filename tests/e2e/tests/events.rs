@@ -1,0 +1,225 @@
+//! `docker events` against berthd: past events replayed between --since and --until,
+//! the live stream, filters, and the same lines through `berth events`. Needs root.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_e2e::{Berthd, OutputExt};
+
+fn unix_now() -> String {
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
+#[test]
+fn past_events_replay_in_order_with_docker_s_actions_and_attributes() {
+    let d = Berthd::start();
+    d.load_image("busybox");
+    let since = unix_now();
+    d.docker([
+        "run", "--name", "ev1", "-l", "team=a", "busybox", "sh", "-c", "exit 3",
+    ]);
+    d.docker(["rename", "ev1", "ev2"]).assert_success();
+    d.docker(["rm", "ev2"]).assert_success();
+    d.docker(["tag", "busybox", "ev:1"]).assert_success();
+    d.docker(["rmi", "ev:1"]).assert_success();
+    d.docker(["volume", "create", "evv"]).assert_success();
+    d.docker(["volume", "rm", "evv"]).assert_success();
+    d.docker(["run", "-d", "--name", "ev3", "busybox", "sleep", "100"])
+        .assert_success();
+    d.docker(["stop", "-t", "1", "ev3"]).assert_success();
+    std::thread::sleep(Duration::from_millis(20));
+    let until = unix_now();
+
+    let format = "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}";
+    let lines = d
+        .docker([
+            "events", "--since", &since, "--until", &until, "--format", format,
+        ])
+        .assert_success();
+    let expected = [
+        "container create ev1",
+        "container attach ev1",
+        "container start ev1",
+        "container die ev1",
+        "container rename ev2",
+        "container destroy ev2",
+        "image tag ev:1",
+        "volume create <no value>",
+        "volume destroy <no value>",
+        "container create ev3",
+        "container start ev3",
+        // sleep as PID 1 ignores SIGTERM: SIGKILL follows after the timeout.
+        "container kill ev3",
+        "container kill ev3",
+        "container die ev3",
+        "container stop ev3",
+    ];
+    let got: Vec<&str> = lines.lines().collect();
+    let mut at = 0;
+    for want in expected {
+        match got[at..].iter().position(|l| *l == want) {
+            Some(i) => at += i + 1,
+            None => panic!("missing {want:?} (in order) in:\n{lines}"),
+        }
+    }
+    assert!(lines.contains("image untag sha256:"), "{lines}");
+
+    // Attributes as Docker sets them.
+    let die = d
+        .docker([
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "-f",
+            "event=die",
+            "-f",
+            "container=ev1",
+            "--format",
+            "{{json .}}",
+        ])
+        .assert_success();
+    let die: serde_json::Value = serde_json::from_str(die.trim()).expect("one die event");
+    assert_eq!(die["status"], "die");
+    assert_eq!(die["from"], "busybox");
+    assert_eq!(die["Actor"]["Attributes"]["exitCode"], "3");
+    assert_eq!(die["Actor"]["Attributes"]["team"], "a");
+    assert_eq!(die["Actor"]["Attributes"]["image"], "busybox");
+    assert_eq!(die["scope"], "local");
+    let kill = d
+        .docker([
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "-f",
+            "event=kill",
+            "--format",
+            "{{.Actor.Attributes.signal}}",
+        ])
+        .assert_success();
+    assert_eq!(kill, "15\n9\n");
+
+    // Filters: type, image, label.
+    let types = d
+        .docker([
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "-f",
+            "type=volume",
+            "--format",
+            "{{.Action}} {{.Actor.ID}}",
+        ])
+        .assert_success();
+    assert_eq!(types, "create evv\ndestroy evv\n");
+    let labelled = d
+        .docker([
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "-f",
+            "label=team=a",
+            "--format",
+            "{{.Action}}",
+        ])
+        .assert_success();
+    assert_eq!(labelled, "create\nattach\nstart\ndie\nrename\ndestroy\n");
+    let out = d.docker([
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "-f",
+        "colour=red",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr_text().contains("invalid filter 'colour'"),
+        "{}",
+        out.stderr_text()
+    );
+
+    // berth prints the same default lines as docker.
+    let docker = d
+        .docker(["events", "--since", &since, "--until", &until])
+        .assert_success();
+    let berth = d
+        .berth(["events", "--since", &since, "--until", &until])
+        .assert_success();
+    assert_eq!(docker, berth);
+    assert!(
+        docker.lines().any(|l| l.contains(" container die ")
+            && l.ends_with("(exitCode=3, image=busybox, name=ev1, team=a)")),
+        "{docker}"
+    );
+    d.docker(["rm", "ev3"]).assert_success();
+}
+
+#[test]
+fn live_stream_delivers_events_as_they_happen() {
+    let d = Berthd::start();
+    d.load_image("busybox");
+    // --since makes the stream start from now even if the CLI connects late: the
+    // daemon replays what happened since, then goes live, without gaps or repeats.
+    let since = unix_now();
+    let mut watcher = d
+        .docker_cmd()
+        .args([
+            "events",
+            "--since",
+            &since,
+            "-f",
+            "container=live",
+            "--format",
+            "{{.Action}}",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker events starts");
+    // Kill the watcher (our own child) however the test ends.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = watcher.stdout.take().unwrap();
+    let watcher = Reap(watcher);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    d.docker(["run", "--rm", "--name", "live", "busybox", "true"])
+        .assert_success();
+    d.docker(["run", "--rm", "--name", "other", "busybox", "true"])
+        .assert_success();
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        let done = line == "destroy";
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(seen, ["create", "attach", "start", "die", "destroy"]);
+    // Nothing of the other container passed the filter.
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    drop(watcher);
+}
