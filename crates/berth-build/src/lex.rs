@@ -101,6 +101,8 @@ pub struct ShellLex {
     pub raw_escapes: bool,
     /// Leave references to unset variables as written instead of expanding them to "".
     pub skip_unset: bool,
+    /// Treat quotes as ordinary characters (heredoc bodies: only `$` is special).
+    pub skip_quotes: bool,
 }
 
 impl ShellLex {
@@ -111,6 +113,7 @@ impl ShellLex {
             raw_quotes: false,
             raw_escapes: false,
             skip_unset: false,
+            skip_quotes: false,
         }
     }
 
@@ -242,12 +245,12 @@ impl WordProcessor<'_> {
                     result.push_str(&s);
                     words.add_raw_str(&s);
                 }
-                '\'' => {
+                '\'' if !self.lex.skip_quotes => {
                     let s = self.single_quote()?;
                     result.push_str(&s);
                     words.add_raw_str(&s);
                 }
-                '"' => {
+                '"' if !self.lex.skip_quotes => {
                     let s = self.double_quote()?;
                     result.push_str(&s);
                     words.add_raw_str(&s);
