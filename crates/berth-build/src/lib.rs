@@ -26,6 +26,7 @@ mod error;
 pub mod instruction;
 pub mod lex;
 pub mod parser;
+pub mod plan;
 pub mod scope;
 
 pub use dockerfile::{Dockerfile, Stage, Step, parse_trigger};

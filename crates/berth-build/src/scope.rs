@@ -9,7 +9,7 @@
 //!   `--build-arg`.
 //! - Inside a stage, ENV (from the base image and earlier steps) shadows ARG of the
 //!   same name.
-//! - Only ADD, COPY, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR, ARG, the
+//! - Only ADD, COPY (not its `--from`), ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR, ARG, the
 //!   `--mount` options of RUN and expanding heredocs are substituted; RUN, CMD,
 //!   ENTRYPOINT, SHELL, HEALTHCHECK and ONBUILD are left to the shell or to later.
 //! - All pairs of one ENV instruction are substituted before any is set, so
@@ -332,17 +332,8 @@ impl StageScope {
         out.dest = self.word(&c.dest, line)?;
         out.chown = self.opt(&c.chown, line)?;
         out.chmod = self.opt(&c.chmod, line)?;
-        // BuildKit resolves --from in the global scope: it decides the stage graph
-        // before any stage runs.
-        out.from = c
-            .from
-            .as_ref()
-            .map(|f| {
-                ShellLex::new(self.escape)
-                    .process_word(f, &self.meta)
-                    .map_err(|error| SubstitutionError::Word { line, error })
-            })
-            .transpose()?;
+        // --from is not substituted: BuildKit rejects variables there (the stage graph
+        // is fixed before any stage runs), see `plan::BuildPlan::new`.
         for f in &mut out.inline {
             if f.expand {
                 f.data = raw
@@ -598,7 +589,7 @@ mod tests {
     #[test]
     fn copy_sources_dest_and_heredoc_bodies_are_substituted() {
         let (_, out) = run_stage(
-            "ARG STAGE=builder\nFROM x\nARG DIR=/app\nCOPY --from=$STAGE --chown=$DIR:1 a/$DIR $DIR/ \nCOPY <<EOF <<'RAW' $DIR/\nv=\"$DIR\"\nEOF\nv=$DIR\nRAW\n",
+            "FROM x\nARG DIR=/app\nCOPY --from=builder --chown=$DIR:1 a/$DIR $DIR/ \nCOPY <<EOF <<'RAW' $DIR/\nv=\"$DIR\"\nEOF\nv=$DIR\nRAW\n",
             &[],
             &[],
         );
