@@ -23,6 +23,7 @@
 
 mod dockerfile;
 mod error;
+pub mod ignore;
 pub mod instruction;
 pub mod lex;
 pub mod parser;
