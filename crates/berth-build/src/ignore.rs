@@ -224,6 +224,24 @@ fn match_tokens(t: &[Token], s: &[char]) -> bool {
     }
 }
 
+/// Go's `filepath.Match` on `/`-separated paths: `*`, `?`, `[...]` and `\\` escapes,
+/// with `**` no different from `*`. Used for wildcard sources of ADD and COPY.
+///
+/// # Errors
+/// [`IgnoreError::BadPattern`] for an unclosed class or a trailing escape.
+pub fn path_match(pattern: &str, path: &str) -> Result<bool, IgnoreError> {
+    let mut single = pattern.to_string();
+    while single.contains("**") {
+        single = single.replace("**", "*");
+    }
+    let p = Pattern::compile(&single, false)?;
+    let chars: Vec<char> = path.chars().collect();
+    Ok(match p.kind {
+        Kind::Exact => path == single,
+        _ => match_tokens(&p.tokens, &chars),
+    })
+}
+
 /// A compiled `.dockerignore`.
 #[derive(Debug, Clone, Default)]
 pub struct IgnoreMatcher {
@@ -437,6 +455,14 @@ mod tests {
         assert!(m(&["file[^0-9].txt"], "filex.txt"));
         assert!(m(&["a\\*b"], "a*b"));
         assert!(!m(&["a\\*b"], "axb"));
+    }
+
+    #[test]
+    fn path_match_is_single_level() {
+        assert!(path_match("*.txt", "a.txt").unwrap());
+        assert!(!path_match("*.txt", "d/a.txt").unwrap());
+        assert!(path_match("d/?.txt", "d/a.txt").unwrap());
+        assert!(!path_match("**.txt", "d/a.txt").unwrap());
     }
 
     #[test]

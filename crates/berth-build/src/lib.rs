@@ -21,6 +21,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cache;
+pub mod context;
 mod dockerfile;
 mod error;
 pub mod ignore;
