@@ -217,17 +217,13 @@ pub fn source_entries(
     let has_wildcard = cleaned.contains(['*', '?', '[']);
     let mut out = Vec::new();
     if has_wildcard {
-        for e in walk_context(root, ignore)? {
+        let all = walk_context(root, ignore)?;
+        for e in &all {
             if path_match(&cleaned, &e.path)? {
-                let under = format!("{}/", e.path);
-                let is_dir = e.kind == EntryKind::Dir;
-                out.push(e);
-                if is_dir {
-                    out.extend(
-                        walk_context(root, ignore)?
-                            .into_iter()
-                            .filter(|c| c.path.starts_with(&under)),
-                    );
+                out.push(e.clone());
+                if e.kind == EntryKind::Dir {
+                    let under = format!("{}/", e.path);
+                    out.extend(all.iter().filter(|c| c.path.starts_with(&under)).cloned());
                 }
             }
         }

@@ -200,27 +200,55 @@ impl Pattern {
     }
 }
 
+/// Runs the token list as an NFA over `s`: linear in the path length times the number
+/// of tokens, so hostile patterns like `*a*a*a*a*b` cannot make a walk exponential.
 fn match_tokens(t: &[Token], s: &[char]) -> bool {
-    let Some((tok, rest)) = t.split_first() else {
-        return s.is_empty();
-    };
-    match tok {
-        Token::Lit(c) => s.first() == Some(c) && match_tokens(rest, &s[1..]),
-        Token::One => s.first().is_some_and(|c| *c != '/') && match_tokens(rest, &s[1..]),
-        Token::Class { negated, ranges } => {
-            s.first()
-                .is_some_and(|c| ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated)
-                && match_tokens(rest, &s[1..])
+    // State i: about to match token i. `inside[i]`: within the `.*` part of an OptDirs
+    // at i, which may leave to i + 1 only right after a '/'.
+    let n = t.len();
+    let mut at = vec![false; n + 1];
+    let mut inside = vec![false; n + 1];
+    at[0] = true;
+    close(t, &mut at);
+    for &c in s {
+        let mut next = vec![false; n + 1];
+        let mut next_inside = vec![false; n + 1];
+        for i in 0..n {
+            if at[i] {
+                match &t[i] {
+                    Token::Lit(l) => next[i + 1] |= *l == c,
+                    Token::One => next[i + 1] |= c != '/',
+                    Token::Class { negated, ranges } => {
+                        next[i + 1] |=
+                            ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negated;
+                    }
+                    Token::Star => next[i] |= c != '/',
+                    Token::AnyAll => next[i] = true,
+                    Token::OptDirs => {
+                        next_inside[i] = true;
+                        next[i + 1] |= c == '/';
+                    }
+                }
+            }
+            if inside[i] {
+                next_inside[i] = true;
+                next[i + 1] |= c == '/';
+            }
         }
-        Token::Star => {
-            let run = s.iter().take_while(|c| **c != '/').count();
-            (0..=run).any(|i| match_tokens(rest, &s[i..]))
+        close(t, &mut next);
+        at = next;
+        inside = next_inside;
+    }
+    at[n]
+}
+
+/// Adds the states reachable without consuming a character (`*`, `**`, `**/` may match
+/// nothing).
+fn close(t: &[Token], at: &mut [bool]) {
+    for i in 0..t.len() {
+        if at[i] && matches!(t[i], Token::Star | Token::AnyAll | Token::OptDirs) {
+            at[i + 1] = true;
         }
-        Token::OptDirs => {
-            match_tokens(rest, s)
-                || (0..s.len()).any(|i| s[i] == '/' && match_tokens(rest, &s[i + 1..]))
-        }
-        Token::AnyAll => (0..=s.len()).any(|i| match_tokens(rest, &s[i..])),
     }
 }
 
@@ -463,6 +491,15 @@ mod tests {
         assert!(!path_match("*.txt", "d/a.txt").unwrap());
         assert!(path_match("d/?.txt", "d/a.txt").unwrap());
         assert!(!path_match("**.txt", "d/a.txt").unwrap());
+    }
+
+    #[test]
+    fn hostile_patterns_match_in_linear_time() {
+        let pattern = "*a*a*a*a*a*a*a*a*a*a*a*a*b";
+        let path = "a".repeat(5000);
+        let started = std::time::Instant::now();
+        assert!(!m(&[pattern], &path));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]

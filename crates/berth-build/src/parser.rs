@@ -362,7 +362,7 @@ fn extract_flags(line: &str, escape: char) -> (&str, Vec<String>) {
         while k < chars.len() && chars[k].1.is_whitespace() {
             k += 1;
         }
-        if k == chars.len() {
+        if k >= chars.len() {
             return ("", words);
         }
         let starts_flag = chars[k].1 == '-' && chars.get(k + 1).map(|c| c.1) == Some('-');
@@ -396,8 +396,9 @@ fn extract_flags(line: &str, escape: char) -> (&str, Vec<String>) {
                 quote = Some(ch);
                 blank_ok = true;
             } else if ch == escape {
-                k += 1;
-                if k < chars.len() {
+                // A trailing escape is dropped, as in Docker.
+                if k + 1 < chars.len() {
+                    k += 1;
                     word.push(chars[k].1);
                 }
             } else {
@@ -616,6 +617,12 @@ mod tests {
     fn doubled_escape_is_not_a_continuation() {
         let p = parse("RUN echo \\\\\nCMD x\n");
         assert_eq!(p.instructions.len(), 2);
+    }
+
+    #[test]
+    fn flag_ending_in_escape_does_not_overrun() {
+        let (rest, flags) = extract_flags("--a=b\\", '\\');
+        assert_eq!((rest, flags), ("", vec!["--a=b".to_string()]));
     }
 
     #[test]
