@@ -113,7 +113,7 @@ pub struct Copy {
 
 /// HEALTHCHECK.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Healthcheck {
     /// `HEALTHCHECK NONE`: disable the base image's check.
     None,
