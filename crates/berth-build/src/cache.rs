@@ -67,7 +67,7 @@ pub struct CacheKeyMaterial {
     /// The instruction after substitution ([`crate::scope::StageScope::apply`]).
     pub instruction: Instruction,
     /// The environment the step sees, ARGs included
-    /// ([`crate::scope::StageScope::run_env`]), in order.
+    /// ([`crate::scope::StageScope::cache_env`]).
     pub env: Vec<String>,
     /// The target platform, `os/arch[/variant]`.
     pub platform: String,

@@ -96,7 +96,15 @@ impl Dockerfile {
         })
     }
 
-    /// The stage called `name` (case-insensitive, as Docker), or whose index `name` is.
+    /// The `N` of the classic builder's `Step n/N : …` lines: every meta ARG, every FROM
+    /// and every instruction counts as a step.
+    pub fn total_steps(&self) -> usize {
+        self.meta_args.len()
+            + self.stages.len()
+            + self.stages.iter().map(|s| s.steps.len()).sum::<usize>()
+    }
+
+    /// The stage called `name` (case-insensitive, as Docker).
     pub fn stage(&self, name: &str) -> Option<&Stage> {
         let lower = name.to_ascii_lowercase();
         self.stages

@@ -16,7 +16,8 @@ use crate::parser::{Heredoc, RawInstruction, chomp_heredoc, parse_heredoc};
 pub enum CommandLine {
     /// JSON array: run as is.
     Exec(Vec<String>),
-    /// Anything else: run through the stage's SHELL.
+    /// Anything else: run through the stage's SHELL. Empty when the instruction had no
+    /// arguments (`CMD` alone); Docker then uses the shell with no script argument.
     Shell(String),
 }
 

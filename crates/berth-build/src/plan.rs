@@ -222,6 +222,25 @@ impl BuildPlan {
         })
     }
 
+    /// What `COPY --from=<from>` (or `--mount from=`) in stage `stage` refers to: an
+    /// earlier stage by name (case-insensitive) or index, else an image. `new` has
+    /// already rejected indexes and names of the current or later stages.
+    pub fn source_of(&self, stage: usize, from: &str) -> Source {
+        if let Ok(i) = from.parse::<usize>() {
+            if i < stage {
+                return Source::Stage(i);
+            }
+        }
+        let lower = from.to_ascii_lowercase();
+        match self.stages[..stage.min(self.stages.len())]
+            .iter()
+            .position(|s| s.name.as_deref() == Some(lower.as_str()))
+        {
+            Some(i) => Source::Stage(i),
+            None => Source::Image(from.to_string()),
+        }
+    }
+
     /// The needed stages in an order that builds every dependency first.
     pub fn order(&self) -> Vec<usize> {
         self.waves.iter().flatten().copied().collect()
@@ -277,6 +296,9 @@ RUN --mount=type=bind,from=test,target=/t true
         assert_eq!(p.stages[4].deps, [0, 1, 3]);
         assert_eq!(p.stages[4].images, ["nginx:1"]);
         assert_eq!(p.order(), [0, 1, 3, 4]);
+        assert_eq!(p.source_of(4, "BUILD"), Source::Stage(0));
+        assert_eq!(p.source_of(4, "1"), Source::Stage(1));
+        assert_eq!(p.source_of(4, "nginx:1"), Source::Image("nginx:1".into()));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! - All pairs of one ENV instruction are substituted before any is set, so
 //!   `ENV A=1 B=$A` gives B the value A had before the instruction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::dockerfile::{Dockerfile, Step};
 use crate::instruction::{ArgDecl, Copy, From, Instruction, KeyValue};
@@ -236,6 +236,7 @@ pub struct StageScope {
     escape: char,
     env: Vec<(String, String)>,
     args: BTreeMap<String, String>,
+    declared: BTreeSet<String>,
     meta: BTreeMap<String, String>,
     build_args: BTreeMap<String, String>,
 }
@@ -271,6 +272,7 @@ impl StageScope {
             escape: global.escape,
             env: base_env.iter().map(|e| split_env(e)).collect(),
             args,
+            declared: BTreeSet::new(),
             meta: global.meta.clone(),
             build_args: global.build_args.clone(),
         }
@@ -287,7 +289,8 @@ impl StageScope {
     }
 
     /// The environment of a RUN step: the image environment plus the ARGs it does not
-    /// shadow. ARGs are not persisted in the image, but they are part of RUN's cache key.
+    /// shadow. ARGs are not persisted in the image; for the cache key use
+    /// [`StageScope::cache_env`].
     pub fn run_env(&self) -> Vec<String> {
         let mut out = self.env();
         for (k, v) in &self.args {
@@ -295,6 +298,25 @@ impl StageScope {
                 out.push(format!("{k}={v}"));
             }
         }
+        out
+    }
+
+    /// The environment that identifies a step in the cache: the image environment plus
+    /// the ARGs in effect, sorted, leaving out proxy args that the Dockerfile does not
+    /// declare (Docker keeps those out of the cache and the history, so changing a proxy
+    /// does not rebuild).
+    pub fn cache_env(&self) -> Vec<String> {
+        let mut args: Vec<String> = self
+            .args
+            .iter()
+            .filter(|(k, _)| !self.env.iter().any(|(e, _)| e == *k))
+            .filter(|(k, _)| self.declared.contains(*k) || !PROXY_ARGS.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        args.sort();
+        let mut out = self.env();
+        out.push(format!("|{}", args.len()));
+        out.extend(args);
         out
     }
 
@@ -408,6 +430,7 @@ impl StageScope {
                     if let Some(v) = value {
                         self.args.insert(name.clone(), v);
                     }
+                    self.declared.insert(name.clone());
                     decls.push(ArgDecl { name, default });
                 }
                 Instruction::Arg { args: decls }
@@ -584,6 +607,19 @@ mod tests {
             &[],
         );
         assert_eq!(scope.run_env(), ["HTTP_PROXY=http://p:3128"]);
+    }
+
+    #[test]
+    fn cache_env_leaves_out_undeclared_proxy_args() {
+        let (scope, _) = run_stage(
+            "FROM x\nARG B=2 A=1\nARG no_proxy\n",
+            &[("HTTP_PROXY", "http://p"), ("no_proxy", "x")],
+            &["PATH=/bin"],
+        );
+        assert_eq!(
+            scope.cache_env(),
+            ["PATH=/bin", "|3", "A=1", "B=2", "no_proxy=x"]
+        );
     }
 
     #[test]
