@@ -33,9 +33,14 @@ pub enum ParseErrorKind {
     /// `["a", 1]`.
     #[error("when using JSON array syntax, arrays must be comprised of strings only")]
     NotStringArray,
-    /// A keyword Docker does not know.
-    #[error("unknown instruction: {0}")]
-    UnknownInstruction(String),
+    /// A keyword Docker does not know, with Docker's "did you mean" for near misses.
+    #[error("unknown instruction: {name}{}", did_you_mean(.suggestion))]
+    UnknownInstruction {
+        /// The keyword as written.
+        name: String,
+        /// The closest instruction (edit distance below 3), cased like the input.
+        suggestion: Option<String>,
+    },
     /// Legacy `ENV key` without a value.
     #[error("{0} must have two arguments")]
     TwoArguments(&'static str),
@@ -107,8 +112,13 @@ pub enum ParseErrorKind {
     #[error("arg should start with -- : {0}")]
     FlagNotDashed(String),
     /// A flag the instruction does not take.
-    #[error("unknown flag: {0}")]
-    UnknownFlag(String),
+    #[error("unknown flag: {flag}{}", did_you_mean(.suggestion))]
+    UnknownFlag {
+        /// The flag as written, with its dashes.
+        flag: String,
+        /// The closest flag this instruction takes (without dashes).
+        suggestion: Option<String>,
+    },
     /// A single-valued flag given twice.
     #[error("duplicate flag specified: {0}")]
     DuplicateFlag(String),
@@ -129,4 +139,78 @@ pub enum ParseErrorKind {
     /// An instruction before the first FROM (other than ARG).
     #[error("no build stage in current context")]
     NoStage,
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!(" (did you mean {s}?)"),
+        None => String::new(),
+    }
+}
+
+/// The option closest to `value` by edit distance, if closer than 3, as BuildKit's
+/// `suggest.Search`. Case-insensitive search returns the option cased like `value`.
+pub(crate) fn suggest(value: &str, options: &[&str], case_sensitive: bool) -> Option<String> {
+    let norm = |s: &str| {
+        if case_sensitive {
+            s.to_string()
+        } else {
+            s.to_lowercase()
+        }
+    };
+    let val = norm(value);
+    let mut best: Option<String> = None;
+    let mut min = 3;
+    for opt in options {
+        let opt = norm(opt);
+        if opt == val {
+            return None;
+        }
+        let d = levenshtein(&val, &opt);
+        if d < min {
+            min = d;
+            best = Some(opt);
+        }
+    }
+    let best = best?;
+    if case_sensitive || value == value.to_lowercase() {
+        Some(best)
+    } else if value == value.to_uppercase() {
+        Some(best.to_uppercase())
+    } else {
+        Some(best)
+    }
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_follow_buildkit() {
+        let names = ["FROM", "RUN", "COPY"];
+        assert_eq!(suggest("FORM", &names, false).as_deref(), Some("FROM"));
+        assert_eq!(suggest("form", &names, false).as_deref(), Some("from"));
+        assert_eq!(suggest("RUUN", &names, false).as_deref(), Some("RUN"));
+        assert_eq!(suggest("XYZZY", &names, false), None);
+        assert_eq!(
+            suggest("form", &["from", "chown"], true).as_deref(),
+            Some("from")
+        );
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+    }
 }

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::error::ParseErrorKind;
+use crate::error::{ParseErrorKind, suggest};
 use crate::parser::{Heredoc, RawInstruction, chomp_heredoc, parse_heredoc};
 
 /// The command of RUN, CMD, ENTRYPOINT and HEALTHCHECK CMD.
@@ -236,6 +236,28 @@ pub enum Parsed {
     Instruction(Instruction),
 }
 
+/// Every instruction keyword, for "did you mean" suggestions.
+const INSTRUCTIONS: [&str; 18] = [
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum FlagKind {
     Bool,
@@ -268,7 +290,11 @@ impl Flags {
             };
             let flag = format!("--{name}");
             let Some(&(name, kind)) = f.spec.iter().find(|(n, _)| *n == name) else {
-                return Err(ParseErrorKind::UnknownFlag(flag));
+                let names: Vec<&str> = f.spec.iter().map(|(n, _)| *n).collect();
+                return Err(ParseErrorKind::UnknownFlag {
+                    suggestion: suggest(name, &names, true),
+                    flag,
+                });
             };
             let seen = f.values.iter().position(|(n, _)| *n == name);
             if seen.is_some() && kind != FlagKind::Strs {
@@ -715,7 +741,12 @@ pub fn parse_instruction(raw: &RawInstruction) -> Result<Parsed, ParseErrorKind>
             }
             Instruction::Shell { shell: a.clone() }
         }
-        _ => return Err(ParseErrorKind::UnknownInstruction(raw.keyword.clone())),
+        _ => {
+            return Err(ParseErrorKind::UnknownInstruction {
+                name: raw.keyword.clone(),
+                suggestion: suggest(&raw.keyword, &INSTRUCTIONS, false),
+            });
+        }
     };
     Ok(Parsed::Instruction(ins))
 }

@@ -1,2 +1,2 @@
 FROM busybox
-FOO bar
+FOOBAR bar
