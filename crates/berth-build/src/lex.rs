@@ -719,6 +719,83 @@ mod tests {
     }
 
     #[test]
+    fn brace_edge_cases_and_positional_and_special_parameters() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("${{aaa}", None),
+            ("${aaa}}", Some("}")),
+            ("${aaa", None),
+            ("${aaa:-bbb}}", Some("bbb}")),
+            ("${aaa:-bbb", None),
+            ("${aaa:-${bbb:-ccc}}", Some("ccc")),
+            ("${aaa:-bbb ${foo}", None),
+            ("${aaa:-bbb {foo}", Some("bbb {foo")),
+            ("${:}", None),
+            ("${:-bbb}", None),
+            ("$1", Some("")),
+            ("${1:-bbb}", Some("bbb")),
+            ("$999aaa", Some("aaa")),
+            ("${001:-bbb}aaa", Some("bbbaaa")),
+            ("$@@@", Some("@@")),
+            ("${@:-bbb}aaa", Some("bbbaaa")),
+            ("$$", Some("")),
+            ("${#:+bbb}", Some("")),
+            ("${0:-bbb}", Some("bbb")),
+            ("안녕${PWD:+${SHELL}}xx", Some("안녕bashxx")),
+            ("안녕\\\\$PWD", Some("안녕\\/home")),
+        ];
+        for (input, want) in cases {
+            let got = word(input);
+            match want {
+                Some(w) => assert_eq!(got.as_deref().ok(), Some(*w), "input {input}"),
+                None => assert!(got.is_err(), "input {input} gave {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn process_words_matches_dockers_words_table() {
+        let vars: BTreeMap<String, String> = [
+            ("hi", "hi"),
+            ("space", "abc  def"),
+            ("leading", "  ab c"),
+            ("trailing", "ab c   "),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let lex = ShellLex::new('\\');
+        let cases: &[(&str, Option<&[&str]>)] = &[
+            ("hello${hi}bye", Some(&["hellohibye"])),
+            ("hello${space}bye", Some(&["helloabc", "defbye"])),
+            ("hello\"${space}\"bye", Some(&["helloabc  defbye"])),
+            ("hello \"${space}\"bye", Some(&["hello", "abc  defbye"])),
+            ("hello${leading}def", Some(&["hello", "ab", "cdef"])),
+            ("hello\"${leading}\" def", Some(&["hello  ab c", "def"])),
+            ("hello${trailing}d", Some(&["helloab", "c", "d"])),
+            ("hel\"lo${trailing}\"", Some(&["helloab c   "])),
+            ("hello there     ", Some(&["hello", "there"])),
+            ("hello\\ there", Some(&["hello there"])),
+            ("hello\" there", None),
+            ("hello\\\" there", Some(&["hello\"", "there"])),
+            ("hello\"\\\\there\"", Some(&["hello\\there"])),
+            ("hello\"\\there\"", Some(&["hello\\there"])),
+            ("hello'\\\\there'", Some(&["hello\\\\there"])),
+            ("hello'$there'", Some(&["hello$there"])),
+        ];
+        for (input, want) in cases {
+            let got = lex.process_words(input, &vars);
+            match want {
+                Some(w) => assert_eq!(
+                    got.ok(),
+                    Some(w.iter().map(|s| s.to_string()).collect()),
+                    "input {input}"
+                ),
+                None => assert!(got.is_err(), "input {input} gave {got:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn pattern_modifiers_trim_and_replace() {
         let mut e = env();
         e.insert("P".into(), "a/b/c.tar.gz".into());
