@@ -200,8 +200,19 @@ fn resolve_in_root(root: &Path, rel: &str) -> Result<String, ContextError> {
     Ok(resolved.join("/"))
 }
 
-/// The files that one ADD/COPY source names, with ignored files left out: a file, a
-/// directory and everything under it, or every match of a wildcard.
+/// One thing an ADD/COPY source names: a file, symlink or directory of the context.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceMatch {
+    /// The matched path itself. A directory is copied as its contents, so its own mode
+    /// does not count in the checksum.
+    pub entry: ContextEntry,
+    /// For a directory: everything under it that `.dockerignore` keeps, sorted.
+    pub contents: Vec<ContextEntry>,
+}
+
+/// What one ADD/COPY source names, with ignored files left out: a file, a directory
+/// with everything under it, or every match of a wildcard (`*`, `?`, `[…]` per path
+/// level, as Go's `filepath.Match`).
 ///
 /// # Errors
 /// [`ContextError`]: the source leaves the context, matches nothing, or cannot be read.
@@ -209,57 +220,76 @@ pub fn source_entries(
     root: &Path,
     source: &str,
     ignore: &IgnoreMatcher,
-) -> Result<Vec<ContextEntry>, ContextError> {
+) -> Result<Vec<SourceMatch>, ContextError> {
     let cleaned = clean_path(source.trim_start_matches('/'));
     if cleaned == ".." || cleaned.starts_with("../") {
         return Err(ContextError::OutsideContext(source.to_string()));
     }
-    let has_wildcard = cleaned.contains(['*', '?', '[']);
+    let not_found = || ContextError::NotFound(format!("/{cleaned}"));
+    let contents_of = |all: &[ContextEntry], dir: &str| -> Vec<ContextEntry> {
+        let under = format!("{dir}/");
+        all.iter()
+            .filter(|c| dir.is_empty() || c.path.starts_with(&under))
+            .cloned()
+            .collect()
+    };
     let mut out = Vec::new();
-    if has_wildcard {
+    if cleaned.contains(['*', '?', '[']) {
         let all = walk_context(root, ignore)?;
         for e in &all {
             if path_match(&cleaned, &e.path)? {
-                out.push(e.clone());
-                if e.kind == EntryKind::Dir {
-                    let under = format!("{}/", e.path);
-                    out.extend(all.iter().filter(|c| c.path.starts_with(&under)).cloned());
-                }
+                let contents = if e.kind == EntryKind::Dir {
+                    contents_of(&all, &e.path)
+                } else {
+                    Vec::new()
+                };
+                out.push(SourceMatch {
+                    entry: e.clone(),
+                    contents,
+                });
             }
         }
-    } else {
-        let rel = if cleaned == "." {
-            String::new()
-        } else {
-            resolve_in_root(root, &cleaned)?
-        };
-        if !rel.is_empty() && ignore.is_excluded(&rel) {
-            return Err(ContextError::NotFound(format!("/{cleaned}")));
+        if out.is_empty() {
+            return Err(not_found());
         }
-        let full = root.join(&rel);
-        let md = match std::fs::symlink_metadata(&full) {
-            Ok(md) => md,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ContextError::NotFound(format!("/{cleaned}")));
-            }
-            Err(e) => return Err(io_err(&full)(e)),
-        };
-        if md.is_dir() {
-            if !rel.is_empty() {
-                out.push(entry(root, &rel)?);
-            }
-            let under = format!("{rel}/");
-            out.extend(
-                walk_context(root, ignore)?
-                    .into_iter()
-                    .filter(|c| rel.is_empty() || c.path.starts_with(&under)),
-            );
-        } else {
-            out.push(entry(root, &rel)?);
-        }
+        return Ok(out);
     }
-    if out.is_empty() {
-        return Err(ContextError::NotFound(format!("/{cleaned}")));
+    let rel = if cleaned == "." {
+        String::new()
+    } else {
+        resolve_in_root(root, &cleaned)?
+    };
+    if !rel.is_empty() && ignore.is_excluded(&rel) {
+        return Err(not_found());
+    }
+    let full = root.join(&rel);
+    let md = match std::fs::symlink_metadata(&full) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
+        Err(e) => return Err(io_err(&full)(e)),
+    };
+    if md.is_dir() {
+        let all = walk_context(root, ignore)?;
+        let entry = if rel.is_empty() {
+            ContextEntry {
+                path: String::new(),
+                kind: EntryKind::Dir,
+                mode: 0,
+                size: 0,
+                link_target: None,
+            }
+        } else {
+            entry(root, &rel)?
+        };
+        out.push(SourceMatch {
+            contents: contents_of(&all, &rel),
+            entry,
+        });
+    } else {
+        out.push(SourceMatch {
+            entry: entry(root, &rel)?,
+            contents: Vec::new(),
+        });
     }
     Ok(out)
 }
@@ -283,8 +313,26 @@ fn file_digest(path: &Path) -> Result<String, ContextError> {
 pub struct FileSetChecksum {
     /// `sha256:<hex>` over every source's files (see the module docs for what counts).
     pub digest: String,
-    /// Per source, in order, the entries it copies.
-    pub sources: Vec<(String, Vec<ContextEntry>)>,
+    /// Per source, in order, what it names.
+    pub sources: Vec<(String, Vec<SourceMatch>)>,
+}
+
+fn hash_entry(h: &mut Sha256, root: &Path, e: &ContextEntry) -> Result<(), ContextError> {
+    let content = match e.kind {
+        EntryKind::File => file_digest(&root.join(&e.path))?,
+        _ => String::new(),
+    };
+    let line = format!(
+        "{}\0{:?}\0{:o}\0{}\0{}\0{}\n",
+        e.path,
+        e.kind,
+        e.mode,
+        e.size,
+        e.link_target.as_deref().unwrap_or(""),
+        content
+    );
+    h.update(line.as_bytes());
+    Ok(())
 }
 
 /// Computes the checksum of what `sources` (already substituted) take from the context
@@ -300,27 +348,21 @@ pub fn checksum_sources(
     let mut h = Sha256::new();
     let mut per_source = Vec::new();
     for src in sources {
-        let entries = source_entries(root, src, ignore)?;
+        let matches = source_entries(root, src, ignore)?;
         h.update(b"source\0");
         h.update(src.as_bytes());
         h.update(b"\n");
-        for e in &entries {
-            let content = match e.kind {
-                EntryKind::File => file_digest(&root.join(&e.path))?,
-                _ => String::new(),
-            };
-            let line = format!(
-                "{}\0{:?}\0{:o}\0{}\0{}\0{}\n",
-                e.path,
-                e.kind,
-                e.mode,
-                e.size,
-                e.link_target.as_deref().unwrap_or(""),
-                content
-            );
-            h.update(line.as_bytes());
+        for m in &matches {
+            if m.entry.kind == EntryKind::Dir {
+                h.update(format!("dir\0{}\n", m.entry.path).as_bytes());
+                for e in &m.contents {
+                    hash_entry(&mut h, root, e)?;
+                }
+            } else {
+                hash_entry(&mut h, root, &m.entry)?;
+            }
         }
-        per_source.push((src.clone(), entries));
+        per_source.push((src.clone(), matches));
     }
     Ok(FileSetChecksum {
         digest: format!("sha256:{}", hex::encode(h.finalize())),
@@ -398,6 +440,25 @@ mod tests {
     }
 
     #[test]
+    fn copied_directory_mode_does_not_count_but_empty_dir_is_found() {
+        let d = ctx();
+        let ig = IgnoreMatcher::default();
+        let srcs = vec!["src".to_string()];
+        let a = checksum_sources(d.path(), &srcs, &ig).unwrap();
+        std::fs::set_permissions(d.path().join("src"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        assert_eq!(
+            checksum_sources(d.path(), &srcs, &ig).unwrap().digest,
+            a.digest
+        );
+        std::fs::create_dir(d.path().join("empty")).unwrap();
+        let m = source_entries(d.path(), "empty", &ig).unwrap();
+        assert!(m[0].contents.is_empty());
+        let whole = source_entries(d.path(), ".", &ig).unwrap();
+        assert!(whole[0].contents.iter().any(|c| c.path == "top.txt"));
+    }
+
+    #[test]
     fn unrelated_file_change_keeps_the_checksum() {
         let d = ctx();
         let ig = IgnoreMatcher::default();
@@ -415,8 +476,15 @@ mod tests {
         let d = ctx();
         let ig = IgnoreMatcher::default();
         let e = source_entries(d.path(), "src/*.txt", &ig).unwrap();
-        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        let paths: Vec<&str> = e.iter().map(|m| m.entry.path.as_str()).collect();
         assert_eq!(paths, ["src/a.txt"]);
+        let e = source_entries(d.path(), "s*", &ig).unwrap();
+        assert_eq!(e[0].entry.path, "src");
+        let inside: Vec<&str> = e[0].contents.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(
+            inside,
+            ["src/a.txt", "src/c.md", "src/sub", "src/sub/b.txt"]
+        );
         assert!(matches!(
             source_entries(d.path(), "*.none", &ig),
             Err(ContextError::NotFound(_))
@@ -434,7 +502,7 @@ mod tests {
         );
         // An absolute symlink resolves inside the context, not on the host.
         let e = source_entries(d.path(), "abs-link", &ig).unwrap();
-        assert_eq!(e[0].path, "src/a.txt");
+        assert_eq!(e[0].entry.path, "src/a.txt");
         symlink("../../../../../../etc", d.path().join("up")).unwrap();
         assert!(matches!(
             source_entries(d.path(), "up/passwd", &ig),

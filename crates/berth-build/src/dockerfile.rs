@@ -96,6 +96,15 @@ impl Dockerfile {
         })
     }
 
+    /// Parses a Dockerfile as received (bytes): invalid UTF-8 is replaced, as Go would
+    /// when the bytes end up in strings, rather than refusing the file.
+    ///
+    /// # Errors
+    /// As [`Dockerfile::parse`].
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Dockerfile, ParseError> {
+        Dockerfile::parse(&String::from_utf8_lossy(bytes))
+    }
+
     /// The `N` of the classic builder's `Step n/N : …` lines: every meta ARG, every FROM
     /// and every instruction counts as a step.
     pub fn total_steps(&self) -> usize {
