@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::error::{ParseError, ParseErrorKind};
-use crate::instruction::{ArgDecl, From, Instruction, Parsed, parse_instruction};
+use crate::instruction::{ArgDecl, Instruction, Parsed, StageBase, parse_instruction};
 use crate::parser::{Directives, parse_text};
 
 /// An instruction with where it came from, for error messages and build output.
@@ -26,7 +26,7 @@ pub struct Stage {
     /// Position among the stages, what `COPY --from=0` names.
     pub index: usize,
     /// The FROM line.
-    pub from: From,
+    pub from: StageBase,
     /// 1-based line of the FROM.
     pub line: usize,
     /// The FROM line as written.

@@ -75,7 +75,7 @@ pub struct Run {
 
 /// COPY and ADD share this shape; ADD-only and COPY-only options are `None` for the other.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Copy {
+pub struct CopyArgs {
     /// Source paths (or URLs for ADD).
     pub sources: Vec<String>,
     /// Inline sources given as heredocs.
@@ -172,9 +172,9 @@ pub enum Instruction {
         vars: Vec<KeyValue>,
     },
     /// ADD.
-    Add(Copy),
+    Add(CopyArgs),
     /// COPY.
-    Copy(Copy),
+    Copy(CopyArgs),
     /// VOLUME.
     Volume {
         /// Mount points.
@@ -216,7 +216,7 @@ pub enum Instruction {
 
 /// FROM: starts a stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct From {
+pub struct StageBase {
     /// The base: image reference, stage name or `scratch`, before substitution.
     pub image: String,
     /// `AS name`, lowercased as Docker does.
@@ -231,7 +231,7 @@ pub struct From {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     /// FROM.
-    From(From),
+    From(StageBase),
     /// Anything else.
     Instruction(Instruction),
 }
@@ -381,7 +381,7 @@ fn copy_like(
     raw: &RawInstruction,
     name: &'static str,
     flags: &Flags,
-) -> Result<Copy, ParseErrorKind> {
+) -> Result<CopyArgs, ParseErrorKind> {
     let (dest, srcs) = raw.args.split_last().expect("caller checked two arguments");
     if parse_heredoc(dest)?.is_some() {
         return Err(ParseErrorKind::HeredocDestination(name));
@@ -410,7 +410,7 @@ fn copy_like(
             None => sources.push(src.clone()),
         }
     }
-    Ok(Copy {
+    Ok(CopyArgs {
         sources,
         inline,
         dest: dest.clone(),
@@ -516,7 +516,7 @@ pub fn parse_instruction(raw: &RawInstruction) -> Result<Parsed, ParseErrorKind>
                 [_] => None,
                 _ => return Err(ParseErrorKind::FromArguments),
             };
-            return Ok(Parsed::From(From {
+            return Ok(Parsed::From(StageBase {
                 image: a[0].clone(),
                 name,
                 platform: f.string("platform"),

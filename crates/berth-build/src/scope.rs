@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::dockerfile::{Dockerfile, Step};
-use crate::instruction::{ArgDecl, Copy, From, Instruction, KeyValue};
+use crate::instruction::{ArgDecl, CopyArgs, Instruction, KeyValue, StageBase};
 use crate::lex::{LexError, ShellLex, VarLookup};
 
 /// The proxy args Docker accepts from `--build-arg` without an ARG declaration.
@@ -202,7 +202,7 @@ impl GlobalScope {
     /// nothing.
     pub fn resolve_from(
         &self,
-        from: &From,
+        from: &StageBase,
         line: usize,
     ) -> Result<ResolvedFrom, SubstitutionError> {
         let image = self.expand(&from.image, line)?;
@@ -342,7 +342,7 @@ impl StageScope {
             .collect()
     }
 
-    fn copy(&self, c: &Copy, line: usize) -> Result<Copy, SubstitutionError> {
+    fn copy(&self, c: &CopyArgs, line: usize) -> Result<CopyArgs, SubstitutionError> {
         let mut raw = ShellLex::new('\\');
         raw.skip_quotes = true;
         let mut out = c.clone();
