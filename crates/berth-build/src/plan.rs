@@ -86,6 +86,14 @@ pub enum PlanError {
         /// 1-based line.
         line: usize,
     },
+    /// Two stages with the same `AS` name (the classic builder's check).
+    #[error("line {line}: {name} stage name already used")]
+    DuplicateStageName {
+        /// 1-based line of the second FROM.
+        line: usize,
+        /// The name.
+        name: String,
+    },
     /// A FROM line that does not substitute.
     #[error(transparent)]
     Substitution(#[from] SubstitutionError),
@@ -113,6 +121,14 @@ impl BuildPlan {
         };
         let mut stages = Vec::new();
         for stage in &dockerfile.stages {
+            if let Some(name) = &stage.from.name {
+                if by_name(name, stage.index).is_some() {
+                    return Err(PlanError::DuplicateStageName {
+                        line: stage.line,
+                        name: name.clone(),
+                    });
+                }
+            }
             let from = global.resolve_from(&stage.from, stage.line)?;
             let base = if let Some(i) = by_name(&from.image, stage.index) {
                 Source::Stage(i)
@@ -241,6 +257,34 @@ impl BuildPlan {
         }
     }
 
+    /// `--build-arg` names that no meta ARG and no ARG of a needed stage declares (proxy
+    /// args excepted), sorted: what Docker warns about as "[Warning] One or more
+    /// build-args [...] were not consumed".
+    pub fn unused_build_args(
+        &self,
+        dockerfile: &Dockerfile,
+        build_args: &std::collections::BTreeMap<String, String>,
+    ) -> Vec<String> {
+        let mut declared: Vec<&str> = dockerfile
+            .meta_args
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        for i in self.order() {
+            for step in &dockerfile.stages[i].steps {
+                if let Instruction::Arg { args } = &step.instruction {
+                    declared.extend(args.iter().map(|a| a.name.as_str()));
+                }
+            }
+        }
+        build_args
+            .keys()
+            .filter(|k| !declared.contains(&k.as_str()))
+            .filter(|k| !crate::scope::PROXY_ARGS.contains(&k.as_str()))
+            .cloned()
+            .collect()
+    }
+
     /// The needed stages in an order that builds every dependency first.
     pub fn order(&self) -> Vec<usize> {
         self.waves.iter().flatten().copied().collect()
@@ -323,6 +367,24 @@ RUN --mount=type=bind,from=test,target=/t true
         assert_eq!(e.to_string(), "line 2: invalid stage index 5");
         let e = plan("ARG S=a\nFROM a\nCOPY --from=$S x y\n", None).unwrap_err();
         assert!(matches!(e, PlanError::FromVariable { line: 3 }));
+    }
+
+    #[test]
+    fn duplicate_stage_names_are_rejected() {
+        let e = plan("FROM a AS x\nFROM b AS X\n", None).unwrap_err();
+        assert_eq!(e.to_string(), "line 2: x stage name already used");
+    }
+
+    #[test]
+    fn unused_build_args_ignore_declared_and_proxy_args() {
+        let text = "ARG META\nFROM a AS one\nARG USED\nFROM b AS unused\nARG ONLY_UNUSED\nFROM c\nCOPY --from=one x y\n";
+        let p = plan(text, None).unwrap();
+        let df = Dockerfile::parse(text).unwrap();
+        let args: BTreeMap<String, String> = ["META", "USED", "ONLY_UNUSED", "EXTRA", "HTTP_PROXY"]
+            .iter()
+            .map(|k| (k.to_string(), "v".to_string()))
+            .collect();
+        assert_eq!(p.unused_build_args(&df, &args), ["EXTRA", "ONLY_UNUSED"]);
     }
 
     #[test]
