@@ -1,0 +1,4 @@
+FROM busybox
+RUN a \
+  b
+BAD x

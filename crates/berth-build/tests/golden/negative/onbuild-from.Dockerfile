@@ -1,0 +1,2 @@
+FROM busybox
+ONBUILD FROM x
