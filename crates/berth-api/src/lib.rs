@@ -27,6 +27,7 @@ mod error;
 mod events;
 pub mod extract;
 mod images;
+mod resources;
 mod system;
 mod version;
 mod volumes;
@@ -48,6 +49,7 @@ fn routes() -> Router<Arc<Daemon>> {
         .merge(containers::routes())
         .merge(volumes::routes())
         .merge(events::routes())
+        .merge(resources::routes())
 }
 
 /// The Engine API over `daemon`, as a service for hyper (or `oneshot` in tests).

@@ -104,6 +104,8 @@ pub(crate) enum Command {
     Load(image::LoadArgs),
     /// Fetch the logs of a container
     Logs(container::LogsArgs),
+    /// Pause all processes within one or more containers
+    Pause(container::PauseArgs),
     /// List containers
     #[command(
         after_long_help = "berth container ls, berth container list, berth container ps, berth ps"
@@ -125,6 +127,8 @@ pub(crate) enum Command {
     Save(image::SaveArgs),
     /// Start one or more stopped containers
     Start(container::StartArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(container::StatsArgs),
     /// Stop one or more running containers
     #[command(after_long_help = "berth container stop, berth stop")]
     Stop(container::StopArgs),
@@ -132,6 +136,12 @@ pub(crate) enum Command {
     System(system::SystemGroup),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(image::TagArgs),
+    /// Display the running processes of a container
+    Top(container::TopArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(container::PauseArgs),
+    /// Update configuration of one or more containers
+    Update(container::UpdateArgs),
     /// Show the Docker version information
     Version(system::VersionArgs),
     /// Manage volumes

@@ -25,6 +25,7 @@ mod inspect;
 pub mod logs;
 pub mod model;
 mod names;
+mod resources;
 mod rootfs;
 mod shim;
 mod spec;
@@ -43,6 +44,7 @@ use crate::events::{EventBus, Kind};
 use crate::images::{ImageService, ImageUsers};
 use crate::{DaemonError, ErrorKind};
 pub use model::{Config, ContainerRecord, HostConfig};
+pub use resources::{StatsSample, TopResult, UpdateRequest};
 use rootfs::RootfsPaths;
 
 /// How long `start` waits for clients that attached before it to be connected.
@@ -553,6 +555,7 @@ impl ContainerService {
         let _ = std::fs::remove_dir_all(self.state_dir(&record.id));
         entry.edit(|r| {
             r.state.running = false;
+            r.state.paused = false;
             r.state.status = "exited".into();
             r.state.pid = 0;
             r.state.exit_code = status.exit_code;
@@ -703,7 +706,13 @@ impl ContainerService {
 
     async fn signal(&self, r: &ContainerRecord, sig: i32) -> Result<(), DaemonError> {
         self.event(r, "kill", &[("signal", sig.to_string())]);
-        match shim::call(&self.state_dir(&r.id), &Request::Kill { signal: sig }).await {
+        let sent = shim::call(&self.state_dir(&r.id), &Request::Kill { signal: sig }).await;
+        if r.state.paused
+            && let Ok(entry) = self.get(&r.id)
+        {
+            self.thaw_after_signal(&entry);
+        }
+        match sent {
             Ok(Reply::Ok) => Ok(()),
             Ok(other) => Err(DaemonError::internal(format!(
                 "cannot signal container: {other:?}"

@@ -18,12 +18,12 @@ const DEFAULT_SHM_SIZE: u64 = 64 << 20;
 /// Docker's minimum `--memory`.
 const MIN_MEMORY: i64 = 6 << 20;
 
-/// Checks a HostConfig as Docker's create does.
+/// Checks a restart policy (create and update).
 ///
 /// # Errors
 /// `InvalidArgument` with Docker's message.
-pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
-    let policy = hc.restart_policy.name.as_str();
+pub(super) fn validate_restart_policy(p: &super::model::RestartPolicy) -> Result<(), DaemonError> {
+    let policy = p.name.as_str();
     if !matches!(
         policy,
         "" | "no" | "always" | "on-failure" | "unless-stopped"
@@ -32,18 +32,27 @@ pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
             "invalid restart policy: unknown policy '{policy}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
         )));
     }
-    if policy != "on-failure" && hc.restart_policy.maximum_retry_count != 0 {
+    if policy != "on-failure" && p.maximum_retry_count != 0 {
         return Err(DaemonError::invalid(
             "invalid restart policy: maximum retry count can only be used with 'on-failure'"
                 .to_string(),
         ));
     }
-    if hc.restart_policy.maximum_retry_count < 0 {
+    if p.maximum_retry_count < 0 {
         return Err(DaemonError::invalid(
             "invalid restart policy: maximum retry count cannot be negative",
         ));
     }
-    if hc.auto_remove && !matches!(policy, "" | "no") {
+    Ok(())
+}
+
+/// Checks a HostConfig as Docker's create does.
+///
+/// # Errors
+/// `InvalidArgument` with Docker's message.
+pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
+    validate_restart_policy(&hc.restart_policy)?;
+    if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "" | "no") {
         return Err(DaemonError::invalid(
             "can't create 'AutoRemove' container with restart policy",
         ));
@@ -559,12 +568,7 @@ pub(super) fn launch_spec(
         // container gets its own namespace with loopback only.
         _ => NetworkNamespace::New,
     };
-    let parent = if hc.cgroup_parent.is_empty() {
-        default_cgroup_parent
-    } else {
-        hc.cgroup_parent.as_str()
-    };
-    let cgroup_path = format!("/{}/{}", parent.trim_matches('/'), record.id);
+    let cgroup_path = cgroup_path(record, default_cgroup_parent);
     let (cpu_quota, cpu_period) = if hc.nano_cpus > 0 {
         (Some(hc.nano_cpus / 10_000), Some(100_000))
     } else {
@@ -708,6 +712,17 @@ pub(super) fn launch_spec(
 }
 
 /// go-units' RAMInBytes: `10m`, `1g`, `512k`, plain bytes.
+/// The container's cgroup path as the runtime creates it: `/<parent>/<id>`, the parent
+/// being `--cgroup-parent` or the daemon's default.
+pub(super) fn cgroup_path(record: &ContainerRecord, default_parent: &str) -> String {
+    let parent = if record.host_config.cgroup_parent.is_empty() {
+        default_parent
+    } else {
+        record.host_config.cgroup_parent.as_str()
+    };
+    format!("/{}/{}", parent.trim_matches('/'), record.id)
+}
+
 fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim().to_ascii_lowercase();
     let s = s.strip_suffix('b').unwrap_or(&s);

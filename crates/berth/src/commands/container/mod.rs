@@ -11,6 +11,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod list;
 pub(crate) mod logs;
 pub(crate) mod opts;
+pub(crate) mod resources;
 pub(crate) mod run;
 pub(crate) mod values;
 
@@ -21,6 +22,7 @@ pub(crate) use lifecycle::{
 };
 pub(crate) use list::ListArgs;
 pub(crate) use logs::LogsArgs;
+pub(crate) use resources::{PauseArgs, StatsArgs, TopArgs, UpdateArgs};
 pub(crate) use run::{CreateArgs, RunArgs};
 
 use super::Ctx;
@@ -50,6 +52,8 @@ pub(crate) enum ContainerCommand {
     Ls(ListArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Pause all processes within one or more containers
+    Pause(PauseArgs),
     /// Rename a container
     Rename(RenameArgs),
     /// Restart one or more containers
@@ -65,9 +69,17 @@ pub(crate) enum ContainerCommand {
     Run(RunArgs),
     /// Start one or more stopped containers
     Start(StartArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
     /// Stop one or more running containers
     #[command(after_long_help = "berth container stop, berth stop")]
     Stop(StopArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(PauseArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitArgs),
     #[command(external_subcommand)]
@@ -95,5 +107,10 @@ pub(crate) async fn run_group(ctx: &Ctx, group: ContainerGroup) -> anyhow::Resul
         Some(ContainerCommand::Start(a)) => lifecycle::start(ctx, a).await,
         Some(ContainerCommand::Stop(a)) => lifecycle::stop(ctx, a, false).await,
         Some(ContainerCommand::Wait(a)) => lifecycle::wait(ctx, a).await,
+        Some(ContainerCommand::Pause(a)) => resources::pause(ctx, a, false).await,
+        Some(ContainerCommand::Unpause(a)) => resources::pause(ctx, a, true).await,
+        Some(ContainerCommand::Top(a)) => resources::top(ctx, a).await,
+        Some(ContainerCommand::Stats(a)) => resources::stats(ctx, a).await,
+        Some(ContainerCommand::Update(a)) => resources::update(ctx, a).await,
     }
 }
