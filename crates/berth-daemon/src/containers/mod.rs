@@ -20,6 +20,8 @@
 //! running container waits on the shim and applies the exit: state, log of the
 //! event, rootfs unmount, restart policy, auto-remove.
 
+mod archive;
+mod commit;
 mod etc;
 mod inspect;
 pub mod logs;
@@ -41,6 +43,8 @@ use tokio::sync::{oneshot, watch};
 
 use crate::images::{ImageService, ImageUsers};
 use crate::{DaemonError, ErrorKind};
+pub use archive::{ContainerRoot, ExtractOptions, PathStat};
+pub use commit::CommitOptions;
 pub use model::{Config, ContainerRecord, HostConfig};
 use rootfs::RootfsPaths;
 

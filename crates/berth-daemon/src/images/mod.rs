@@ -11,6 +11,7 @@
 
 mod archive;
 mod changes;
+mod commit;
 mod import;
 mod query;
 mod remove;
@@ -28,6 +29,7 @@ use crate::DaemonError;
 
 pub use archive::{LoadProgress, SavePlan};
 pub use changes::apply_changes;
+pub use commit::LayerCommit;
 pub use import::ImportOptions;
 pub use query::{DeleteResponseItem, HistoryItem, ImageInspect, ImageSummary, PruneReport};
 pub(crate) use query::{go_time, parse_timestamp};

@@ -276,13 +276,36 @@ impl<W: Write> TreePacker<W> {
             pax.set_cksum();
             self.builder.append(&pax, &records[..])?;
         }
-        let path = bytes_path(name);
-        match link {
-            Some(target) => self.builder.append_link(header, path, bytes_path(target))?,
-            None => self.builder.append_data(header, path, &mut data)?,
+        // Names are written as given: the tar crate's path setters normalize `./x`
+        // to `x`, but `docker cp` rebases entries by their leading component, which
+        // for a `dir/.` copy is `.`.
+        self.long_record(EntryType::GNULongName, name)?;
+        set_field(&mut header.as_old_mut().name, name);
+        if let Some(target) = link {
+            self.long_record(EntryType::GNULongLink, target)?;
+            set_field(&mut header.as_old_mut().linkname, target);
         }
+        header.set_cksum();
+        self.builder.append(header, &mut data)?;
         self.entries += 1;
         Ok(())
+    }
+
+    /// Writes a GNU long name or long link record when `value` does not fit the
+    /// header's 100-byte field.
+    fn long_record(&mut self, kind: EntryType, value: &[u8]) -> io::Result<()> {
+        if value.len() <= 100 {
+            return Ok(());
+        }
+        let mut h = Header::new_gnu();
+        set_field(&mut h.as_old_mut().name, b"././@LongLink");
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        h.set_size(value.len() as u64 + 1);
+        h.set_cksum();
+        let mut data = value.to_vec();
+        data.push(0);
+        self.builder.append(&h, &data[..])
     }
 
     /// Writes the end-of-archive blocks and returns the stream with its digest.
@@ -300,6 +323,14 @@ impl<W: Write> TreePacker<W> {
         };
         Ok((w.inner, stats))
     }
+}
+
+/// Copies `value` into a fixed header field, truncated (a GNU long record before the
+/// header carries the whole value) and NUL-padded.
+fn set_field(field: &mut [u8], value: &[u8]) {
+    let n = value.len().min(field.len());
+    field[..n].copy_from_slice(&value[..n]);
+    field[n..].fill(0);
 }
 
 /// A header with the fields every entry shares: mode, owner, mtime.
@@ -325,11 +356,6 @@ fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     out.push(b'=');
     out.extend_from_slice(value);
     out.push(b'\n');
-}
-
-fn bytes_path(b: &[u8]) -> &std::path::Path {
-    use std::os::unix::ffi::OsStrExt;
-    std::path::Path::new(std::ffi::OsStr::from_bytes(b))
 }
 
 /// The names in `dir` (without `.` and `..`), in byte order.

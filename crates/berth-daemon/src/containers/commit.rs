@@ -1,0 +1,309 @@
+//! `docker commit` and `docker diff`: a container's writable layer as a new image, and
+//! as a list of changes.
+//!
+//! Both read the overlay upperdir directly (berth-store's `layer::write_diff` and
+//! `layer::changes`), which needs no mount and works the same for running and
+//! stopped containers. A running container is frozen through its freezer cgroup for
+//! the commit (`pause`, Docker's default), so the layer is one consistent moment of
+//! its filesystem; the lifecycle lock keeps it from being started, removed or
+//! restarted while its upperdir is read.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_oci::Digest;
+use berth_oci::image::ContainerConfig;
+use berth_store::layer::{self, Change};
+
+use super::rootfs::RootfsPaths;
+use super::{ContainerService, Entry};
+use crate::DaemonError;
+use crate::images::{LayerCommit, apply_changes};
+
+/// How long freezing a container may take before the commit gives up.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What `POST /commit` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// `repo` (may carry a tag), empty for an untagged image.
+    pub repo: String,
+    /// `tag`.
+    pub tag: String,
+    /// `comment` (`-m`).
+    pub comment: String,
+    /// `author` (`-a`).
+    pub author: String,
+    /// `pause` (default true): freeze the container while its layer is read.
+    pub pause: bool,
+    /// `changes` (`-c`), Dockerfile instructions applied to the new config.
+    pub changes: Vec<String>,
+    /// The request body's config, whose set fields win over the container's.
+    pub config: Option<ContainerConfig>,
+}
+
+impl ContainerService {
+    /// `POST /commit`: a new image from the container's changes on top of its image.
+    ///
+    /// # Errors
+    /// `NotFound` for the container (or its image, if removed meanwhile),
+    /// `InvalidArgument` for a bad reference or change, `Internal` for store or
+    /// freezer failures.
+    pub async fn commit(&self, name: &str, opts: CommitOptions) -> Result<Digest, DaemonError> {
+        let entry = self.get(name)?;
+        self.images.check_commit_reference(&opts.repo, &opts.tag)?;
+        let mut user = opts.config.clone().unwrap_or_default();
+        apply_changes(&mut user, &opts.changes)?;
+
+        let _op = entry.op.lock().await;
+        let record = entry.record();
+        let container_config = to_image_config(&record.config);
+        let config = merge_config(user, &container_config);
+        let parent: Digest = record
+            .image
+            .parse()
+            .map_err(|_| DaemonError::internal("corrupt image id"))?;
+        let mut created_by: Vec<String> = Vec::new();
+        created_by.extend(record.config.entrypoint.clone().unwrap_or_default());
+        created_by.extend(record.config.cmd.clone().unwrap_or_default());
+        let req = LayerCommit {
+            parent: Some(parent),
+            config,
+            created_by: created_by.join(" "),
+            comment: opts.comment.clone(),
+            author: opts.author.clone(),
+            container: Some(record.id.clone()),
+            repo: opts.repo.clone(),
+            tag: opts.tag.clone(),
+        };
+        let upper = RootfsPaths::under(&self.dir(&record.id)).upper;
+        let freezer = (opts.pause && record.state.running).then(|| self.freezer(&entry));
+        let images = self.images.clone();
+        tokio::task::spawn_blocking(move || {
+            let frozen = match &freezer {
+                Some(f) => f.freeze()?,
+                None => false,
+            };
+            let result = images.commit_layer(&upper, &req);
+            if frozen && let Some(f) = &freezer {
+                f.thaw();
+            }
+            result
+        })
+        .await
+        .map_err(|e| DaemonError::internal(format!("commit task failed: {e}")))?
+    }
+
+    /// `GET /containers/{id}/changes`: what the container changed over its image,
+    /// in path order.
+    ///
+    /// # Errors
+    /// `NotFound` for the container, `Internal` when its layers cannot be read.
+    pub async fn changes(&self, name: &str) -> Result<Vec<Change>, DaemonError> {
+        let entry = self.get(name)?;
+        let record = entry.record();
+        let image: Digest = record
+            .image
+            .parse()
+            .map_err(|_| DaemonError::internal("corrupt image id"))?;
+        let lowers = self.images.layer_dirs(&image)?;
+        let upper = RootfsPaths::under(&self.dir(&record.id)).upper;
+        tokio::task::spawn_blocking(move || layer::changes(&upper, &lowers))
+            .await
+            .map_err(|e| DaemonError::internal(format!("diff task failed: {e}")))?
+            .map_err(|e| DaemonError::internal(e.to_string()))
+    }
+
+    /// The freezer of a container's cgroup.
+    fn freezer(&self, entry: &Arc<Entry>) -> Freezer {
+        let r = entry.record();
+        let parent = if r.host_config.cgroup_parent.is_empty() {
+            self.cgroup_parent.as_str()
+        } else {
+            r.host_config.cgroup_parent.as_str()
+        };
+        let rel = format!("{}/{}", parent.trim_matches('/'), r.id);
+        Freezer {
+            v1: PathBuf::from("/sys/fs/cgroup/freezer").join(&rel),
+            v2: PathBuf::from("/sys/fs/cgroup").join(&rel),
+        }
+    }
+}
+
+/// The freezer of one cgroup: v1 (`freezer.state`) where that hierarchy exists,
+/// otherwise v2 (`cgroup.freeze`).
+struct Freezer {
+    v1: PathBuf,
+    v2: PathBuf,
+}
+
+impl Freezer {
+    /// Freezes the cgroup and waits until every task is frozen. Returns false when
+    /// it was frozen already (a paused container stays paused after the commit).
+    fn freeze(&self) -> Result<bool, DaemonError> {
+        let fail =
+            |e: std::io::Error| DaemonError::internal(format!("cannot pause container: {e}"));
+        let v1_state = self.v1.join("freezer.state");
+        if v1_state.exists() {
+            if std::fs::read_to_string(&v1_state).map_err(fail)?.trim() == "FROZEN" {
+                return Ok(false);
+            }
+            std::fs::write(&v1_state, "FROZEN").map_err(fail)?;
+            let start = Instant::now();
+            // FREEZING until every task has stopped; writing FROZEN again nudges tasks
+            // that were forking meanwhile (as runc does).
+            while std::fs::read_to_string(&v1_state).map_err(fail)?.trim() != "FROZEN" {
+                if start.elapsed() > FREEZE_TIMEOUT {
+                    let _ = std::fs::write(&v1_state, "THAWED");
+                    return Err(DaemonError::internal(
+                        "cannot pause container: freeze timed out",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(2));
+                let _ = std::fs::write(&v1_state, "FROZEN");
+            }
+            return Ok(true);
+        }
+        let v2_freeze = self.v2.join("cgroup.freeze");
+        if v2_freeze.exists() {
+            if std::fs::read_to_string(&v2_freeze).map_err(fail)?.trim() == "1" {
+                return Ok(false);
+            }
+            std::fs::write(&v2_freeze, "1").map_err(fail)?;
+            let events = self.v2.join("cgroup.events");
+            let start = Instant::now();
+            while !std::fs::read_to_string(&events)
+                .map_err(fail)?
+                .lines()
+                .any(|l| l == "frozen 1")
+            {
+                if start.elapsed() > FREEZE_TIMEOUT {
+                    let _ = std::fs::write(&v2_freeze, "0");
+                    return Err(DaemonError::internal(
+                        "cannot pause container: freeze timed out",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            return Ok(true);
+        }
+        tracing::warn!(cgroup = %self.v1.display(), "no freezer for container; committing it unpaused");
+        Ok(false)
+    }
+
+    fn thaw(&self) {
+        let v1_state = self.v1.join("freezer.state");
+        let result = if v1_state.exists() {
+            std::fs::write(&v1_state, "THAWED")
+        } else {
+            std::fs::write(self.v2.join("cgroup.freeze"), "0")
+        };
+        if let Err(e) = result {
+            tracing::error!(cgroup = %self.v1.display(), error = %e, "cannot unpause container after commit");
+        }
+    }
+}
+
+/// The container's config in the image config's shape (same JSON field names).
+fn to_image_config(config: &super::Config) -> ContainerConfig {
+    serde_json::to_value(config)
+        .and_then(serde_json::from_value)
+        .unwrap_or_default()
+}
+
+/// Docker's commit `merge`: fields the user (body and `-c` changes) left unset come
+/// from the container; `Env` keeps the user's entries first and adds the container's
+/// other variables; ports, volumes and labels are unions (the user's value wins).
+fn merge_config(mut user: ContainerConfig, container: &ContainerConfig) -> ContainerConfig {
+    fn empty<T>(v: &Option<Vec<T>>) -> bool {
+        v.as_ref().is_none_or(Vec::is_empty)
+    }
+    if empty(&user.entrypoint) {
+        if empty(&user.cmd) {
+            user.cmd = container.cmd.clone();
+        }
+        if user.entrypoint.is_none() {
+            user.entrypoint = container.entrypoint.clone();
+        }
+    }
+    let mut env = user.env.take().unwrap_or_default();
+    for e in container.env.iter().flatten() {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        if !env
+            .iter()
+            .any(|u| u.split_once('=').map_or(u.as_str(), |(k, _)| k) == key)
+        {
+            env.push(e.clone());
+        }
+    }
+    user.env = (!env.is_empty()).then_some(env);
+    fn union<V: Clone>(
+        user: Option<BTreeMap<String, V>>,
+        container: &Option<BTreeMap<String, V>>,
+    ) -> Option<BTreeMap<String, V>> {
+        let mut out = container.clone().unwrap_or_default();
+        out.extend(user.unwrap_or_default());
+        (!out.is_empty()).then_some(out)
+    }
+    user.exposed_ports = union(user.exposed_ports.take(), &container.exposed_ports);
+    user.volumes = union(user.volumes.take(), &container.volumes);
+    user.labels = union(user.labels.take(), &container.labels);
+    let unset = |s: &Option<String>| s.as_deref().is_none_or(str::is_empty);
+    if unset(&user.user) {
+        user.user = container.user.clone();
+    }
+    if unset(&user.working_dir) {
+        user.working_dir = container.working_dir.clone();
+    }
+    if unset(&user.stop_signal) {
+        user.stop_signal = container.stop_signal.clone();
+    }
+    for (k, v) in &container.extra {
+        user.extra.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    user
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(json: &str) -> ContainerConfig {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn changes_win_and_container_fills_the_rest() {
+        let container = cfg(
+            r#"{"Cmd":["sh"],"Env":["PATH=/bin","A=0"],"WorkingDir":"/w","Labels":{"x":"1"},"Hostname":"abc"}"#,
+        );
+        let mut user = ContainerConfig::default();
+        apply_changes(
+            &mut user,
+            &["ENV A=1".into(), "LABEL y=2".into(), "EXPOSE 80".into()],
+        )
+        .unwrap();
+        let merged = merge_config(user, &container);
+        assert_eq!(merged.cmd, Some(vec!["sh".to_string()]));
+        assert_eq!(
+            merged.env,
+            Some(vec!["A=1".to_string(), "PATH=/bin".to_string()])
+        );
+        assert_eq!(merged.working_dir.as_deref(), Some("/w"));
+        assert_eq!(merged.labels.unwrap().len(), 2);
+        assert!(merged.exposed_ports.unwrap().contains_key("80/tcp"));
+        assert_eq!(merged.extra["Hostname"], "abc");
+    }
+
+    #[test]
+    fn user_cmd_replaces_container_cmd_but_keeps_entrypoint() {
+        let container = cfg(r#"{"Cmd":["sh"],"Entrypoint":["/init"]}"#);
+        let mut user = ContainerConfig::default();
+        apply_changes(&mut user, &[r#"CMD ["echo","hi"]"#.into()]).unwrap();
+        let merged = merge_config(user, &container);
+        assert_eq!(merged.cmd, Some(vec!["echo".to_string(), "hi".to_string()]));
+        assert_eq!(merged.entrypoint, Some(vec!["/init".to_string()]));
+    }
+}
