@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod archive;
 mod containers;
 mod error;
 pub mod extract;
@@ -45,6 +46,7 @@ fn routes() -> Router<Arc<Daemon>> {
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(archive::routes())
         .merge(volumes::routes())
 }
 

@@ -404,7 +404,7 @@ impl ContainerRoot {
     fn extract(
         &self,
         path: &str,
-        body: impl Read,
+        body: impl Read + Send + 'static,
         opts: ExtractOptions,
         owner: Option<(u32, u32)>,
     ) -> Result<(), DaemonError> {
@@ -425,6 +425,9 @@ impl ContainerRoot {
         // The extractor resolves every entry inside the directory it is given, by fd:
         // hand it the directory we resolved, through its /proc/self/fd link.
         let dir_path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        // Docker takes compressed bodies too; gzip and zstd are what our reader knows.
+        let (_, body) = layer::decompress(std::io::BufReader::with_capacity(1 << 20, body))
+            .map_err(|e| DaemonError::invalid(format!("cannot read archive: {e}")))?;
         layer::apply_layer(&dir_path, body, &apply).map_err(|e| match e {
             layer::ApplyError::Read { .. }
             | layer::ApplyError::InvalidPath { .. }
@@ -648,8 +651,13 @@ mod tests {
         h.set_entry_type(tar::EntryType::Regular);
         b.append_data(&mut h, "f", &b"x"[..]).unwrap();
         let tarball = b.into_inner().unwrap();
-        r.extract("/up/etc/", &tarball[..], ExtractOptions::default(), None)
-            .unwrap();
+        r.extract(
+            "/up/etc/",
+            std::io::Cursor::new(tarball),
+            ExtractOptions::default(),
+            None,
+        )
+        .unwrap();
         assert!(root.join("etc/f").exists());
     }
 

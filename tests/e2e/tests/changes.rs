@@ -1,0 +1,248 @@
+//! A container's changes through the official docker CLI: `commit` (layer, `-c`,
+//! `-a`, `-m`, pause), `diff`, `export`, and `cp` both ways over the archive API,
+//! including the symlink confinement `docker cp` must keep. Needs root.
+
+use std::time::{Duration, Instant};
+
+use berth_e2e::{Berthd, OutputExt};
+
+fn daemon() -> Berthd {
+    let d = Berthd::start();
+    d.load_image("busybox");
+    d
+}
+
+/// Polls `f` until it is true or `limit` passes.
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Names of the entries in a tarball.
+fn tar_names(data: &[u8]) -> Vec<String> {
+    let mut a = tar::Archive::new(data);
+    a.entries()
+        .unwrap()
+        .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
+        .collect()
+}
+
+/// The contents of entry `name` in a tarball.
+fn tar_file(data: &[u8], name: &str) -> Option<Vec<u8>> {
+    let mut a = tar::Archive::new(data);
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path_bytes().as_ref() == name.as_bytes() {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut out).unwrap();
+            return Some(out);
+        }
+    }
+    None
+}
+
+/// A container `c` that added, changed and deleted files, then exited.
+fn changed_container(d: &Berthd) {
+    d.docker([
+        "run",
+        "--name",
+        "ctr",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /hello && rm /bin/ls && mkdir -p /d/e && echo x > /d/e/f && echo extra >> /etc/group",
+    ])
+    .assert_success();
+}
+
+#[test]
+fn diff_lists_added_changed_and_deleted_paths_in_order() {
+    let d = daemon();
+    changed_container(&d);
+    let out = d.docker(["diff", "ctr"]).assert_success();
+    assert_eq!(
+        out,
+        "C /bin\nD /bin/ls\nA /d\nA /d/e\nA /d/e/f\nC /etc\nC /etc/group\nA /hello\n"
+    );
+    let ours = d.berth(["diff", "ctr"]).assert_success();
+    assert_eq!(ours, out);
+    // The API's kinds are Docker's numbers.
+    let r = d.request("GET", "/containers/ctr/changes", None);
+    assert_eq!(r.status, 200);
+    let json = r.json();
+    assert!(
+        json.as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"Path": "/bin/ls", "Kind": 2}))
+    );
+}
+
+#[test]
+fn commit_makes_an_image_that_runs_with_the_changes() {
+    let d = daemon();
+    changed_container(&d);
+    let id = d
+        .docker([
+            "commit",
+            "-a",
+            "Ann Author <ann@example.com>",
+            "-m",
+            "my message",
+            "-c",
+            r#"CMD ["cat", "/hello"]"#,
+            "-c",
+            "ENV GREETING=hello",
+            "-c",
+            "WORKDIR /d",
+            "-c",
+            "LABEL stage=test",
+            "-c",
+            "EXPOSE 8080",
+            "-c",
+            "USER 0",
+            "ctr",
+            "committed:1",
+        ])
+        .assert_success();
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(
+        d.docker(["run", "--rm", "committed:1"]).assert_success(),
+        "hi\n"
+    );
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "committed:1",
+            "sh",
+            "-c",
+            "pwd; echo $GREETING; cat /d/e/f; tail -1 /etc/group; test -e /bin/ls || echo ls-gone",
+        ])
+        .assert_success();
+    assert_eq!(out, "/d\nhello\nx\nextra\nls-gone\n");
+    let inspect = d
+        .docker([
+            "image",
+            "inspect",
+            "-f",
+            "{{.Author}}|{{.Config.Labels.stage}}|{{json .Config.ExposedPorts}}|{{len .RootFS.Layers}}",
+            "committed:1",
+        ])
+        .assert_success();
+    assert_eq!(
+        inspect,
+        "Ann Author <ann@example.com>|test|{\"8080/tcp\":{}}|2\n"
+    );
+    let history = d
+        .docker([
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.Comment}}",
+            "committed:1",
+        ])
+        .assert_success();
+    assert_eq!(history.lines().next(), Some("my message"));
+    // A commit of the committed image's container stacks a third layer.
+    d.docker([
+        "run",
+        "--name",
+        "c2",
+        "committed:1",
+        "sh",
+        "-c",
+        "rm /hello",
+    ])
+    .assert_success();
+    d.docker(["commit", "c2", "committed:2"]).assert_success();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "committed:2",
+            "sh",
+            "-c",
+            "test -e /hello || echo gone; cat /d/e/f",
+        ])
+        .assert_success();
+    assert_eq!(out, "gone\nx\n");
+}
+
+#[test]
+fn commit_of_a_running_container_pauses_it_and_it_keeps_running() {
+    let d = daemon();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "run1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo live > /state; sleep 1000",
+    ])
+    .assert_success();
+    assert!(eventually(Duration::from_secs(10), || {
+        d.docker(["diff", "run1"])
+            .stdout_text()
+            .contains("A /state")
+    }));
+    d.docker(["commit", "run1", "running:1"]).assert_success();
+    let running = d
+        .docker(["inspect", "-f", "{{.State.Running}}", "run1"])
+        .assert_success();
+    assert_eq!(running, "true\n");
+    assert_eq!(
+        d.docker(["run", "--rm", "running:1", "cat", "/state"])
+            .assert_success(),
+        "live\n"
+    );
+    // Not paused any more: the container still runs commands' effects.
+    d.docker(["commit", "--pause=false", "run1", "running:2"])
+        .assert_success();
+    d.docker(["rm", "-f", "run1"]).assert_success();
+}
+
+#[test]
+fn commit_of_an_unchanged_container_adds_an_empty_layer_entry_only() {
+    let d = daemon();
+    d.docker(["create", "--name", "idle", "busybox"])
+        .assert_success();
+    d.docker(["commit", "-c", "ENV X=1", "idle", "idle:1"])
+        .assert_success();
+    let layers = d
+        .docker(["image", "inspect", "-f", "{{len .RootFS.Layers}}", "idle:1"])
+        .assert_success();
+    assert_eq!(layers, "1\n");
+    assert_eq!(
+        d.docker(["run", "--rm", "idle:1", "sh", "-c", "echo $X"])
+            .assert_success(),
+        "1\n"
+    );
+}
+
+#[test]
+fn export_streams_the_merged_filesystem_of_a_stopped_container() {
+    let d = daemon();
+    changed_container(&d);
+    let out = d.docker(["export", "ctr"]);
+    out.assert_success();
+    let names = tar_names(&out.stdout);
+    assert!(names.contains(&"hello".to_string()), "{names:?}");
+    assert!(names.contains(&"bin/sh".to_string()));
+    assert!(!names.contains(&"bin/ls".to_string()));
+    assert_eq!(tar_file(&out.stdout, "hello").unwrap(), b"hi\n");
+    let file = d.root().join("export.tar");
+    d.docker(["export", "-o", file.to_str().unwrap(), "ctr"])
+        .assert_success();
+    assert_eq!(std::fs::read(&file).unwrap(), out.stdout);
+    let ours = d.berth(["export", "ctr"]);
+    ours.assert_success();
+    assert_eq!(tar_names(&ours.stdout), names);
+}
