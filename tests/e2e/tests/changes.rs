@@ -246,3 +246,136 @@ fn export_streams_the_merged_filesystem_of_a_stopped_container() {
     ours.assert_success();
     assert_eq!(tar_names(&ours.stdout), names);
 }
+
+#[test]
+fn cp_copies_files_and_directories_both_ways() {
+    let d = daemon();
+    changed_container(&d);
+    let host = d.root().join("cp");
+    std::fs::create_dir_all(&host).unwrap();
+    let h = |p: &str| host.join(p).to_str().unwrap().to_string();
+    // Out of the container: a file, a directory, a directory's contents.
+    d.docker(["cp", "ctr:/hello", &h("hello.txt")])
+        .assert_success();
+    assert_eq!(std::fs::read(host.join("hello.txt")).unwrap(), b"hi\n");
+    d.docker(["cp", "ctr:/d", &h("dcopy")]).assert_success();
+    assert_eq!(std::fs::read(host.join("dcopy/e/f")).unwrap(), b"x\n");
+    std::fs::create_dir(host.join("contents")).unwrap();
+    d.docker(["cp", "ctr:/d/.", &h("contents")])
+        .assert_success();
+    assert_eq!(std::fs::read(host.join("contents/e/f")).unwrap(), b"x\n");
+    // Into the container, stopped: a file into a directory, a directory, -a.
+    std::fs::write(host.join("in.txt"), b"to the container\n").unwrap();
+    std::fs::create_dir_all(host.join("tree/sub")).unwrap();
+    std::fs::write(host.join("tree/sub/leaf"), b"leaf\n").unwrap();
+    std::os::unix::fs::chown(host.join("tree/sub/leaf"), Some(1234), Some(5678)).unwrap();
+    d.docker(["cp", &h("in.txt"), "ctr:/tmp/"]).assert_success();
+    d.docker(["cp", &h("tree"), "ctr:/tree"]).assert_success();
+    d.docker(["cp", "-a", &h("tree"), "ctr:/tree-a"])
+        .assert_success();
+    let out = d.docker(["export", "ctr"]);
+    assert_eq!(
+        tar_file(&out.stdout, "tmp/in.txt").unwrap(),
+        b"to the container\n"
+    );
+    assert_eq!(tar_file(&out.stdout, "tree/sub/leaf").unwrap(), b"leaf\n");
+    // The container is committed and run, to see the files as it does.
+    d.docker(["commit", "ctr", "copied"]).assert_success();
+    let owners = d
+        .docker([
+            "run",
+            "--rm",
+            "copied",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/tree-a/sub/leaf",
+        ])
+        .assert_success();
+    assert_eq!(owners, "1234:5678\n");
+    // A running container: in and out.
+    d.docker(["run", "-d", "--name", "live", "busybox", "sleep", "1000"])
+        .assert_success();
+    d.docker(["cp", &h("in.txt"), "live:/in.txt"])
+        .assert_success();
+    d.docker(["cp", "live:/in.txt", &h("back.txt")])
+        .assert_success();
+    assert_eq!(
+        std::fs::read(host.join("back.txt")).unwrap(),
+        b"to the container\n"
+    );
+    d.docker(["rm", "-f", "live"]).assert_success();
+    // Missing paths are Docker's errors.
+    d.docker(["cp", "ctr:/nope", &h("nope")]).assert_failure();
+}
+
+#[test]
+fn cp_streams_tarballs_on_stdin_and_stdout() {
+    let d = daemon();
+    changed_container(&d);
+    let out = d.docker(["cp", "ctr:/d", "-"]);
+    out.assert_success();
+    assert_eq!(tar_names(&out.stdout), ["d/", "d/e/", "d/e/f"]);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o600);
+    h.set_uid(0);
+    h.set_gid(0);
+    b.append_data(&mut h, "from-stdin", &b"stdin\n"[..])
+        .unwrap();
+    let tarball = b.into_inner().unwrap();
+    d.docker_with_stdin(["cp", "-", "ctr:/tmp"], &tarball)
+        .assert_success();
+    let out = d.docker(["cp", "ctr:/tmp/from-stdin", "-"]);
+    out.assert_success();
+    assert_eq!(tar_file(&out.stdout, "from-stdin").unwrap(), b"stdin\n");
+}
+
+#[test]
+fn cp_follows_container_symlinks_only_inside_the_container() {
+    let d = daemon();
+    // Links that would lead onto the host if resolved there.
+    d.docker([
+        "run",
+        "--name",
+        "links",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /inside && ln -s / /rootlink && ln -s ../../../../../../tmp /dotdot && ln -s /etc/passwd /pw && echo marker-inside > /inside/m",
+    ])
+    .assert_success();
+    let host = d.root().join("links");
+    std::fs::create_dir_all(&host).unwrap();
+    let h = |p: &str| host.join(p).to_str().unwrap().to_string();
+    // Out: -L copies the container's /etc/passwd, never the host's.
+    d.docker(["cp", "-L", "links:/pw", &h("pw")])
+        .assert_success();
+    let container_passwd = d
+        .docker(["run", "--rm", "busybox", "cat", "/etc/passwd"])
+        .assert_success();
+    assert_eq!(
+        std::fs::read_to_string(host.join("pw")).unwrap(),
+        container_passwd
+    );
+    // Without -L the link itself is copied.
+    d.docker(["cp", "links:/pw", &h("pwlink")]).assert_success();
+    assert_eq!(
+        std::fs::read_link(host.join("pwlink")).unwrap(),
+        std::path::Path::new("/etc/passwd")
+    );
+    // In: writing through the links lands inside the container.
+    let marker = format!("berth-cp-escape-{}", std::process::id());
+    std::fs::write(host.join(&marker), b"escaped?\n").unwrap();
+    d.docker(["cp", &h(&marker), "links:/dotdot/"])
+        .assert_success();
+    d.docker(["cp", &h(&marker), "links:/rootlink/tmp/"])
+        .assert_success();
+    assert!(!std::path::Path::new("/tmp").join(&marker).exists());
+    let out = d.docker(["export", "links"]);
+    assert!(tar_file(&out.stdout, &format!("tmp/{marker}")).is_some());
+    // Reading through them stays inside too.
+    let out = d.docker(["cp", "links:/rootlink/inside/m", "-"]);
+    assert_eq!(tar_file(&out.stdout, "m").unwrap(), b"marker-inside\n");
+}
