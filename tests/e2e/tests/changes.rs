@@ -194,6 +194,8 @@ fn commit_of_a_running_container_pauses_it_and_it_keeps_running() {
             .contains("A /state")
     }));
     d.docker(["commit", "run1", "running:1"]).assert_success();
+    // The freezer cgroup was found and used (the fallback logs a warning).
+    assert!(!d.log().contains("committing it unpaused"), "{}", d.log());
     let running = d
         .docker(["inspect", "-f", "{{.State.Running}}", "run1"])
         .assert_success();
@@ -378,4 +380,91 @@ fn cp_follows_container_symlinks_only_inside_the_container() {
     // Reading through them stays inside too.
     let out = d.docker(["cp", "links:/rootlink/inside/m", "-"]);
     assert_eq!(tar_file(&out.stdout, "m").unwrap(), b"marker-inside\n");
+}
+
+#[test]
+fn berth_cli_commits_and_copies_like_docker() {
+    let d = daemon();
+    changed_container(&d);
+    let id = d
+        .berth([
+            "commit",
+            "-a",
+            "berth",
+            "-m",
+            "from berth",
+            "-c",
+            "CMD cat /hello",
+            "ctr",
+            "berthimg:v1",
+        ])
+        .assert_success();
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(
+        d.docker(["run", "--rm", "berthimg:v1"]).assert_success(),
+        "hi\n"
+    );
+    let author = d
+        .docker([
+            "image",
+            "inspect",
+            "-f",
+            "{{.Author}}|{{.Comment}}",
+            "berthimg:v1",
+        ])
+        .assert_success();
+    assert_eq!(author, "berth|from berth\n");
+    d.berth(["commit", "--pause=false", "ctr"]).assert_success();
+
+    let host = d.root().join("berth-cp");
+    std::fs::create_dir_all(&host).unwrap();
+    let h = |p: &str| host.join(p).to_str().unwrap().to_string();
+    d.berth(["cp", "ctr:/hello", &h("hello.txt")])
+        .assert_success();
+    assert_eq!(std::fs::read(host.join("hello.txt")).unwrap(), b"hi\n");
+    d.berth(["cp", "ctr:/d", &h("dcopy")]).assert_success();
+    assert_eq!(std::fs::read(host.join("dcopy/e/f")).unwrap(), b"x\n");
+    std::fs::create_dir(host.join("contents")).unwrap();
+    d.berth(["cp", "ctr:/d/.", &h("contents")]).assert_success();
+    assert_eq!(std::fs::read(host.join("contents/e/f")).unwrap(), b"x\n");
+    std::fs::write(host.join("in.txt"), b"berth in\n").unwrap();
+    d.berth(["cp", &h("in.txt"), "ctr:/tmp/"]).assert_success();
+    d.berth(["cp", &h("in.txt"), "ctr:/renamed.txt"])
+        .assert_success();
+    d.berth(["cp", &h("dcopy"), "ctr:/dcopy"]).assert_success();
+    let out = d.berth(["cp", "ctr:/tmp/in.txt", "-"]);
+    out.assert_success();
+    assert_eq!(tar_file(&out.stdout, "in.txt").unwrap(), b"berth in\n");
+    let out = d.docker(["export", "ctr"]);
+    assert_eq!(tar_file(&out.stdout, "renamed.txt").unwrap(), b"berth in\n");
+    assert_eq!(tar_file(&out.stdout, "dcopy/e/f").unwrap(), b"x\n");
+    // Without -a, files copied in belong to the container's root (docker's docs).
+    let owners = {
+        d.docker(["commit", "ctr", "owners"]).assert_success();
+        d.docker([
+            "run",
+            "--rm",
+            "owners",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/renamed.txt",
+        ])
+        .assert_success()
+    };
+    assert_eq!(owners, "0:0\n");
+    let mut b = tar::Builder::new(Vec::new());
+    let mut hd = tar::Header::new_gnu();
+    hd.set_size(3);
+    hd.set_mode(0o644);
+    b.append_data(&mut hd, "piped", &b"abc"[..]).unwrap();
+    d.berth_with_stdin(["cp", "-", "ctr:/tmp"], &b.into_inner().unwrap())
+        .assert_success();
+    let out = d.docker(["cp", "ctr:/tmp/piped", "-"]);
+    assert_eq!(tar_file(&out.stdout, "piped").unwrap(), b"abc");
+    let err = d.berth(["cp", "ctr:/nope", &h("x")]).assert_failure();
+    assert!(
+        err.contains("Could not find the file /nope in container ctr"),
+        "{err}"
+    );
 }

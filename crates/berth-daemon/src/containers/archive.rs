@@ -67,8 +67,8 @@ pub struct ExtractOptions {
     /// `noOverwriteDirNonDir`: refuse to replace a directory with a non-directory or
     /// the reverse.
     pub no_overwrite_dir_non_dir: bool,
-    /// `copyUIDGID`: give every file the container user's uid/gid (Docker's
-    /// `tarCopyOptions`); otherwise the tarball's owners are kept.
+    /// `copyUIDGID`: keep the tarball's owners (or give every file the container
+    /// user's, when it has one); otherwise files belong to the container's root.
     pub copy_uid_gid: bool,
 }
 
@@ -138,7 +138,12 @@ impl ContainerService {
         }
         let _op = entry.op.lock().await;
         let root = self.root_of(&entry, true)?;
-        let owner = if opts.copy_uid_gid && !record.config.user.is_empty() {
+        // Docker's documented ownership: files copied in belong to the container's
+        // root, unless `-a` (copyUIDGID) keeps the source's owners; with a
+        // configured user, `-a` gives them to that user (its `tarCopyOptions`).
+        let owner = if !opts.copy_uid_gid {
+            Some((0, 0))
+        } else if !record.config.user.is_empty() {
             Some(root.user_ids(&record.config.user)?)
         } else {
             None

@@ -172,6 +172,12 @@ impl ImageService {
         // Docker records the source container; a stale one from the parent must go.
         config.extra.remove("container");
         config.extra.remove("container_config");
+        config.extra.remove("comment");
+        if !req.comment.is_empty() {
+            config
+                .extra
+                .insert("comment".into(), Value::String(req.comment.clone()));
+        }
         if let Some(c) = &req.container {
             config
                 .extra
