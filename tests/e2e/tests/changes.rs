@@ -428,6 +428,7 @@ fn berth_cli_commits_and_copies_like_docker() {
     d.berth(["cp", "ctr:/d/.", &h("contents")]).assert_success();
     assert_eq!(std::fs::read(host.join("contents/e/f")).unwrap(), b"x\n");
     std::fs::write(host.join("in.txt"), b"berth in\n").unwrap();
+    std::os::unix::fs::chown(host.join("in.txt"), Some(1234), Some(5678)).unwrap();
     d.berth(["cp", &h("in.txt"), "ctr:/tmp/"]).assert_success();
     d.berth(["cp", &h("in.txt"), "ctr:/renamed.txt"])
         .assert_success();
@@ -438,7 +439,7 @@ fn berth_cli_commits_and_copies_like_docker() {
     let out = d.docker(["export", "ctr"]);
     assert_eq!(tar_file(&out.stdout, "renamed.txt").unwrap(), b"berth in\n");
     assert_eq!(tar_file(&out.stdout, "dcopy/e/f").unwrap(), b"x\n");
-    // Without -a, files copied in belong to the container's root (docker's docs).
+    // Without -a the source's owners are kept, as dockerd does.
     let owners = {
         d.docker(["commit", "ctr", "owners"]).assert_success();
         d.docker([
@@ -452,7 +453,7 @@ fn berth_cli_commits_and_copies_like_docker() {
         ])
         .assert_success()
     };
-    assert_eq!(owners, "0:0\n");
+    assert_eq!(owners, "1234:5678\n");
     let mut b = tar::Builder::new(Vec::new());
     let mut hd = tar::Header::new_gnu();
     hd.set_size(3);

@@ -54,20 +54,32 @@ impl ContainerService {
     pub async fn commit(&self, name: &str, opts: CommitOptions) -> Result<Digest, DaemonError> {
         let entry = self.get(name)?;
         self.images.check_commit_reference(&opts.repo, &opts.tag)?;
-        let mut user = opts.config.clone().unwrap_or_default();
-        apply_changes(&mut user, &opts.changes)?;
+        // Checked before any work; applied below once the container is locked.
+        apply_changes(&mut ContainerConfig::default(), &opts.changes)?;
 
         let _op = entry.op.lock().await;
         let record = entry.record();
         let container_config = to_image_config(&record.config);
-        let config = merge_config(user, &container_config);
+        // Docker: without a body config the container's own is the base the changes
+        // edit (`ENV` appends to its variables); with one, the changes edit that and
+        // the container fills what it leaves unset.
+        let config = match opts.config.clone() {
+            None => {
+                let mut base = container_config;
+                apply_changes(&mut base, &opts.changes)?;
+                base
+            }
+            Some(mut user) => {
+                apply_changes(&mut user, &opts.changes)?;
+                merge_config(user, &container_config)
+            }
+        };
         let parent: Digest = record
             .image
             .parse()
             .map_err(|_| DaemonError::internal("corrupt image id"))?;
-        let mut created_by: Vec<String> = Vec::new();
-        created_by.extend(record.config.entrypoint.clone().unwrap_or_default());
-        created_by.extend(record.config.cmd.clone().unwrap_or_default());
+        // Docker's history shows the container's Cmd (not its entrypoint).
+        let created_by = record.config.cmd.clone().unwrap_or_default();
         let req = LayerCommit {
             parent: Some(parent),
             config,

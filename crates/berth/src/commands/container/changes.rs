@@ -74,11 +74,7 @@ pub(crate) async fn commit(ctx: &Ctx, a: CommitArgs) -> anyhow::Result<()> {
     }
     let resp = ctx
         .client
-        .call_json(
-            Method::POST,
-            &with_query("/commit", &params),
-            Some(&serde_json::json!({})),
-        )
+        .call_json(Method::POST, &with_query("/commit", &params), None)
         .await?;
     let id = resp.get("Id").and_then(|v| v.as_str()).unwrap_or_default();
     ctx.print(&format!("{id}\n"))?;

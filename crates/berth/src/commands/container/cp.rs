@@ -162,11 +162,9 @@ async fn from_container(
     let dst_path = Path::new(dst);
     let (dir, new_base) = match std::fs::metadata(dst_path) {
         Ok(m) if m.is_dir() => (dst_path.to_path_buf(), src_base.clone()),
-        Ok(_) if src_is_dir => anyhow::bail!("cannot copy a directory to a file: {dst}"),
+        Ok(_) if src_is_dir => anyhow::bail!("cannot copy directory"),
         Ok(_) => (parent_of(dst_path), file_name(dst_path)),
-        Err(_) if dst.ends_with('/') => {
-            anyhow::bail!("destination directory \"{dst}\" must exist");
-        }
+        Err(_) if dst.ends_with('/') => anyhow::bail!("no such directory"),
         Err(_) => (parent_of(dst_path), file_name(dst_path)),
     };
     let size = tarball.len();
@@ -328,12 +326,10 @@ async fn to_container(
     let (put_path, name) = match &dst_stat {
         Some(st) if st.mode & GO_MODE_DIR != 0 => (dst.to_string(), file_name(src_path)),
         Some(_) if meta.is_dir() => {
-            anyhow::bail!("cannot copy a directory to a file: {container}:{dst}")
+            anyhow::bail!("cannot copy directory")
         }
         Some(_) => (container_parent(dst), container_base(dst)),
-        None if dst.ends_with('/') => anyhow::bail!(
-            "Error response from daemon: Could not find the file {dst} in container {container}"
-        ),
+        None if dst.ends_with('/') => anyhow::bail!("no such directory"),
         None => (container_parent(dst), container_base(dst)),
     };
     let src_owned = src_path.to_path_buf();
