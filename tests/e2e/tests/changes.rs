@@ -469,3 +469,31 @@ fn berth_cli_commits_and_copies_like_docker() {
         "{err}"
     );
 }
+
+#[test]
+fn a_container_that_changed_nothing_has_no_diff() {
+    let d = daemon();
+    d.docker(["run", "--name", "quiet", "busybox", "true"])
+        .assert_success();
+    assert_eq!(d.docker(["diff", "quiet"]).assert_success(), "");
+}
+
+#[test]
+fn mount_points_the_runtime_made_are_not_changes() {
+    let d = daemon();
+    d.load_image("hello-world");
+    d.docker(["run", "--name", "hello", "hello-world"])
+        .assert_success();
+    assert_eq!(d.docker(["diff", "hello"]).assert_success(), "");
+    d.docker(["commit", "hello", "hello:2"]).assert_success();
+    let layers = d
+        .docker([
+            "image",
+            "inspect",
+            "-f",
+            "{{len .RootFS.Layers}}",
+            "hello:2",
+        ])
+        .assert_success();
+    assert_eq!(layers, "1\n");
+}

@@ -109,7 +109,7 @@ impl ContainerService {
             .image
             .parse()
             .map_err(|_| DaemonError::internal("corrupt image id"))?;
-        let mut lowers = self.images.layer_dirs(&image)?;
+        let mut lowers = self.lower_dirs(&record.id, &image)?;
         if lowers.is_empty() {
             lowers.push(paths.empty.clone());
         }

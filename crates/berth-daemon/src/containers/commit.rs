@@ -120,7 +120,7 @@ impl ContainerService {
             .image
             .parse()
             .map_err(|_| DaemonError::internal("corrupt image id"))?;
-        let lowers = self.images.layer_dirs(&image)?;
+        let lowers = self.lower_dirs(&record.id, &image)?;
         let upper = RootfsPaths::under(&self.dir(&record.id)).upper;
         tokio::task::spawn_blocking(move || layer::changes(&upper, &lowers))
             .await

@@ -23,6 +23,7 @@
 mod archive;
 mod commit;
 mod etc;
+mod init_layer;
 mod inspect;
 pub mod logs;
 pub mod model;
@@ -196,6 +197,18 @@ impl ContainerService {
         self.root.join(id)
     }
 
+    /// A container's overlay lower dirs, top first: its init layer (containers made
+    /// before init layers existed have none), then its image's layers.
+    fn lower_dirs(&self, id: &str, image: &Digest) -> Result<Vec<PathBuf>, DaemonError> {
+        let mut lowers = Vec::new();
+        let init = init_layer::path(&self.dir(id));
+        if init.is_dir() {
+            lowers.push(init);
+        }
+        lowers.extend(self.images.layer_dirs(image)?);
+        Ok(lowers)
+    }
+
     fn state_dir(&self, id: &str) -> PathBuf {
         self.exec_root.join("c").join(&id[..12])
     }
@@ -317,6 +330,8 @@ impl ContainerService {
             RootfsPaths::under(&dir)
                 .create()
                 .map_err(io_err("cannot create container dirs"))?;
+            init_layer::create(&dir, &self.images.layer_dirs(&image.record.id)?)
+                .map_err(io_err("cannot create init layer"))?;
             spec::mounts_for(&record, &self.volumes, inherited)
         })();
         let mounts = match result {
@@ -432,7 +447,7 @@ impl ContainerService {
             .image
             .parse()
             .map_err(|_| DaemonError::internal("corrupt image id"))?;
-        let lowers = self.images.layer_dirs(&image)?;
+        let lowers = self.lower_dirs(&id, &image)?;
         rootfs::mount(&paths, &lowers).map_err(io_err("cannot mount container rootfs"))?;
         let state_dir = self.state_dir(&id);
         let fail = |e: DaemonError, entry: &Entry| {
