@@ -497,3 +497,52 @@ fn mount_points_the_runtime_made_are_not_changes() {
         .assert_success();
     assert_eq!(layers, "1\n");
 }
+
+#[test]
+fn cp_reaches_volumes_and_respects_read_only() {
+    let d = daemon();
+    let host = d.root().join("vols");
+    std::fs::create_dir_all(host.join("bind")).unwrap();
+    std::fs::write(host.join("bind/on-host"), b"bound\n").unwrap();
+    let bind = format!("{}:/bound:ro", host.join("bind").display());
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "vols",
+        "-v",
+        "named:/data",
+        "-v",
+        &bind,
+        "--read-only",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .assert_success();
+    std::fs::write(host.join("f"), b"into the volume\n").unwrap();
+    let f = host.join("f").to_str().unwrap().to_string();
+    d.docker(["cp", &f, "vols:/data/"]).assert_success();
+    let out = d.docker(["cp", "vols:/data/f", "-"]);
+    assert_eq!(tar_file(&out.stdout, "f").unwrap(), b"into the volume\n");
+    let out = d.docker(["cp", "vols:/bound/on-host", "-"]);
+    assert_eq!(tar_file(&out.stdout, "on-host").unwrap(), b"bound\n");
+    let err = d.docker(["cp", &f, "vols:/bound/"]).assert_failure();
+    assert!(err.contains("marked read-only"), "{err}");
+    let err = d.docker(["cp", &f, "vols:/tmp/"]).assert_failure();
+    assert!(err.contains("read-only"), "{err}");
+    // The container sees what was copied into its volume.
+    d.docker(["rm", "-f", "vols"]).assert_success();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "-v",
+            "named:/data",
+            "busybox",
+            "cat",
+            "/data/f",
+        ])
+        .assert_success();
+    assert_eq!(out, "into the volume\n");
+}

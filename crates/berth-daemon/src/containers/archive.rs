@@ -72,11 +72,25 @@ pub struct ExtractOptions {
     pub copy_uid_gid: bool,
 }
 
-/// A container's merged root, held open as a directory fd.
+/// A container's merged root, held open as a directory fd, with its volume and bind
+/// mounts (which live in the container's mount namespace, not in the overlay).
 pub struct ContainerRoot {
     fd: OwnedFd,
     /// The container's name for messages (without the leading slash).
     container: String,
+    /// Directory mounts, each its own root for the paths under its destination.
+    mounts: Vec<MountRoot>,
+    /// `--read-only`: nothing may be extracted outside a writable mount.
+    readonly_rootfs: bool,
+}
+
+/// A volume or bind-mounted directory seen through the archive API.
+struct MountRoot {
+    /// Destination relative to the container root, cleaned (`data/db`).
+    dest: String,
+    /// The mount's source directory.
+    fd: OwnedFd,
+    rw: bool,
 }
 
 impl ContainerService {
@@ -103,7 +117,12 @@ impl ContainerService {
                 Mode::empty(),
             )
             .map_err(|e| fail(e.into()))?;
-            return Ok(ContainerRoot { fd, container });
+            return Ok(ContainerRoot {
+                fd,
+                container,
+                mounts: mount_roots(&record),
+                readonly_rootfs: record.host_config.readonly_rootfs,
+            });
         }
         let image = record
             .image
@@ -114,7 +133,12 @@ impl ContainerService {
             lowers.push(paths.empty.clone());
         }
         let fd = detached_overlay(&paths, &lowers, writable).map_err(fail)?;
-        Ok(ContainerRoot { fd, container })
+        Ok(ContainerRoot {
+            fd,
+            container,
+            mounts: mount_roots(&record),
+            readonly_rootfs: record.host_config.readonly_rootfs,
+        })
     }
 
     /// `PUT /containers/{id}/archive?path=`: extracts a tarball into the directory
@@ -133,9 +157,6 @@ impl ContainerService {
     ) -> Result<(), DaemonError> {
         let entry = self.get(name)?;
         let record = entry.record();
-        if record.host_config.readonly_rootfs {
-            return Err(DaemonError::invalid("container rootfs is marked read-only"));
-        }
         let _op = entry.op.lock().await;
         let root = self.root_of(&entry, true)?;
         // As dockerd does (measured with 20.10 and read in 28's `tarCopyOptions`):
@@ -175,15 +196,36 @@ impl ContainerRoot {
         }
     }
 
-    /// Opens `path` (relative to the root; `""` is the root) inside the root.
+    /// The mount whose destination holds `path` (cleaned, relative), if any, and
+    /// the rest of the path below it.
+    fn mount_of<'a>(&self, path: &'a [u8]) -> Option<(&MountRoot, &'a [u8])> {
+        self.mounts
+            .iter()
+            .filter_map(|m| {
+                let rest = path.strip_prefix(m.dest.as_bytes())?;
+                match rest {
+                    [] => Some((m, rest)),
+                    [b'/', tail @ ..] => Some((m, tail)),
+                    _ => None,
+                }
+            })
+            .max_by_key(|(m, _)| m.dest.len())
+    }
+
+    /// Opens `path` (relative to the root, cleaned; `""` is the root) inside the root,
+    /// or inside the mount that holds it.
     fn resolve(&self, path: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
+        let (root, path) = match self.mount_of(path) {
+            Some((m, rest)) => (&m.fd, rest),
+            None => (&self.fd, path),
+        };
         if path.is_empty() {
-            return rustix::fs::openat(&self.fd, ".", flags | OFlags::CLOEXEC, Mode::empty());
+            return rustix::fs::openat(root, ".", flags | OFlags::CLOEXEC, Mode::empty());
         }
         let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
         let mut tries = 0;
         loop {
-            match rustix::fs::openat2(&self.fd, path, flags | OFlags::CLOEXEC, Mode::empty(), how) {
+            match rustix::fs::openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), how) {
                 Err(Errno::AGAIN) if tries < EAGAIN_RETRIES => tries += 1,
                 other => return other,
             }
@@ -195,6 +237,19 @@ impl ContainerRoot {
     /// `/.` (Docker's rule).
     fn locate(&self, path: &str) -> Result<Located, DaemonError> {
         let split = SplitPath::new(path);
+        // A mount's destination itself is the mount's root, not the directory under
+        // it in the overlay.
+        if let Some((_, [])) = self.mount_of(split.full.as_bytes()) {
+            let parent = self
+                .resolve(split.full.as_bytes(), OFlags::PATH | OFlags::DIRECTORY)
+                .map_err(|e| self.map_errno(path, e))?;
+            return Ok(Located {
+                parent,
+                base: None,
+                follow: true,
+                split,
+            });
+        }
         let parent = self
             .resolve(split.parent.as_bytes(), OFlags::PATH | OFlags::DIRECTORY)
             .map_err(|e| self.map_errno(path, e))?;
@@ -412,6 +467,15 @@ impl ContainerRoot {
         owner: Option<(u32, u32)>,
     ) -> Result<(), DaemonError> {
         let split = SplitPath::new(path);
+        match self.mount_of(split.full.as_bytes()) {
+            Some((m, _)) if !m.rw => {
+                return Err(DaemonError::invalid("mounted volume is marked read-only"));
+            }
+            None if self.readonly_rootfs => {
+                return Err(DaemonError::invalid("container rootfs is marked read-only"));
+            }
+            _ => {}
+        }
         let dir = match self.resolve(split.full.as_bytes(), OFlags::RDONLY | OFlags::DIRECTORY) {
             Ok(fd) => fd,
             Err(Errno::NOTDIR) => {
@@ -446,6 +510,27 @@ impl ContainerRoot {
         })?;
         Ok(())
     }
+}
+
+/// The container's volume and bind mounts of directories, longest destination
+/// first wins at lookup. Sources that cannot be opened are left out (the overlay's
+/// directory is then what is seen, as before the mount).
+fn mount_roots(record: &super::ContainerRecord) -> Vec<MountRoot> {
+    record
+        .mounts
+        .iter()
+        .filter(|m| m.kind == "volume" || m.kind == "bind")
+        .filter_map(|m| {
+            let fd = rustix::fs::open(
+                m.source.as_str(),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()?;
+            let dest = SplitPath::new(&m.destination).full;
+            (!dest.is_empty()).then_some(MountRoot { dest, fd, rw: m.rw })
+        })
+        .collect()
 }
 
 fn fail_errno<'a>(
@@ -495,10 +580,18 @@ impl SplitPath {
     fn new(path: &str) -> SplitPath {
         let follow = path.ends_with('/') || path.ends_with("/.") || path == ".";
         let dot = path.ends_with("/.") || path == ".";
-        let components: Vec<&str> = path
-            .split('/')
-            .filter(|c| !c.is_empty() && *c != ".")
-            .collect();
+        // Lexically cleaned, as Docker's `filepath.Join("/", path)` does: `..` never
+        // climbs above the root.
+        let mut components: Vec<&str> = Vec::new();
+        for c in path.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    components.pop();
+                }
+                c => components.push(c),
+            }
+        }
         let full = components.join("/");
         let (parent, base) = match components.split_last() {
             Some((last, rest)) => (rest.join("/"), Some(last.to_string())),
@@ -603,8 +696,8 @@ mod tests {
         );
         let s = SplitPath::new("/");
         assert_eq!((s.base, s.name.as_str()), (None, "/"));
-        let s = SplitPath::new("/a/../b");
-        assert_eq!(s.full, "a/../b");
+        let s = SplitPath::new("/a/../../b");
+        assert_eq!(s.full, "b");
     }
 
     #[test]
@@ -619,6 +712,8 @@ mod tests {
         ContainerRoot {
             fd: rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap(),
             container: "c".into(),
+            mounts: Vec::new(),
+            readonly_rootfs: false,
         }
     }
 
@@ -693,5 +788,43 @@ mod tests {
             r.stat("/nope").unwrap_err().kind(),
             crate::ErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn paths_under_a_mount_resolve_in_its_source() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let vol = tmp.path().join("vol");
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::create_dir_all(&vol).unwrap();
+        std::fs::write(vol.join("in-volume"), b"v").unwrap();
+        let mut r = root_at(&root);
+        let mount = |rw| MountRoot {
+            dest: "data".into(),
+            fd: rustix::fs::open(&vol, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap(),
+            rw,
+        };
+        r.mounts.push(mount(true));
+        assert_eq!(r.stat("/data/in-volume").unwrap().size, 1);
+        assert_eq!(r.stat("/data").unwrap().name, "data");
+        let mut out = Vec::new();
+        r.write_archive("/data", &mut out).unwrap();
+        let mut a = tar::Archive::new(&out[..]);
+        let names: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| String::from_utf8(e.unwrap().path_bytes().to_vec()).unwrap())
+            .collect();
+        assert_eq!(names, ["data/", "data/in-volume"]);
+        r.mounts = vec![mount(false)];
+        let err = r
+            .extract(
+                "/data",
+                std::io::Cursor::new(Vec::new()),
+                ExtractOptions::default(),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(err.message(), "mounted volume is marked read-only");
     }
 }
