@@ -205,6 +205,11 @@ fn commit_of_a_running_container_pauses_it_and_it_keeps_running() {
             .assert_success(),
         "live\n"
     );
+    // Export and cp read a running container through its mounted overlay.
+    let out = d.docker(["export", "run1"]);
+    assert_eq!(tar_file(&out.stdout, "state").unwrap(), b"live\n");
+    let out = d.docker(["cp", "run1:/state", "-"]);
+    assert_eq!(tar_file(&out.stdout, "state").unwrap(), b"live\n");
     // Not paused any more: the container still runs commands' effects.
     d.docker(["commit", "--pause=false", "run1", "running:2"])
         .assert_success();

@@ -7,7 +7,7 @@
 //! own lower dirs and never from the container's upperdir. An empty diff adds no
 //! layer, only a history entry marked `empty_layer`, as Docker's `NewChildImage` does.
 
-use std::io::BufReader;
+use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use berth_oci::image::{ContainerConfig, History, ImageConfig, RootFs};
@@ -80,8 +80,12 @@ impl ImageService {
             .content
             .writer()
             .map_err(internal("cannot stage layer"))?;
-        let (blob, stats) = layer::write_diff(upper, blob)
+        // Tar headers are 512-byte writes: buffer them into large ones.
+        let (blob, stats) = layer::write_diff(upper, BufWriter::with_capacity(1 << 20, blob))
             .map_err(|e| DaemonError::internal(format!("cannot pack container changes: {e}")))?;
+        let blob = blob
+            .into_inner()
+            .map_err(|e| DaemonError::internal(format!("cannot stage layer: {}", e.error())))?;
         let pending = blob.finish().map_err(internal("cannot stage layer"))?;
         let diff_id = stats.digest;
         let empty_layer = stats.entries == 0;
