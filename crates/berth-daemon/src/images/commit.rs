@@ -1,14 +1,16 @@
 //! A new image from a container's writable layer: `docker commit`, and every Dockerfile
 //! step that changes files.
 //!
-//! The upperdir is packed once into an ingest blob (the layer tarball, stored
-//! uncompressed as Docker does; push compresses), with its diff ID computed on the
-//! way; the blob is then applied into a new snapshot so that the image runs from its
-//! own lower dirs and never from the container's upperdir. An empty diff adds no
+//! The upperdir is packed once: the layer tarball (stored uncompressed as Docker
+//! does; push compresses) goes to an ingest blob, its diff ID computed on the way,
+//! and at the same time to a second thread that unpacks it into a new snapshot, so
+//! that the image runs from its own lower dirs and never from the container's
+//! upperdir, and the two writes overlap. An empty diff adds no
 //! layer, only a history entry marked `empty_layer`, as Docker's `NewChildImage` does.
 
-use std::io::{BufReader, BufWriter};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use berth_oci::image::{ContainerConfig, History, ImageConfig, RootFs};
 use berth_oci::{Digest, chain_ids};
@@ -80,9 +82,46 @@ impl ImageService {
             .content
             .writer()
             .map_err(internal("cannot stage layer"))?;
-        // Tar headers are 512-byte writes: buffer them into large ones.
-        let (blob, stats) = layer::write_diff(upper, BufWriter::with_capacity(1 << 20, blob))
+        let active = self
+            .snapshots
+            .prepare()
+            .map_err(internal("cannot prepare snapshot"))?;
+        // One pass over the upperdir: the tarball goes to the blob and, through a
+        // channel, to a second thread that unpacks it into the new snapshot, so
+        // writing the blob and the snapshot overlap.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let fs_dir = active.fs();
+        let (packed, applied) = std::thread::scope(|scope| {
+            let applier = scope.spawn(move || {
+                let mut reader = ChunkReader {
+                    rx,
+                    chunk: Vec::new(),
+                    pos: 0,
+                };
+                let result = layer::apply_layer(&fs_dir, &mut reader, &ApplyOptions::default());
+                // Drain so the writer never blocks on a reader that stopped early.
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
+                result
+            });
+            // Tar headers are 512-byte writes: buffer them into large ones.
+            let tee = Tee {
+                blob: BufWriter::with_capacity(1 << 20, blob),
+                tx: Some(tx),
+                buf: Vec::with_capacity(CHUNK),
+            };
+            let packed = layer::write_diff(upper, tee).and_then(|(mut tee, stats)| {
+                tee.close().map_err(|source| layer::DiffError::Walk {
+                    path: upper.to_path_buf(),
+                    source,
+                })?;
+                Ok((tee.blob, stats))
+            });
+            let applied = applier.join().expect("layer apply thread does not panic");
+            (packed, applied)
+        });
+        let (blob, stats) = packed
             .map_err(|e| DaemonError::internal(format!("cannot pack container changes: {e}")))?;
+        let applied = applied.map_err(internal("cannot unpack committed layer"))?;
         let blob = blob
             .into_inner()
             .map_err(|e| DaemonError::internal(format!("cannot stage layer: {}", e.error())))?;
@@ -102,30 +141,17 @@ impl ImageService {
             let parent_chain = chain_ids(&diff_ids).last().copied();
             diff_ids.push(diff_id);
             let chain_id = *chain_ids(&diff_ids).last().expect("one layer at least");
-            if !self.snapshots.exists(&chain_id) {
-                let active = self
-                    .snapshots
-                    .prepare()
-                    .map_err(internal("cannot prepare snapshot"))?;
-                let file = std::fs::File::open(pending.path())
-                    .map_err(internal("cannot read staged layer"))?;
-                let applied = layer::apply_layer(
-                    &active.fs(),
-                    BufReader::with_capacity(1 << 20, file),
-                    &ApplyOptions::default(),
-                )
-                .map_err(internal("cannot unpack committed layer"))?;
-                let info = SnapshotInfo {
-                    chain_id,
-                    diff_id,
-                    parent: parent_chain,
-                    size: applied.size,
-                    diff_size: stats.size,
-                };
-                self.snapshots
-                    .commit(active, &info)
-                    .map_err(internal("cannot commit snapshot"))?;
-            }
+            let info = SnapshotInfo {
+                chain_id,
+                diff_id,
+                parent: parent_chain,
+                size: applied.size,
+                diff_size: stats.size,
+            };
+            // An existing snapshot of the same chain wins; ours is then discarded.
+            self.snapshots
+                .commit(active, &info)
+                .map_err(internal("cannot commit snapshot"))?;
             let blob_digest = pending
                 .commit(Some(diff_id))
                 .map_err(internal("cannot commit layer"))?;
@@ -207,5 +233,76 @@ impl ImageService {
         }
         tracing::info!(image = %id, layer = %diff_id, empty_layer, "image committed");
         Ok(id)
+    }
+}
+
+/// Size of the chunks handed to the unpacking thread.
+const CHUNK: usize = 1 << 20;
+
+/// Writes the layer tarball to the blob and, in chunks, to the unpacking thread.
+struct Tee<W> {
+    blob: W,
+    tx: Option<SyncSender<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> Tee<W> {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        match &self.tx {
+            Some(tx) => tx
+                .send(chunk)
+                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "layer unpacking stopped")),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends what is buffered and ends the stream.
+    fn close(&mut self) -> io::Result<()> {
+        self.send()?;
+        self.tx = None;
+        self.blob.flush()
+    }
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.blob.write_all(data)?;
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.blob.flush()
+    }
+}
+
+/// Reads the chunks a [`Tee`] sends; EOF when it is closed or dropped.
+struct ChunkReader {
+    rx: Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
