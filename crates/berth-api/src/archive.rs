@@ -78,6 +78,10 @@ async fn changes(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let list = d.containers().changes(&id).await?;
+    // Docker answers `null` when nothing changed (docker-py's `diff()` is then None).
+    if list.is_empty() {
+        return Ok(Json(serde_json::Value::Null).into_response());
+    }
     let items: Vec<serde_json::Value> = list
         .into_iter()
         .map(|c| {
@@ -105,7 +109,8 @@ async fn export(
 fn archive_path(q: &Pairs) -> Result<String, ApiError> {
     match pair(q, "path") {
         Some(p) if !p.is_empty() => Ok(p.to_string()),
-        _ => Err(ApiError::bad_request("path is required")),
+        // Docker's message, missing space included.
+        _ => Err(ApiError::bad_request("bad parameter: pathcannot be empty")),
     }
 }
 

@@ -481,6 +481,7 @@ fn a_container_that_changed_nothing_has_no_diff() {
     d.docker(["run", "--name", "quiet", "busybox", "true"])
         .assert_success();
     assert_eq!(d.docker(["diff", "quiet"]).assert_success(), "");
+    assert_eq!(d.berth(["diff", "quiet"]).assert_success(), "");
 }
 
 #[test]

@@ -76,7 +76,7 @@ pub struct ExtractOptions {
 /// mounts (which live in the container's mount namespace, not in the overlay).
 pub struct ContainerRoot {
     fd: OwnedFd,
-    /// The container's name for messages (without the leading slash).
+    /// The container as the client named it, for messages.
     container: String,
     /// Directory mounts, each its own root for the paths under its destination.
     mounts: Vec<MountRoot>,
@@ -100,13 +100,19 @@ impl ContainerService {
     /// `NotFound` for the container, `Internal` when the overlay cannot be opened.
     pub fn open_root(&self, name: &str) -> Result<ContainerRoot, DaemonError> {
         let entry = self.get(name)?;
-        self.root_of(&entry, false)
+        self.root_of(&entry, name, false)
     }
 
-    fn root_of(&self, entry: &Entry, writable: bool) -> Result<ContainerRoot, DaemonError> {
+    /// `name` is how the client named the container: Docker's messages repeat it.
+    fn root_of(
+        &self,
+        entry: &Entry,
+        name: &str,
+        writable: bool,
+    ) -> Result<ContainerRoot, DaemonError> {
         let record = entry.record();
         let paths = RootfsPaths::under(&self.dir(&record.id));
-        let container = record.name.trim_start_matches('/').to_string();
+        let container = name.to_string();
         let fail = |e: std::io::Error| {
             DaemonError::internal(format!("cannot open the filesystem of {container}: {e}"))
         };
@@ -158,7 +164,7 @@ impl ContainerService {
         let entry = self.get(name)?;
         let record = entry.record();
         let _op = entry.op.lock().await;
-        let root = self.root_of(&entry, true)?;
+        let root = self.root_of(&entry, name, true)?;
         // As dockerd does (measured with 20.10 and read in 28's `tarCopyOptions`):
         // the tarball's owners are kept, and `-a` (copyUIDGID) gives every file the
         // container's configured user instead, when it has one.
