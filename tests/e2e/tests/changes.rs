@@ -4,7 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
 use berth_e2e::{Berthd, OutputExt};
+use berth_store::layer;
 
 fn daemon() -> Berthd {
     let d = Berthd::start();
@@ -551,4 +556,164 @@ fn cp_reaches_volumes_and_respects_read_only() {
         ])
         .assert_success();
     assert_eq!(out, "into the volume\n");
+}
+
+// The layer diff itself, below the daemon: overlay whiteouts, opaque directories,
+// owners and xattrs need root, so these live here rather than beside the code.
+
+fn mknod_whiteout(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0),
+        0,
+    )
+    .unwrap();
+}
+
+#[test]
+fn whiteouts_and_opaque_dirs_become_wh_entries() {
+    berth_e2e::require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let up = tmp.path();
+    fs::create_dir(up.join("dir")).unwrap();
+    rustix::fs::setxattr(
+        up.join("dir").as_path(),
+        "trusted.overlay.opaque",
+        b"y",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    mknod_whiteout(&up.join("gone"));
+    let (buf, _) = layer::write_diff(up, Vec::new()).unwrap();
+    let names = tar_names(&buf);
+    assert_eq!(names, ["dir/", "dir/.wh..wh..opq", ".wh.gone"]);
+    // No overlay xattr leaks into the tarball.
+    assert!(!buf.windows(15).any(|w| w == b"trusted.overlay"));
+}
+
+#[test]
+fn diff_round_trips_through_apply() {
+    berth_e2e::require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let up = tmp.path().join("up");
+    fs::create_dir_all(up.join("d")).unwrap();
+    fs::write(up.join("d/f"), b"data").unwrap();
+    std::os::unix::fs::chown(up.join("d/f"), Some(123), Some(456)).unwrap();
+    rustix::fs::setxattr(
+        up.join("d/f").as_path(),
+        "user.note",
+        b"v",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    mknod_whiteout(&up.join("gone"));
+    let (buf, _) = layer::write_diff(&up, Vec::new()).unwrap();
+    let out = tmp.path().join("out");
+    fs::create_dir(&out).unwrap();
+    layer::apply_layer(&out, &buf[..], &Default::default()).unwrap();
+    let m = fs::symlink_metadata(out.join("d/f")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (123, 456));
+    assert_eq!(fs::read(out.join("d/f")).unwrap(), b"data");
+    let w = fs::symlink_metadata(out.join("gone")).unwrap();
+    assert_eq!(w.rdev(), 0);
+    let mut v = [0u8; 8];
+    let n = rustix::fs::getxattr(out.join("d/f").as_path(), "user.note", &mut v[..]).unwrap();
+    assert_eq!(&v[..n], b"v");
+}
+
+#[test]
+fn changes_report_added_changed_and_deleted_in_path_order() {
+    berth_e2e::require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let lower = tmp.path().join("lower");
+    let up = tmp.path().join("up");
+    fs::create_dir_all(lower.join("etc")).unwrap();
+    fs::create_dir_all(lower.join("bin")).unwrap();
+    fs::create_dir_all(lower.join("var/lib")).unwrap();
+    fs::write(lower.join("etc/passwd"), b"root").unwrap();
+    fs::write(lower.join("bin/sh"), b"sh").unwrap();
+    fs::write(lower.join("var/lib/x"), b"x").unwrap();
+    fs::create_dir_all(up.join("etc")).unwrap();
+    fs::create_dir_all(up.join("new/deep")).unwrap();
+    fs::create_dir_all(up.join("var")).unwrap();
+    fs::create_dir_all(up.join("bin")).unwrap();
+    // Same metadata as below: a copied-up parent.
+    fs::set_permissions(
+        up.join("var"),
+        fs::metadata(lower.join("var")).unwrap().permissions(),
+    )
+    .unwrap();
+    fs::set_permissions(
+        up.join("bin"),
+        fs::metadata(lower.join("bin")).unwrap().permissions(),
+    )
+    .unwrap();
+    fs::set_permissions(
+        up.join("etc"),
+        fs::metadata(lower.join("etc")).unwrap().permissions(),
+    )
+    .unwrap();
+    fs::write(up.join("etc/passwd"), b"root2").unwrap();
+    fs::write(up.join("new/deep/f"), b"f").unwrap();
+    mknod_whiteout(&up.join("bin/sh"));
+    mknod_whiteout(&up.join("var/lib"));
+    let got: Vec<String> = layer::changes(&up, &[lower])
+        .unwrap()
+        .into_iter()
+        .map(|c| format!("{} {}", c.kind.letter(), String::from_utf8(c.path).unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "C /bin",
+            "D /bin/sh",
+            "C /etc",
+            "C /etc/passwd",
+            "A /new",
+            "A /new/deep",
+            "A /new/deep/f",
+            "C /var",
+            "D /var/lib",
+        ]
+    );
+}
+
+#[test]
+fn opaque_directory_deletes_what_it_does_not_hold_again() {
+    berth_e2e::require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let lower = tmp.path().join("lower");
+    let up = tmp.path().join("up");
+    fs::create_dir_all(lower.join("d")).unwrap();
+    fs::write(lower.join("d/old"), b"o").unwrap();
+    fs::write(lower.join("d/kept"), b"k").unwrap();
+    fs::create_dir_all(up.join("d")).unwrap();
+    fs::set_permissions(
+        up.join("d"),
+        fs::metadata(lower.join("d")).unwrap().permissions(),
+    )
+    .unwrap();
+    rustix::fs::setxattr(
+        up.join("d").as_path(),
+        "trusted.overlay.opaque",
+        b"y",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    fs::write(up.join("d/kept"), b"new").unwrap();
+    let got: Vec<(String, layer::ChangeKind)> = layer::changes(&up, &[lower])
+        .unwrap()
+        .into_iter()
+        .map(|c| (String::from_utf8(c.path).unwrap(), c.kind))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/d".to_string(), layer::ChangeKind::Modify),
+            ("/d/kept".to_string(), layer::ChangeKind::Modify),
+            ("/d/old".to_string(), layer::ChangeKind::Delete),
+        ]
+    );
 }
