@@ -220,6 +220,59 @@ fn base64_std(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
+    use berth_daemon::DaemonConfig;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    async fn call(method: &str, uri: &str) -> (StatusCode, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = Arc::new(
+            Daemon::open(DaemonConfig {
+                data_root: dir.path().join("d"),
+                exec_root: dir.path().join("e"),
+                cgroup_parent: "berth-test".into(),
+            })
+            .unwrap(),
+        );
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let r = crate::router(daemon).oneshot(req).await.unwrap();
+        let status = r.status();
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn archive_without_a_path_is_a_bad_parameter() {
+        let (status, body) = call("GET", "/v1.44/containers/x/archive").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body.contains("bad parameter: pathcannot be empty"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_containers_are_404_for_every_route() {
+        for (method, uri) in [
+            ("POST", "/commit?container=nope"),
+            ("GET", "/containers/nope/changes"),
+            ("GET", "/containers/nope/export"),
+            ("HEAD", "/containers/nope/archive?path=/"),
+            ("GET", "/containers/nope/archive?path=/"),
+            ("PUT", "/containers/nope/archive?path=/"),
+        ] {
+            let (status, body) = call(method, uri).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}: {body}");
+            if method != "HEAD" {
+                assert!(body.contains("No such container: nope"), "{body}");
+            }
+        }
+    }
 
     #[test]
     fn base64_matches_go_std_encoding() {
