@@ -210,6 +210,13 @@ fn commit_of_a_running_container_pauses_it_and_it_keeps_running() {
             .assert_success(),
         "live\n"
     );
+    // The generated /etc/hostname is what cp sees, as inside the container.
+    let id = d
+        .docker(["inspect", "-f", "{{.Id}}", "run1"])
+        .assert_success();
+    let out = d.docker(["cp", "run1:/etc/hostname", "-"]);
+    let hostname = String::from_utf8(tar_file(&out.stdout, "hostname").unwrap()).unwrap();
+    assert_eq!(hostname.trim(), &id[..12]);
     // Export and cp read a running container through its mounted overlay.
     let out = d.docker(["export", "run1"]);
     assert_eq!(tar_file(&out.stdout, "state").unwrap(), b"live\n");

@@ -84,12 +84,15 @@ pub struct ContainerRoot {
     readonly_rootfs: bool,
 }
 
-/// A volume or bind-mounted directory seen through the archive API.
+/// A volume or bind mount seen through the archive API.
 struct MountRoot {
     /// Destination relative to the container root, cleaned (`data/db`).
     dest: String,
-    /// The mount's source directory.
+    /// The mount's source directory, or for a file mount the directory holding it.
     fd: OwnedFd,
+    /// For a file mount (`/etc/hosts`, `-v ./f:/f`), the source's name in `fd`: only
+    /// the destination itself leads there, never a path below it.
+    file: Option<String>,
     rw: bool,
 }
 
@@ -126,7 +129,7 @@ impl ContainerService {
             return Ok(ContainerRoot {
                 fd,
                 container,
-                mounts: mount_roots(&record),
+                mounts: mount_roots(&record, &self.dir(&record.id)),
                 readonly_rootfs: record.host_config.readonly_rootfs,
             });
         }
@@ -142,7 +145,7 @@ impl ContainerService {
         Ok(ContainerRoot {
             fd,
             container,
-            mounts: mount_roots(&record),
+            mounts: mount_roots(&record, &self.dir(&record.id)),
             readonly_rootfs: record.host_config.readonly_rootfs,
         })
     }
@@ -211,7 +214,7 @@ impl ContainerRoot {
                 let rest = path.strip_prefix(m.dest.as_bytes())?;
                 match rest {
                     [] => Some((m, rest)),
-                    [b'/', tail @ ..] => Some((m, tail)),
+                    [b'/', tail @ ..] if m.file.is_none() => Some((m, tail)),
                     _ => None,
                 }
             })
@@ -222,6 +225,14 @@ impl ContainerRoot {
     /// or inside the mount that holds it.
     fn resolve(&self, path: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
         let (root, path) = match self.mount_of(path) {
+            Some((
+                MountRoot {
+                    fd, file: Some(f), ..
+                },
+                _,
+            )) => {
+                return rustix::fs::openat(fd, f.as_str(), flags | OFlags::CLOEXEC, Mode::empty());
+            }
             Some((m, rest)) => (&m.fd, rest),
             None => (&self.fd, path),
         };
@@ -245,7 +256,16 @@ impl ContainerRoot {
         let split = SplitPath::new(path);
         // A mount's destination itself is the mount's root, not the directory under
         // it in the overlay.
-        if let Some((_, [])) = self.mount_of(split.full.as_bytes()) {
+        if let Some((m, [])) = self.mount_of(split.full.as_bytes()) {
+            if let Some(file) = &m.file {
+                let parent = m.fd.try_clone().map_err(|e| self.io_error(path, e))?;
+                return Ok(Located {
+                    parent,
+                    base: Some(file.clone()),
+                    follow: split.follow,
+                    split,
+                });
+            }
             let parent = self
                 .resolve(split.full.as_bytes(), OFlags::PATH | OFlags::DIRECTORY)
                 .map_err(|e| self.map_errno(path, e))?;
@@ -521,22 +541,54 @@ impl ContainerRoot {
 /// The container's volume and bind mounts of directories, longest destination
 /// first wins at lookup. Sources that cannot be opened are left out (the overlay's
 /// directory is then what is seen, as before the mount).
-fn mount_roots(record: &super::ContainerRecord) -> Vec<MountRoot> {
-    record
+fn mount_roots(record: &super::ContainerRecord, dir: &std::path::Path) -> Vec<MountRoot> {
+    let mut out: Vec<MountRoot> = record
         .mounts
         .iter()
         .filter(|m| m.kind == "volume" || m.kind == "bind")
-        .filter_map(|m| {
-            let fd = rustix::fs::open(
-                m.source.as_str(),
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .ok()?;
-            let dest = SplitPath::new(&m.destination).full;
-            (!dest.is_empty()).then_some(MountRoot { dest, fd, rw: m.rw })
-        })
-        .collect()
+        .filter_map(|m| mount_root(std::path::Path::new(&m.source), &m.destination, m.rw))
+        .collect();
+    // The generated files bind-mounted over the image's (see `etc`), unless a mount
+    // of the user's takes their place.
+    for (file, dest) in [
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+        ("resolv.conf", "/etc/resolv.conf"),
+    ] {
+        if !record.mounts.iter().any(|m| m.destination == dest)
+            && let Some(m) = mount_root(&dir.join(file), dest, true)
+        {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// A mount's root: its source directory, or the directory holding its source file.
+fn mount_root(source: &std::path::Path, destination: &str, rw: bool) -> Option<MountRoot> {
+    let dest = SplitPath::new(destination).full;
+    if dest.is_empty() {
+        return None;
+    }
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let meta = std::fs::metadata(source).ok()?;
+    if meta.is_dir() {
+        let fd = rustix::fs::open(source, flags, Mode::empty()).ok()?;
+        return Some(MountRoot {
+            dest,
+            fd,
+            file: None,
+            rw,
+        });
+    }
+    let fd = rustix::fs::open(source.parent()?, flags, Mode::empty()).ok()?;
+    let file = source.file_name()?.to_str()?.to_string();
+    Some(MountRoot {
+        dest,
+        fd,
+        file: Some(file),
+        rw,
+    })
 }
 
 fn fail_errno<'a>(
@@ -811,6 +863,7 @@ mod tests {
         let mount = |rw| MountRoot {
             dest: "data".into(),
             fd: rustix::fs::open(&vol, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap(),
+            file: None,
             rw,
         };
         r.mounts.push(mount(true));
@@ -835,5 +888,31 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.message(), "mounted volume is marked read-only");
+    }
+
+    #[test]
+    fn a_file_mount_is_reached_only_at_its_destination() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let cdir = tmp.path().join("container");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/hosts"), b"image").unwrap();
+        std::fs::create_dir_all(&cdir).unwrap();
+        std::fs::write(cdir.join("hosts"), b"generated").unwrap();
+        std::fs::write(cdir.join("config.json"), b"secret").unwrap();
+        let mut r = root_at(&root);
+        r.mounts
+            .push(mount_root(&cdir.join("hosts"), "/etc/hosts", true).unwrap());
+        let mut out = Vec::new();
+        r.write_archive("/etc/hosts", &mut out).unwrap();
+        let mut a = tar::Archive::new(&out[..]);
+        let mut e = a.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(e.path_bytes().as_ref(), b"hosts");
+        let mut s = String::new();
+        e.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "generated");
+        assert_eq!(r.stat("/etc/hosts").unwrap().size, 9);
+        assert!(r.stat("/etc/hosts/../config.json").is_err());
+        assert!(r.stat("/etc/hosts/config.json").is_err());
     }
 }
