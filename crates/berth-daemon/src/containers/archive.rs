@@ -18,8 +18,11 @@
 //! with the real upper and work dirs while holding the container's lifecycle lock, so
 //! it cannot start (and mount the same upperdir) meanwhile.
 //!
-//! Known gap: volumes and bind mounts live in the container's mount namespace, not in
-//! its overlay, so paths inside them are not reached.
+//! Volumes and bind mounts live in the container's mount namespace, not in its
+//! overlay: a path under a mount's destination is resolved inside the mount's source
+//! instead (rooted there), and a file mount (the generated `/etc/hosts`, a `-v` file)
+//! is reached at its destination only. Known gaps: `--tmpfs` mounts are not reached,
+//! and a symlink that leads into a mount resolves in the overlay's directory below it.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
