@@ -222,7 +222,12 @@ fn commit_of_a_running_container_pauses_it_and_it_keeps_running() {
     assert_eq!(tar_file(&out.stdout, "state").unwrap(), b"live\n");
     let out = d.docker(["cp", "run1:/state", "-"]);
     assert_eq!(tar_file(&out.stdout, "state").unwrap(), b"live\n");
-    // Not paused any more: the container still runs commands' effects.
+    // The commit thawed what it froze.
+    let state = std::path::PathBuf::from("/sys/fs/cgroup/freezer")
+        .join(d.cgroup_parent().trim_matches('/'))
+        .join(id.trim())
+        .join("freezer.state");
+    assert_eq!(fs::read_to_string(&state).unwrap().trim(), "THAWED");
     d.docker(["commit", "--pause=false", "run1", "running:2"])
         .assert_success();
     d.docker(["rm", "-f", "run1"]).assert_success();
