@@ -399,6 +399,29 @@ fn cp_follows_container_symlinks_only_inside_the_container() {
     assert!(!std::path::Path::new("/tmp").join(&marker).exists());
     let out = d.docker(["export", "links"]);
     assert!(tar_file(&out.stdout, &format!("tmp/{marker}")).is_some());
+    // -L into a directory keeps the link's name; a symlinked destination is
+    // followed inside the container. Both CLIs agree.
+    for (cli, dir) in [("docker", "dl"), ("berth", "bl")] {
+        std::fs::create_dir(host.join(dir)).unwrap();
+        let run = |args: &[&str]| match cli {
+            "docker" => d.docker(args),
+            _ => d.berth(args),
+        };
+        run(&["cp", "-L", "links:/pw", &h(&format!("{dir}/"))]).assert_success();
+        assert_eq!(
+            std::fs::read_to_string(host.join(dir).join("pw")).unwrap(),
+            container_passwd,
+            "{cli}"
+        );
+        std::fs::write(host.join(dir).join(format!("{cli}-in")), b"in\n").unwrap();
+        run(&["cp", &h(&format!("{dir}/{cli}-in")), "links:/rootlink"]).assert_success();
+        let out = d.docker(["cp", &format!("links:/{cli}-in"), "-"]);
+        assert_eq!(
+            tar_file(&out.stdout, &format!("{cli}-in")).unwrap(),
+            b"in\n",
+            "{cli}"
+        );
+    }
     // Reading through them stays inside too.
     let out = d.docker(["cp", "links:/rootlink/inside/m", "-"]);
     assert_eq!(tar_file(&out.stdout, "m").unwrap(), b"marker-inside\n");

@@ -115,6 +115,9 @@ async fn from_container(
     dst: &str,
 ) -> anyhow::Result<()> {
     let mut src = src.to_string();
+    // With -L the link's target is fetched but keeps the link's name (docker's
+    // `GetRebaseName`).
+    let link_name = tar_base(&src);
     if a.follow_link {
         match stat(ctx, container, &src).await? {
             Some(st) if st.mode & GO_MODE_SYMLINK != 0 && !st.link_target.is_empty() => {
@@ -161,7 +164,7 @@ async fn from_container(
     let src_base = tar_base(&src);
     let dst_path = Path::new(dst);
     let (dir, new_base) = match std::fs::metadata(dst_path) {
-        Ok(m) if m.is_dir() => (dst_path.to_path_buf(), src_base.clone()),
+        Ok(m) if m.is_dir() => (dst_path.to_path_buf(), link_name.clone()),
         Ok(_) if src_is_dir => anyhow::bail!("cannot copy directory"),
         Ok(_) => (parent_of(dst_path), file_name(dst_path)),
         Err(_) if dst.ends_with('/') => anyhow::bail!("no such directory"),
@@ -294,7 +297,18 @@ async fn to_container(
             &q,
         )
     };
-    let dst_stat = stat(ctx, container, dst).await?;
+    let mut dst = dst.to_string();
+    let mut dst_stat = stat(ctx, container, &dst).await?;
+    // A destination that is a symlink is followed, inside the container (the daemon
+    // resolved `linkTarget` there).
+    if let Some(st) = &dst_stat
+        && st.mode & GO_MODE_SYMLINK != 0
+        && !st.link_target.is_empty()
+    {
+        dst = st.link_target.clone();
+        dst_stat = stat(ctx, container, &dst).await?;
+    }
+    let dst = dst.as_str();
     if src == "-" {
         match &dst_stat {
             Some(st) if st.mode & GO_MODE_DIR != 0 => {}
