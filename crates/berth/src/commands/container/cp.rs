@@ -156,10 +156,6 @@ async fn from_container(
         out.flush()?;
         return Ok(());
     }
-    let mut tarball = Vec::new();
-    while let Some(chunk) = chunks.next().await {
-        tarball.extend_from_slice(&chunk?);
-    }
     let src_is_dir = st.mode & GO_MODE_DIR != 0;
     let src_base = tar_base(&src);
     let dst_path = Path::new(dst);
@@ -170,10 +166,41 @@ async fn from_container(
         Err(_) if dst.ends_with('/') => anyhow::bail!("no such directory"),
         Err(_) => (parent_of(dst_path), file_name(dst_path)),
     };
-    let size = tarball.len();
-    extract_local(&tarball, &dir, &src_base, &new_base, a.archive)?;
+    // The tarball is extracted as it arrives, on a blocking thread fed chunk by
+    // chunk: a large copy is never held in memory.
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+    let archive = a.archive;
+    let extractor = tokio::task::spawn_blocking(move || {
+        let mut reader = ChunkReader {
+            rx,
+            chunk: bytes::Bytes::new(),
+        };
+        let result = extract_local(&mut reader, &dir, &src_base, &new_base, archive);
+        // Drain, so the sender never waits on a reader that stopped early.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        result
+    });
+    let mut size = 0u64;
+    let mut transfer: anyhow::Result<()> = Ok(());
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(c) => {
+                size += c.len() as u64;
+                if tx.send(c).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                transfer = Err(e.into());
+                break;
+            }
+        }
+    }
+    drop(tx);
+    extractor.await??;
+    transfer?;
     if !a.quiet && std::io::stdout().is_terminal() {
-        eprintln!("Successfully copied {} to {dst}", human_size(size as u64));
+        eprintln!("Successfully copied {} to {dst}", human_size(size));
     }
     Ok(())
 }
@@ -231,8 +258,28 @@ fn safe_name(name: &str) -> bool {
         .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
+/// Reads the chunks sent by the download loop; EOF when the sender is dropped.
+struct ChunkReader {
+    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    chunk: bytes::Bytes,
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(c) => self.chunk = c,
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len());
+        out[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
 fn extract_local(
-    tarball: &[u8],
+    tarball: impl std::io::Read,
     dir: &Path,
     old: &str,
     new: &str,
@@ -348,8 +395,24 @@ async fn to_container(
     };
     let src_owned = src_path.to_path_buf();
     let follow = a.follow_link;
-    let tarball = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
-        let mut b = tar::Builder::new(Vec::new());
+    // Packed into an unlinked temporary file, then streamed: a large copy is never
+    // held in memory.
+    let tarball = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
+        let tmp_path = std::env::temp_dir().join(format!(
+            "berth-cp-{}-{}.tar",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp_path)?;
+        let _ = std::fs::remove_file(&tmp_path);
+        let mut b = tar::Builder::new(std::io::BufWriter::new(file));
         b.follow_symlinks(false);
         if meta.is_dir() {
             let base = if contents_only { "." } else { name.as_str() };
@@ -364,15 +427,20 @@ async fn to_container(
             let mut f = std::fs::File::open(&src_owned)?;
             b.append_file(&name, &mut f)?;
         }
-        Ok(b.into_inner()?)
+        let mut file = b
+            .into_inner()?
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("cannot write archive: {}", e.error()))?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))?;
+        Ok(file)
     })
     .await??;
-    let size = tarball.len();
+    let size = tarball.metadata()?.len();
     ctx.client
         .send(
             Method::PUT,
             &put(put_path),
-            crate::client::full(tarball),
+            streamed(tokio::fs::File::from_std(tarball)),
             Some("application/x-tar"),
         )
         .await
@@ -380,7 +448,7 @@ async fn to_container(
     if !a.quiet && std::io::stdout().is_terminal() {
         eprintln!(
             "Successfully copied {} to {container}:{dst}",
-            human_size(size as u64)
+            human_size(size)
         );
     }
     Ok(())
