@@ -49,7 +49,7 @@ fn filters(pairs: &Pairs) -> Result<Filters, ApiError> {
 }
 
 /// Runs blocking store code off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, DaemonError> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
@@ -61,14 +61,14 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The request body as a blocking `Read`.
-fn body_reader(req: Request) -> impl io::Read + Send + 'static {
+pub(crate) fn body_reader(req: Request) -> impl io::Read + Send + 'static {
     let stream = req.into_body().into_data_stream().map_err(io::Error::other);
     SyncIoBridge::new(StreamReader::new(stream))
 }
 
 /// A `Write` for blocking code whose bytes become a streamed response body.
-struct ChannelWriter {
-    tx: mpsc::Sender<Result<Bytes, io::Error>>,
+pub(crate) struct ChannelWriter {
+    pub(crate) tx: mpsc::Sender<Result<Bytes, io::Error>>,
     buf: Vec<u8>,
 }
 
@@ -100,7 +100,7 @@ impl Write for ChannelWriter {
 }
 
 /// A streamed body fed by blocking code through a [`ChannelWriter`].
-fn channel_body() -> (ChannelWriter, Body) {
+pub(crate) fn channel_body() -> (ChannelWriter, Body) {
     let (tx, rx) = mpsc::channel(4);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))

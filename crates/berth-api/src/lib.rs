@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod archive;
 mod containers;
 mod error;
 mod events;
@@ -47,6 +48,7 @@ fn routes() -> Router<Arc<Daemon>> {
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(archive::routes())
         .merge(volumes::routes())
         .merge(events::routes())
         .merge(resources::routes())

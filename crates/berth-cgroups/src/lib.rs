@@ -27,6 +27,9 @@ pub enum CgroupError {
     /// The controller is not mounted on this host.
     #[error("cgroup controller {0} is not available")]
     NoController(&'static str),
+    /// The processes did not all stop within the freeze timeout.
+    #[error("freezing the cgroup timed out")]
+    Timeout,
     /// Reading or writing a cgroup file.
     #[error("{path}: {source}")]
     Io {
@@ -136,42 +139,56 @@ impl Cgroup {
         oom_kill_field(&text)
     }
 
-    /// Freezes (`true`) or thaws every process (`docker pause`/`unpause`), and waits
-    /// until the kernel reports the new state.
+    /// Freezes (`true`) or thaws every process (`docker pause`/`unpause`, and around
+    /// `commit`), and waits until the kernel reports the new state. A freeze that
+    /// does not complete within `FREEZE_TIMEOUT` (tasks forking meanwhile) is undone
+    /// and reported.
     ///
     /// # Errors
-    /// No freezer, or the files cannot be written.
+    /// No freezer, the files cannot be written, or the freeze timed out.
     pub fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
         let (dir, v2) = self
             .dir("freezer")
             .ok_or(CgroupError::NoController("freezer"))?;
-        let (file, value, done) = match (v2, frozen) {
-            (true, true) => ("cgroup.freeze", "1", "frozen 1"),
-            (true, false) => ("cgroup.freeze", "0", "frozen 0"),
-            (false, true) => ("freezer.state", "FROZEN", "FROZEN"),
-            (false, false) => ("freezer.state", "THAWED", "THAWED"),
+        let (file, value, check, done) = match (v2, frozen) {
+            (true, true) => ("cgroup.freeze", "1", "cgroup.events", "frozen 1"),
+            (true, false) => ("cgroup.freeze", "0", "cgroup.events", "frozen 0"),
+            (false, true) => ("freezer.state", "FROZEN", "freezer.state", "FROZEN"),
+            (false, false) => ("freezer.state", "THAWED", "freezer.state", "THAWED"),
         };
-        write(&dir.join(file), value)?;
-        // v1 passes through FREEZING; v2 reports completion in cgroup.events.
-        let (check, want) = if v2 {
-            (dir.join("cgroup.events"), done)
-        } else {
-            (dir.join("freezer.state"), done)
-        };
-        for _ in 0..1000 {
+        let (file, check) = (dir.join(file), dir.join(check));
+        write(&file, value)?;
+        let start = std::time::Instant::now();
+        loop {
             match std::fs::read_to_string(&check) {
-                Ok(text) if text.lines().any(|l| l.trim() == want) => return Ok(()),
-                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
-                Err(source) => {
-                    return Err(CgroupError::Io {
-                        path: check,
-                        source,
-                    });
+                Ok(text) if text.lines().any(|l| l.trim() == done) => return Ok(()),
+                Ok(_) => {}
+                Err(source) => return Err(CgroupError::Io { path: check, source }),
+            }
+            if start.elapsed() > FREEZE_TIMEOUT {
+                if frozen {
+                    let _ = self.set_frozen(false);
                 }
+                return Err(CgroupError::Timeout);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            // v1 stays FREEZING while tasks fork; writing again nudges them (as runc).
+            if !v2 {
+                write(&file, value)?;
             }
         }
-        // Still in transition after a second: retry the write once, as runc does.
-        write(&dir.join(file), value)
+    }
+
+    /// Whether the cgroup is frozen now.
+    pub fn is_frozen(&self) -> bool {
+        match self.dir("freezer") {
+            Some((dir, false)) => std::fs::read_to_string(dir.join("freezer.state"))
+                .is_ok_and(|s| s.trim() == "FROZEN"),
+            Some((dir, true)) => {
+                std::fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+            }
+            None => false,
+        }
     }
 
     /// Applies new limits to the running cgroup (`docker update`). Only the given
@@ -293,6 +310,9 @@ pub struct Limits {
     /// Maximum processes; 0 or negative for unlimited.
     pub pids_limit: Option<i64>,
 }
+
+/// How long a freeze may take before it is undone.
+const FREEZE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The controllers berth reads or writes.
 const KNOWN_V1: &[&str] = &[

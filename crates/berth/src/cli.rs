@@ -80,12 +80,20 @@ pub(crate) struct Cli {
 /// Top-level commands.
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
+    /// Create a new image from a container's changes
+    Commit(container::CommitArgs),
     /// Manage containers
     Container(container::ContainerGroup),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(container::CpArgs),
     /// Create a new container
     Create(container::CreateArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(container::DiffArgs),
     /// Get real time events from the server
     Events(events::EventsArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(container::ExportArgs),
     /// Show the history of an image
     History(image::HistoryArgs),
     /// Manage images

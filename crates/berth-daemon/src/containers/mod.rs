@@ -20,7 +20,10 @@
 //! running container waits on the shim and applies the exit: state, log of the
 //! event, rootfs unmount, restart policy, auto-remove.
 
+mod archive;
+mod commit;
 mod etc;
+mod init_layer;
 mod inspect;
 pub mod logs;
 pub mod model;
@@ -43,6 +46,8 @@ use tokio::sync::{oneshot, watch};
 use crate::events::{EventBus, Kind};
 use crate::images::{ImageService, ImageUsers};
 use crate::{DaemonError, ErrorKind};
+pub use archive::{ContainerRoot, ExtractOptions, PathStat};
+pub use commit::CommitOptions;
 pub use model::{Config, ContainerRecord, HostConfig};
 pub use resources::{StatsSample, TopResult, UpdateRequest};
 use rootfs::RootfsPaths;
@@ -198,6 +203,18 @@ impl ContainerService {
         self.root.join(id)
     }
 
+    /// A container's overlay lower dirs, top first: its init layer (containers made
+    /// before init layers existed have none), then its image's layers.
+    fn lower_dirs(&self, id: &str, image: &Digest) -> Result<Vec<PathBuf>, DaemonError> {
+        let mut lowers = Vec::new();
+        let init = init_layer::path(&self.dir(id));
+        if init.is_dir() {
+            lowers.push(init);
+        }
+        lowers.extend(self.images.layer_dirs(image)?);
+        Ok(lowers)
+    }
+
     fn state_dir(&self, id: &str) -> PathBuf {
         self.exec_root.join("c").join(&id[..12])
     }
@@ -319,6 +336,8 @@ impl ContainerService {
             RootfsPaths::under(&dir)
                 .create()
                 .map_err(io_err("cannot create container dirs"))?;
+            init_layer::create(&dir, &self.images.layer_dirs(&image.record.id)?)
+                .map_err(io_err("cannot create init layer"))?;
             spec::mounts_for(&record, &self.volumes, inherited)
         })();
         let mounts = match result {
@@ -448,7 +467,7 @@ impl ContainerService {
             .image
             .parse()
             .map_err(|_| DaemonError::internal("corrupt image id"))?;
-        let lowers = self.images.layer_dirs(&image)?;
+        let lowers = self.lower_dirs(&id, &image)?;
         rootfs::mount(&paths, &lowers).map_err(io_err("cannot mount container rootfs"))?;
         let state_dir = self.state_dir(&id);
         let fail = |e: DaemonError, entry: &Entry| {

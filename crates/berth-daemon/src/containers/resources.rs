@@ -69,7 +69,7 @@ fn cgroup_err(e: impl std::fmt::Display) -> DaemonError {
 }
 
 impl ContainerService {
-    fn cgroup_of(&self, entry: &Entry) -> Result<Cgroup, DaemonError> {
+    pub(super) fn cgroup_of(&self, entry: &Entry) -> Result<Cgroup, DaemonError> {
         let path = spec::cgroup_path(&entry.record(), &self.cgroup_parent);
         Cgroup::find(&path).map_err(cgroup_err)
     }

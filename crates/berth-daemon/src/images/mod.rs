@@ -11,6 +11,7 @@
 
 mod archive;
 mod changes;
+mod commit;
 mod import;
 mod query;
 mod remove;
@@ -29,6 +30,7 @@ use crate::events::{EventBus, Kind};
 
 pub use archive::{LoadProgress, SavePlan};
 pub use changes::apply_changes;
+pub use commit::LayerCommit;
 pub use import::ImportOptions;
 pub use query::{DeleteResponseItem, HistoryItem, ImageInspect, ImageSummary, PruneReport};
 pub(crate) use query::{go_time, parse_timestamp};

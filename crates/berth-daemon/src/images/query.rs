@@ -293,7 +293,8 @@ impl ImageService {
             "RepoTags": tags,
             "RepoDigests": digests,
             "Parent": image.record.parent.map(|p| p.to_string()).unwrap_or_default(),
-            "Comment": cfg.history.last().and_then(|h| h.comment.clone()).filter(|_| image.record.parent.is_none()).unwrap_or_default(),
+            // The config's own `comment` (commit writes it), else an import's history.
+            "Comment": Some(extra("comment")).filter(|c| !c.is_empty()).or_else(|| cfg.history.last().and_then(|h| h.comment.clone()).filter(|_| image.record.parent.is_none())).unwrap_or_default(),
             "Container": extra("container"),
             "DockerVersion": extra("docker_version"),
             "Author": cfg.author.clone().unwrap_or_default(),

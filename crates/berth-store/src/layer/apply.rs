@@ -62,6 +62,15 @@ pub struct ApplyOptions {
     pub max_header_bytes: u64,
     /// Longest entry name or hardlink target after normalization (`PATH_MAX`).
     pub max_path_len: usize,
+    /// Convert `.wh.` entries to overlay whiteouts (layers). Off for `docker cp`,
+    /// which writes such names as ordinary files, as Docker's `Untar` does.
+    pub whiteouts: bool,
+    /// Owner given to every entry instead of the header's (`docker cp` without `-a`
+    /// makes files the container root's).
+    pub owner: Option<(u32, u32)>,
+    /// Refuse to replace a directory with a non-directory or the reverse (the
+    /// archive API's `noOverwriteDirNonDir`).
+    pub no_overwrite_dir_non_dir: bool,
 }
 
 impl Default for ApplyOptions {
@@ -70,6 +79,9 @@ impl Default for ApplyOptions {
             max_entries: 10_000_000,
             max_header_bytes: 4 << 20,
             max_path_len: libc::PATH_MAX as usize,
+            whiteouts: true,
+            owner: None,
+            no_overwrite_dir_non_dir: false,
         }
     }
 }
@@ -195,6 +207,17 @@ pub enum ApplyError {
         path: PathBuf,
         /// The cause.
         source: io::Error,
+    },
+    /// An entry would replace a directory with a non-directory or the reverse, and
+    /// [`ApplyOptions::no_overwrite_dir_non_dir`] forbids it.
+    #[error("cannot overwrite {existing} {path:?} with {new}")]
+    DirNonDir {
+        /// The entry's name.
+        path: PathBuf,
+        /// What is there (`directory` or `non-directory`).
+        existing: &'static str,
+        /// What the entry is.
+        new: &'static str,
     },
     /// A hardlink could not be made; its target must be an earlier entry of this layer.
     #[error("cannot link {path:?} to {target:?}")]
@@ -368,7 +391,10 @@ impl Applier<'_> {
             // the image's to set.
             return Ok(0);
         }
-        if name.as_bytes().starts_with(WHITEOUT_META_PREFIX) && name.as_bytes() != WHITEOUT_OPAQUE {
+        if self.opts.whiteouts
+            && name.as_bytes().starts_with(WHITEOUT_META_PREFIX)
+            && name.as_bytes() != WHITEOUT_OPAQUE
+        {
             // Top-level aufs metadata (`.wh..wh.plnk`, `.wh..wh.aufs`) and whatever is
             // under it: meaningless to overlayfs.
             tracing::debug!(path = ?name.to_path(), "skipping aufs metadata entry");
@@ -386,7 +412,9 @@ impl Applier<'_> {
         let parent = parent.as_fd();
         let base = name.base();
 
-        if let Some(hidden) = base.strip_prefix(WHITEOUT_PREFIX) {
+        if let Some(hidden) = base.strip_prefix(WHITEOUT_PREFIX)
+            && self.opts.whiteouts
+        {
             return self.whiteout(parent, &name, hidden, &meta).map(|()| 0);
         }
 
@@ -445,6 +473,7 @@ impl Applier<'_> {
         let uid = u32::try_from(uid).map_err(out_of_range("uid"))?;
         let gid = numeric(header.gid(), &old.gid).map_err(invalid("gid"))?;
         let gid = u32::try_from(gid).map_err(out_of_range("gid"))?;
+        let (uid, gid) = self.opts.owner.unwrap_or((uid, gid));
         let mode = numeric(header.mode().map(u64::from), &old.mode).map_err(invalid("mode"))?;
         let mode = Mode::from_raw_mode((mode & 0o7777) as u32);
         let header_mtime = numeric(header.mtime(), &old.mtime).map_err(invalid("mtime"))?;
@@ -595,6 +624,13 @@ impl Applier<'_> {
                     .map_err(|e| replace_err(name, e.into()))?;
                 // Directory over directory merges: only the metadata is new.
                 if FileType::from_raw_mode(existing.st_mode) != FileType::Directory {
+                    if self.opts.no_overwrite_dir_non_dir {
+                        return Err(ApplyError::DirNonDir {
+                            path: name.to_path(),
+                            existing: "non-directory",
+                            new: "directory",
+                        });
+                    }
                     self.remove_existing(parent, name, base)?;
                     rustix::fs::mkdirat(parent, base, private).map_err(|e| create_err(name, e))?;
                 }
@@ -721,9 +757,17 @@ impl Applier<'_> {
     ) -> Result<(), ApplyError> {
         let st = rustix::fs::statat(parent, base, AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| replace_err(name, e.into()))?;
+        let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+        if is_dir && self.opts.no_overwrite_dir_non_dir {
+            return Err(ApplyError::DirNonDir {
+                path: name.to_path(),
+                existing: "directory",
+                new: "non-directory",
+            });
+        }
         // Any cached directory may be this one or lie under it.
         self.layer.forget();
-        let freed = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+        let freed = if is_dir {
             remove_tree(parent, base).map_err(|e| replace_err(name, e))?
         } else {
             rustix::fs::unlinkat(parent, base, AtFlags::empty())
@@ -1249,5 +1293,26 @@ mod tests {
         assert_eq!((t.tv_sec, t.tv_nsec), (0, 0));
         assert!(parse_pax_time(b"soon").is_none());
         assert!(parse_pax_time(b"1.x").is_none());
+    }
+
+    #[test]
+    fn copy_options_keep_wh_names_and_refuse_dir_non_dir() {
+        let opts = ApplyOptions {
+            whiteouts: false,
+            no_overwrite_dir_non_dir: true,
+            ..Default::default()
+        };
+        let tar = tarball(&[
+            (raw_header(b".wh.x", EntryType::Regular, 1), b"w"),
+            (raw_header(b"d/", EntryType::Directory, 0), b""),
+            (raw_header(b"d", EntryType::Regular, 1), b"f"),
+        ]);
+        let (tmp, result) = apply(&tar, &opts);
+        assert!(
+            matches!(result, Err(ApplyError::DirNonDir { .. })),
+            "{result:?}"
+        );
+        assert_eq!(std::fs::read(tmp.path().join("layer/.wh.x")).unwrap(), b"w");
+        assert!(tmp.path().join("layer/d").is_dir());
     }
 }

@@ -53,7 +53,11 @@ pub(crate) async fn run(cli: Cli, ctx: Ctx) -> anyhow::Result<()> {
         return Ok(());
     };
     match command {
+        Command::Commit(a) => container::changes::commit(&ctx, a).await,
         Command::Container(g) => container::run_group(&ctx, g).await,
+        Command::Cp(a) => container::cp::run(&ctx, a).await,
+        Command::Diff(a) => container::changes::diff(&ctx, a).await,
+        Command::Export(a) => container::changes::export(&ctx, a).await,
         Command::Create(a) => container::run::create(&ctx, a).await,
         Command::History(a) => image::history::run(&ctx, a).await,
         Command::Image(g) => image::run_group(&ctx, g).await,

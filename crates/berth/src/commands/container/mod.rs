@@ -7,6 +7,8 @@
 //! one-call-per-container commands; [`list`] is `ps`; [`logs`] is `logs`.
 
 pub(crate) mod attach;
+pub(crate) mod changes;
+pub(crate) mod cp;
 pub(crate) mod lifecycle;
 pub(crate) mod list;
 pub(crate) mod logs;
@@ -17,6 +19,8 @@ pub(crate) mod values;
 
 use clap::{Args, Subcommand};
 
+pub(crate) use changes::{CommitArgs, DiffArgs, ExportArgs};
+pub(crate) use cp::CpArgs;
 pub(crate) use lifecycle::{
     KillArgs, PruneArgs, RemoveArgs, RenameArgs, StartArgs, StopArgs, WaitArgs,
 };
@@ -39,8 +43,16 @@ pub(crate) struct ContainerGroup {
 /// `berth container <command>`.
 #[derive(Subcommand, Debug)]
 pub(crate) enum ContainerCommand {
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Create a new container
     Create(CreateArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectArgs),
     /// Kill one or more running containers
@@ -94,7 +106,11 @@ pub(crate) async fn run_group(ctx: &Ctx, group: ContainerGroup) -> anyhow::Resul
     match group.command {
         None => super::group_without_command(ctx, None),
         Some(ContainerCommand::External(words)) => super::group_without_command(ctx, Some(&words)),
+        Some(ContainerCommand::Commit(a)) => changes::commit(ctx, a).await,
+        Some(ContainerCommand::Cp(a)) => cp::run(ctx, a).await,
         Some(ContainerCommand::Create(a)) => run::create(ctx, a).await,
+        Some(ContainerCommand::Diff(a)) => changes::diff(ctx, a).await,
+        Some(ContainerCommand::Export(a)) => changes::export(ctx, a).await,
         Some(ContainerCommand::Inspect(a)) => crate::commands::inspect::container(ctx, a).await,
         Some(ContainerCommand::Kill(a)) => lifecycle::kill(ctx, a).await,
         Some(ContainerCommand::Logs(a)) => logs::run(ctx, a).await,
