@@ -45,6 +45,7 @@ pub(crate) fn routes() -> Router<Arc<Daemon>> {
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}", delete(remove))
 }
 
@@ -352,6 +353,32 @@ async fn logs(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// `?h=&w=` of the resize endpoints (containers and execs): unsigned, absent is 0, as
+/// Docker parses them; larger than a terminal can be is clamped.
+pub(crate) fn terminal_size(q: &Pairs) -> Result<(u16, u16), ApiError> {
+    let dim = |key: &str, what: &str| -> Result<u16, ApiError> {
+        match pair(q, key).unwrap_or("") {
+            "" => Ok(0),
+            v => v
+                .parse::<u32>()
+                .map(|n| n.min(u32::from(u16::MAX)) as u16)
+                .map_err(|e| ApiError::bad_request(format!("invalid resize {what} {v:?}: {e}"))),
+        }
+    };
+    Ok((dim("h", "height")?, dim("w", "width")?))
+}
+
+/// `POST /containers/{id}/resize`.
+async fn resize(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<Pairs>,
+) -> Result<Response, ApiError> {
+    let (h, w) = terminal_size(&q)?;
+    d.containers().resize(&id, h, w).await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// `POST /containers/{id}/attach`: hijacks the connection.
