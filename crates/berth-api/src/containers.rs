@@ -17,6 +17,7 @@ use axum::http::header::{CONNECTION, CONTENT_TYPE, UPGRADE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use berth_daemon::containers::attach::{DetachScanner, parse_detach_keys};
 use berth_daemon::containers::logs::{self, LogOptions};
 use berth_daemon::containers::{Config, CreateRequest, HostConfig, WaitCondition};
 use berth_daemon::filters::Filters;
@@ -25,7 +26,7 @@ use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::ApiError;
 use crate::extract::{Json, Pairs, Path, Query, docker_bool, flag, pair};
@@ -381,6 +382,59 @@ async fn resize(
     Ok(StatusCode::OK.into_response())
 }
 
+/// Joins a hijacked client connection and a shim stream until the shim's output ends
+/// or the client detaches. With `stdin` (the detach sequence), the client's bytes go
+/// to the shim, less the sequence; when the client's input ends the shim is told with
+/// a half-close (it decides what that means for the container's stdin). Without it
+/// the shim's write half stays open: dropping it would read as "this client left".
+/// Returns whether the client detached.
+pub(crate) async fn splice<C>(
+    client: C,
+    shim: tokio::net::UnixStream,
+    stdin: Option<Vec<u8>>,
+) -> bool
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut client_r, mut client_w) = tokio::io::split(client);
+    let (mut shim_r, mut shim_w) = shim.into_split();
+    let (detach_tx, detach_rx) = tokio::sync::oneshot::channel::<()>();
+    let input = tokio::spawn(async move {
+        let Some(keys) = stdin else {
+            // Keep the write half (and so the shim's view of this client) alive.
+            std::future::pending::<()>().await;
+            return;
+        };
+        let mut scanner = DetachScanner::new(keys);
+        let mut buf = vec![0u8; 8192];
+        let mut pass = Vec::with_capacity(8192);
+        loop {
+            let n = match client_r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            pass.clear();
+            let detach = scanner.feed(&buf[..n], &mut pass);
+            if !pass.is_empty() && shim_w.write_all(&pass).await.is_err() {
+                return;
+            }
+            if detach {
+                let _ = detach_tx.send(());
+                return;
+            }
+        }
+        let _ = shim_w.shutdown().await;
+        std::future::pending::<()>().await;
+    });
+    let detached = tokio::select! {
+        _ = tokio::io::copy(&mut shim_r, &mut client_w) => false,
+        Ok(()) = detach_rx => true,
+    };
+    let _ = client_w.shutdown().await;
+    input.abort();
+    detached
+}
+
 /// `POST /containers/{id}/attach`: hijacks the connection.
 async fn attach(
     State(d): State<Arc<Daemon>>,
@@ -398,6 +452,7 @@ async fn attach(
         )));
     }
     let tty = record.config.tty;
+    let detach_keys = parse_detach_keys(pair(&q, "detachKeys").unwrap_or(""))?;
     let upgrade = req.headers().get(UPGRADE).is_some();
     if !upgrade {
         return Err(ApiError::bad_request(
@@ -439,23 +494,8 @@ async fn attach(
             let _ = ack.send(());
         }
         let Ok(shim) = shim else { return };
-        let (mut client_r, mut client_w) = tokio::io::split(client);
-        let (mut shim_r, mut shim_w) = shim.into_split();
-        // Without stdin the write half must stay open until the stream ends: dropping
-        // it half-closes the socket, which the shim reads as "this client is gone".
-        let input = tokio::spawn(async move {
-            if stdin {
-                let _ = tokio::io::copy(&mut client_r, &mut shim_w).await;
-                // Tell the shim the client's stdin ended (it closes the container's
-                // stdin when the container was run with stdin_once).
-                let _ = shim_w.shutdown().await;
-            }
-            shim_w
-        });
-        let copied = tokio::io::copy(&mut shim_r, &mut client_w).await;
-        tracing::debug!(container = %id, ?copied, "attach stream ended");
-        let _ = client_w.shutdown().await;
-        input.abort();
+        let detached = splice(client, shim, stdin.then_some(detach_keys)).await;
+        tracing::debug!(container = %id, detached, "attach stream ended");
     });
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

@@ -567,13 +567,19 @@ impl Supervisor {
         }
     }
 
-    /// A client's stdin ended: with `stdin_once` the container's stdin closes too.
+    /// A client's stdin ended. As Docker: without a TTY and with `stdin_once` the
+    /// container's stdin closes and the client keeps receiving output until the exit;
+    /// otherwise (a TTY, or stdin kept open for others) only this client's session
+    /// ends: a detached or departed terminal must not end the container's input.
     fn stdin_eof(&mut self, i: usize) {
-        if let Role::Attach { stdin, .. } = &mut self.conns[i].role {
+        let conn = &mut self.conns[i];
+        if let Role::Attach { stdin, .. } = &mut conn.role {
             *stdin = false;
         }
-        if self.launch.process.stdin_once {
+        if self.launch.process.stdin_once && self.pty.is_none() {
             self.stdin_close_pending = true;
+        } else {
+            conn.close_when_flushed = true;
         }
     }
 

@@ -3,7 +3,10 @@
 //! `attach` (detach keys, several clients); `exec`. Needs root and python3 (its `pty`
 //! module runs the client on a terminal; see `pty_driver.py`).
 
-use std::process::Command;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use berth_e2e::{Berthd, OutputExt};
 use serde_json::{Value, json};
@@ -195,4 +198,211 @@ fn sig_proxy_forwards_the_clients_signals_without_a_tty() {
     let status = child.wait().unwrap();
     assert!(rest.contains("got-term"), "{rest}");
     assert_eq!(status.code(), Some(7));
+}
+
+/// Polls `f` until it is true or `limit` passes.
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn running(d: &Berthd, name: &str) -> bool {
+    d.docker(["inspect", "-f", "{{.State.Running}}", name])
+        .stdout_text()
+        .trim()
+        == "true"
+}
+
+/// A background client whose stdout is read on a thread.
+struct Background {
+    child: std::process::Child,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Background {
+    fn spawn(mut cmd: Command) -> Background {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("the client starts");
+        let mut out = child.stdout.take().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Background { child, seen }
+    }
+
+    fn text(&self) -> String {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn attach_detach_with_ctrl_p_ctrl_q_leaves_it_running_and_attach_again_works() {
+    let d = daemon();
+    d.docker(["run", "-dit", "--name", "shell", "busybox", "sh"])
+        .assert_success();
+    for round in 1..=2 {
+        let s = on_terminal(
+            d.docker_cmd(),
+            &["attach", "shell"],
+            vec![
+                pause(0.3),
+                send(&format!("echo round-$((10+{round}))\r")),
+                expect(&format!("round-{}", 10 + round)),
+                send("\u{10}\u{11}"),
+                expect("read escape sequence"),
+            ],
+        );
+        assert_ne!(s.code, None, "{}", s.output);
+        assert!(running(&d, "shell"), "detaching stopped the container");
+    }
+    // Custom keys through --detach-keys.
+    let s = on_terminal(
+        d.docker_cmd(),
+        &["attach", "--detach-keys", "ctrl-a,x", "shell"],
+        vec![
+            pause(0.3),
+            send("echo custom-$((2*21))\r"),
+            expect("custom-42"),
+            send("\u{1}x"),
+            expect("read escape sequence"),
+        ],
+    );
+    assert_ne!(s.code, None, "{}", s.output);
+    assert!(running(&d, "shell"));
+    // And exiting through an attach gives the exit code.
+    let s = on_terminal(
+        d.docker_cmd(),
+        &["attach", "shell"],
+        vec![pause(0.3), send("exit 9\r")],
+    );
+    assert_eq!(s.code, Some(9), "{}", s.output);
+}
+
+#[test]
+fn several_clients_attach_at_once_and_see_new_output() {
+    let d = daemon();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 5' TERM; i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done",
+    ])
+    .assert_success();
+    let attach = |extra: &[&str]| {
+        let mut cmd = d.docker_cmd();
+        cmd.arg("attach").args(extra).arg("ticker");
+        Background::spawn(cmd)
+    };
+    let a = attach(&["--no-stdin"]);
+    let b = attach(&["--no-stdin", "--sig-proxy=false"]);
+    assert!(
+        eventually(Duration::from_secs(10), || a.text().contains("tick-")
+            && b.text().contains("tick-")),
+        "a: {:?} b: {:?}",
+        a.text(),
+        b.text()
+    );
+    // Output after the attach only: an attach is not a log replay.
+    assert!(!a.text().contains("tick-1\n"), "{}", a.text());
+    // Without the proxy, a signal ends only that client.
+    b.signal(rustix::process::Signal::INT);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(running(&d, "ticker"));
+    // With it, the signal reaches the container, which exits with its code.
+    a.signal(rustix::process::Signal::TERM);
+    assert!(
+        eventually(Duration::from_secs(10), || !running(&d, "ticker")),
+        "SIGTERM was not proxied"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || a.text().contains("bye")),
+        "{}",
+        a.text()
+    );
+    let code = d.docker(["inspect", "-f", "{{.State.ExitCode}}", "ticker"]);
+    assert_eq!(code.assert_success().trim(), "5");
+}
+
+/// Opens a hijacked attach over the raw socket and returns the connection after the
+/// response headers.
+fn hijack(d: &Berthd, path: &str) -> (String, UnixStream) {
+    let mut s = UnixStream::connect(d.socket()).expect("connect");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "{head:?}");
+        head.push(byte[0]);
+    }
+    (String::from_utf8_lossy(&head).into_owned(), s)
+}
+
+#[test]
+fn the_daemon_detaches_a_non_tty_client_on_its_detach_keys() {
+    let d = daemon();
+    d.docker(["run", "-di", "--name", "cat", "busybox", "cat"])
+        .assert_success();
+    let (head, mut s) = hijack(
+        &d,
+        "/containers/cat/attach?stream=1&stdin=1&stdout=1&stderr=1&detachKeys=ctrl-a,x",
+    );
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.contains("application/vnd.docker.multiplexed-stream"),
+        "{head}"
+    );
+    s.write_all(b"echo\n").unwrap();
+    let mut frame = [0u8; 13];
+    s.read_exact(&mut frame).unwrap();
+    assert_eq!(&frame, b"\x01\x00\x00\x00\x00\x00\x00\x05echo\n");
+    s.write_all(b"\x01x").unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(running(&d, "cat"), "detaching closed the container's stdin");
+    let r = d.request(
+        "POST",
+        "/containers/cat/attach?stream=1&stdin=1&detachKeys=ctrl-1",
+        None,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
 }

@@ -20,7 +20,7 @@
 //! running container waits on the shim and applies the exit: state, log of the
 //! event, rootfs unmount, restart policy, auto-remove.
 
-mod attach;
+pub mod attach;
 mod etc;
 mod inspect;
 pub mod logs;
