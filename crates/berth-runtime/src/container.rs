@@ -244,7 +244,7 @@ impl Container {
         std::fs::create_dir_all(&runtime_root).map_err(bundle_err)?;
 
         let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(CommandExecutor)
+            .with_executor(CommandExecutor::default())
             .with_root_path(&runtime_root)
             .map_err(|e| CreateError::Runtime(error_chain(&e)))?;
         let builder = with_stdio(builder, stdio);
@@ -276,6 +276,11 @@ impl Container {
     /// The container ID.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// libcontainer's root directory for this container.
+    pub(crate) fn runtime_root(&self) -> &Path {
+        &self.runtime_root
     }
 
     /// Lets the init exec the command.
@@ -348,7 +353,7 @@ impl Container {
 }
 
 /// Hands the process's stdio to the builder: fds, or a console socket.
-fn with_stdio(builder: ContainerBuilder, stdio: Stdio) -> ContainerBuilder {
+pub(crate) fn with_stdio(builder: ContainerBuilder, stdio: Stdio) -> ContainerBuilder {
     match stdio {
         Stdio::Pipes {
             stdin,
@@ -370,7 +375,7 @@ fn with_stdio(builder: ContainerBuilder, stdio: Stdio) -> ContainerBuilder {
 const EXEC_MARK: &str = "berth-exec[";
 const EXEC_MARK_END: &str = "]berth-exec";
 
-fn classify(chain: &str) -> CreateError {
+pub(crate) fn classify(chain: &str) -> CreateError {
     if let Some(start) = chain.find(EXEC_MARK) {
         let rest = &chain[start + EXEC_MARK.len()..];
         if let Some(end) = rest.find(EXEC_MARK_END) {
@@ -467,10 +472,18 @@ fn path_env(env: &[String]) -> &str {
 
 /// The executor the container's init runs: looks the command up before the create
 /// completes, and execs it with clean signal state.
-#[derive(Clone)]
-struct CommandExecutor;
+#[derive(Clone, Default)]
+pub(crate) struct CommandExecutor {
+    /// A seccomp profile to load right before `execve` (execs; see `crate::exec`).
+    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+}
 
 impl CommandExecutor {
+    /// An executor that loads `seccomp` itself before `execve`.
+    pub(crate) fn with_seccomp(seccomp: Option<oci_spec::runtime::LinuxSeccomp>) -> Self {
+        CommandExecutor { seccomp }
+    }
+
     fn lookup(spec: &Spec) -> Result<(PathBuf, Vec<String>), LookupError> {
         let process = spec.process().as_ref();
         let args = process.and_then(|p| p.args().clone()).unwrap_or_default();
@@ -535,6 +548,12 @@ impl Executor for CommandExecutor {
             .collect();
         let mut envp: Vec<*const libc::c_char> = c_env.iter().map(|e| e.as_ptr()).collect();
         envp.push(std::ptr::null());
+        // Last, so that the filter constrains as little of our own setup as possible.
+        if let Some(seccomp) = &self.seccomp {
+            if let Err(e) = libcontainer::seccomp::initialize_seccomp(seccomp) {
+                exit_with(&format!("cannot load the seccomp profile: {e}"), 126);
+            }
+        }
         // SAFETY: all pointers are to NUL-terminated strings that outlive the call;
         // argv and envp are NULL-terminated arrays.
         #[allow(unsafe_code)]

@@ -15,6 +15,7 @@
 //! - [`container`]: create / start / kill / delete with libcontainer, and the mapping
 //!   of failures to [`berth_shim_protocol::LaunchError`] kinds (127, 126, 125).
 //! - [`console`]: the console socket a pty master made inside the container arrives on.
+//! - [`exec`]: `docker exec` through libcontainer's tenant builder, with the init's rules.
 //! - [`host`]: the facts about the host the spec depends on.
 #![warn(missing_docs)]
 // unsafe is confined to libc calls (getrlimit, kill, execve, signals), each with a SAFETY note.
@@ -24,6 +25,7 @@ pub mod caps;
 pub mod cgroups;
 pub mod console;
 pub mod container;
+pub mod exec;
 pub mod host;
 pub mod seccomp;
 pub mod spec;

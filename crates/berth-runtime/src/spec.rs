@@ -344,7 +344,7 @@ fn bind_options(user: &[String]) -> Vec<String> {
     out
 }
 
-fn oci_caps(set: CapSet) -> HashSet<Capability> {
+pub(crate) fn oci_caps(set: CapSet) -> HashSet<Capability> {
     set.names()
         .iter()
         .filter_map(|name| {

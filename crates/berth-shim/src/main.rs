@@ -263,6 +263,34 @@ pub(crate) fn pty_ends(
     })
 }
 
+/// Pipes for an exec without a TTY (stdin only when the client sends it).
+pub(crate) fn exec_pipes(stdin: bool) -> std::io::Result<(Stdio, StdioEnds)> {
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    set_nonblocking(&out_r);
+    set_nonblocking(&err_r);
+    let (stdin_child, stdin_ours) = if stdin {
+        let (r, w) = pipe()?;
+        set_nonblocking(&w);
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    Ok((
+        Stdio::Pipes {
+            stdin: stdin_child,
+            stdout: out_w,
+            stderr: err_w,
+        },
+        StdioEnds {
+            stdout: out_r,
+            stderr: Some(err_r),
+            stdin: stdin_ours,
+            pty: None,
+        },
+    ))
+}
+
 /// Pipes, or with a TTY a console socket in the state directory (see
 /// `berth_runtime::console`: the pty is made inside the container, never taken from
 /// the host's devpts).
