@@ -260,7 +260,7 @@ fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn stream_content_type(tty: bool) -> &'static str {
+pub(crate) fn stream_content_type(tty: bool) -> &'static str {
     if tty {
         "application/vnd.docker.raw-stream"
     } else {
@@ -387,12 +387,13 @@ async fn resize(
 /// to the shim, less the sequence; when the client's input ends the shim is told with
 /// a half-close (it decides what that means for the container's stdin). Without it
 /// the shim's write half stays open: dropping it would read as "this client left".
-/// Returns whether the client detached.
+/// Returns whether the client detached, and the client's write half for the caller
+/// to shut down (after anything that must happen before the client sees the end).
 pub(crate) async fn splice<C>(
     client: C,
     shim: tokio::net::UnixStream,
     stdin: Option<Vec<u8>>,
-) -> bool
+) -> (bool, tokio::io::WriteHalf<C>)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
@@ -430,9 +431,8 @@ where
         _ = tokio::io::copy(&mut shim_r, &mut client_w) => false,
         Ok(()) = detach_rx => true,
     };
-    let _ = client_w.shutdown().await;
     input.abort();
-    detached
+    (detached, client_w)
 }
 
 /// `POST /containers/{id}/attach`: hijacks the connection.
@@ -494,7 +494,8 @@ async fn attach(
             let _ = ack.send(());
         }
         let Ok(shim) = shim else { return };
-        let detached = splice(client, shim, stdin.then_some(detach_keys)).await;
+        let (detached, mut client_w) = splice(client, shim, stdin.then_some(detach_keys)).await;
+        let _ = client_w.shutdown().await;
         tracing::debug!(container = %id, detached, "attach stream ended");
     });
     let mut resp = Response::new(Body::empty());

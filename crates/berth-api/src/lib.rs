@@ -24,6 +24,7 @@
 
 mod containers;
 mod error;
+mod exec;
 pub mod extract;
 mod images;
 mod system;
@@ -45,6 +46,7 @@ fn routes() -> Router<Arc<Daemon>> {
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(exec::routes())
         .merge(volumes::routes())
 }
 

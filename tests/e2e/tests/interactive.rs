@@ -406,3 +406,168 @@ fn the_daemon_detaches_a_non_tty_client_on_its_detach_keys() {
     );
     assert_eq!(r.status, 400, "{}", r.text());
 }
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn exec_runs_commands_with_env_user_workdir_and_exit_codes() {
+    let d = daemon();
+    d.docker([
+        "run", "-d", "--name", "box", "-e", "FOO=bar", "busybox", "sleep", "600",
+    ])
+    .assert_success();
+    let out = d.docker(["exec", "box", "sh", "-c", "echo $FOO; echo err >&2; exit 3"]);
+    assert_eq!(code(&out), 3);
+    assert_eq!(out.stdout_text(), "bar\n");
+    assert_eq!(out.stderr_text(), "err\n");
+    let out = d.docker([
+        "exec",
+        "-e",
+        "X=1",
+        "-u",
+        "1000:1000",
+        "-w",
+        "/tmp",
+        "box",
+        "sh",
+        "-c",
+        "echo $FOO $X; id -u; pwd",
+    ]);
+    assert_eq!(out.assert_success(), "bar 1\n1000\n/tmp\n");
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("env");
+    std::fs::write(&env_file, "FROM_FILE=yes\n").unwrap();
+    let out = d.docker([
+        "exec",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "box",
+        "sh",
+        "-c",
+        "echo $FROM_FILE",
+    ]);
+    assert_eq!(out.assert_success(), "yes\n");
+    // Stdin, ended by EOF.
+    let out = d.docker_with_stdin(["exec", "-i", "box", "cat"], b"piped in");
+    assert_eq!(out.assert_success(), "piped in");
+    // A missing command: Docker's message and 127.
+    let out = d.docker(["exec", "box", "no-such-command"]);
+    assert_eq!(code(&out), 127, "{}", out.stderr_text());
+    assert!(
+        out.stdout_text().contains("executable file not found"),
+        "{}",
+        out.stdout_text()
+    );
+    // The default capability set, and all of them with --privileged.
+    let caps = |extra: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["box", "grep", "CapEff", "/proc/self/status"]);
+        d.docker(args).assert_success()
+    };
+    assert!(caps(&[]).contains("00000000a80425fb"), "{}", caps(&[]));
+    assert!(!caps(&["--privileged"]).contains("00000000a80425fb"));
+    // Detached: returns at once, the process runs on.
+    d.docker([
+        "exec",
+        "-d",
+        "box",
+        "sh",
+        "-c",
+        "sleep 0.3; echo done > /tmp/d",
+    ])
+    .assert_success();
+    assert!(eventually(Duration::from_secs(10), || {
+        d.docker(["exec", "box", "cat", "/tmp/d"]).stdout_text() == "done\n"
+    }));
+    // A stopped container refuses, as Docker does.
+    d.docker(["stop", "-t", "0", "box"]).assert_success();
+    let out = d.docker(["exec", "box", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        out.stderr_text().contains("is not running"),
+        "{}",
+        out.stderr_text()
+    );
+}
+
+#[test]
+fn exec_it_gives_a_terminal_that_follows_resizes() {
+    let d = daemon();
+    d.docker(["run", "-d", "--name", "box", "busybox", "sleep", "600"])
+        .assert_success();
+    let s = on_terminal(
+        d.docker_cmd(),
+        &["exec", "-it", "box", "sh"],
+        vec![
+            expect("/ # "),
+            send("tty; echo $TERM\r"),
+            expect("xterm"),
+            resize(33, 99),
+            pause(0.5),
+            send("stty size\r"),
+            expect("33 99"),
+            send("exit 7\r"),
+        ],
+    );
+    assert!(s.output.contains("/dev/pts/"), "{}", s.output);
+    assert_eq!(s.code, Some(7), "{}", s.output);
+    assert!(running(&d, "box"));
+}
+
+#[test]
+fn exec_api_create_start_detached_and_inspect() {
+    let d = daemon();
+    d.docker(["run", "-d", "--name", "box", "busybox", "sleep", "600"])
+        .assert_success();
+    let r = d.request(
+        "POST",
+        "/containers/box/exec",
+        Some((
+            "application/json",
+            br#"{"Cmd":["sh","-c","sleep 0.5; exit 4"],"Tty":false,"User":"1"}"#,
+        )),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    let r = d.request("GET", &format!("/exec/{id}/json"), None);
+    let v = r.json();
+    assert_eq!(v["Running"], false);
+    assert_eq!(v["ExitCode"], Value::Null);
+    assert_eq!(v["ProcessConfig"]["entrypoint"], "sh");
+    assert_eq!(v["ProcessConfig"]["user"], "1");
+    let r = d.request(
+        "POST",
+        &format!("/exec/{id}/start"),
+        Some(("application/json", br#"{"Detach":true}"#)),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = d.request("GET", &format!("/exec/{id}/json"), None).json();
+    assert_eq!(v["Running"], true, "{v}");
+    assert!(v["Pid"].as_u64().unwrap() > 0);
+    assert!(eventually(Duration::from_secs(10), || {
+        d.request("GET", &format!("/exec/{id}/json"), None).json()["ExitCode"] == 4
+    }));
+    // Started once only.
+    let r = d.request(
+        "POST",
+        &format!("/exec/{id}/start"),
+        Some(("application/json", br#"{"Detach":true}"#)),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = d.request("GET", "/exec/nope/json", None);
+    assert_eq!(r.status, 404);
+    assert!(
+        r.text().contains("No such exec instance: nope"),
+        "{}",
+        r.text()
+    );
+    let r = d.request(
+        "POST",
+        "/containers/box/exec",
+        Some(("application/json", br#"{"Cmd":[]}"#)),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+}

@@ -22,6 +22,7 @@
 
 pub mod attach;
 mod etc;
+pub mod exec;
 mod inspect;
 pub mod logs;
 pub mod model;
@@ -83,6 +84,7 @@ pub struct ContainerService {
     volumes: crate::volumes::VolumeStore,
     images: Arc<ImageService>,
     index: Mutex<Index>,
+    execs: exec::Execs,
     me: Weak<ContainerService>,
 }
 
@@ -139,6 +141,7 @@ impl ContainerService {
             volumes: crate::volumes::VolumeStore::new(data_root),
             images: images.clone(),
             index: Mutex::new(Index::default()),
+            execs: exec::Execs::default(),
             me: me.clone(),
         });
         for dir in std::fs::read_dir(&root).map_err(io_err("cannot read containers dir"))? {
