@@ -80,10 +80,16 @@ pub(crate) struct Cli {
 /// Top-level commands.
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
+    /// Attach local standard input, output, and error streams to a running container
+    #[command(after_long_help = "berth container attach, berth attach")]
+    Attach(container::AttachArgs),
     /// Manage containers
     Container(container::ContainerGroup),
     /// Create a new container
     Create(container::CreateArgs),
+    /// Execute a command in a running container
+    #[command(after_long_help = "berth container exec, berth exec")]
+    Exec(container::ExecArgs),
     /// Show the history of an image
     History(image::HistoryArgs),
     /// Manage images

@@ -571,3 +571,72 @@ fn exec_api_create_start_detached_and_inspect() {
     );
     assert_eq!(r.status, 400, "{}", r.text());
 }
+
+#[test]
+fn berth_cli_exec_attach_and_run_it_detach() {
+    let d = daemon();
+    d.berth(["run", "-dit", "--name", "shell", "busybox", "sh"])
+        .assert_success();
+    let out = d.berth([
+        "exec",
+        "-e",
+        "X=1",
+        "-u",
+        "1000",
+        "-w",
+        "/tmp",
+        "shell",
+        "sh",
+        "-c",
+        "echo $X; id -u; pwd; exit 3",
+    ]);
+    assert_eq!(code(&out), 3, "{}", out.stderr_text());
+    assert_eq!(out.stdout_text(), "1\n1000\n/tmp\n");
+    let out = d.berth_with_stdin(["exec", "-i", "shell", "cat"], b"in");
+    assert_eq!(out.assert_success(), "in");
+    let out = d.berth(["exec", "shell", "no-such-command"]);
+    assert_eq!(code(&out), 127, "{}", out.stderr_text());
+    d.berth(["exec", "-d", "shell", "true"]).assert_success();
+    let s = on_terminal(
+        d.berth_cmd(),
+        &["exec", "-it", "shell", "sh"],
+        vec![
+            expect("# "),
+            send("stty size\r"),
+            expect("24 80"),
+            resize(31, 101),
+            pause(0.5),
+            send("stty size\r"),
+            expect("31 101"),
+            send("exit 4\r"),
+        ],
+    );
+    assert_eq!(s.code, Some(4), "{}", s.output);
+    let s = on_terminal(
+        d.berth_cmd(),
+        &["attach", "shell"],
+        vec![
+            pause(0.3),
+            send("echo berth-$((40+2))\r"),
+            expect("berth-42"),
+            send("\u{10}\u{11}"),
+            expect("read escape sequence"),
+        ],
+    );
+    assert_eq!(s.code, Some(1), "{}", s.output);
+    assert!(running(&d, "shell"));
+    let s = on_terminal(
+        d.berth_cmd(),
+        &["run", "-it", "--name", "second", "busybox", "sh"],
+        vec![
+            expect("/ # "),
+            send("echo r-$((1+1))\r"),
+            expect("r-2"),
+            send("\u{10}\u{11}"),
+        ],
+    );
+    assert_eq!(s.code, Some(0), "{}", s.output);
+    assert!(running(&d, "second"), "detaching stopped the container");
+    let out = d.berth(["attach", "--no-stdin", "nope"]);
+    assert_ne!(code(&out), 0);
+}

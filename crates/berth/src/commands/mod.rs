@@ -53,7 +53,9 @@ pub(crate) async fn run(cli: Cli, ctx: Ctx) -> anyhow::Result<()> {
     };
     match command {
         Command::Container(g) => container::run_group(&ctx, g).await,
+        Command::Attach(a) => container::exec::attach_container(&ctx, a).await,
         Command::Create(a) => container::run::create(&ctx, a).await,
+        Command::Exec(a) => container::exec::exec(&ctx, a).await,
         Command::History(a) => image::history::run(&ctx, a).await,
         Command::Image(g) => image::run_group(&ctx, g).await,
         Command::Images(a) => image::list::run(&ctx, a, true).await,

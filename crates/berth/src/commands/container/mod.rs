@@ -7,6 +7,7 @@
 //! one-call-per-container commands; [`list`] is `ps`; [`logs`] is `logs`.
 
 pub(crate) mod attach;
+pub(crate) mod exec;
 pub(crate) mod lifecycle;
 pub(crate) mod list;
 pub(crate) mod logs;
@@ -16,6 +17,7 @@ pub(crate) mod values;
 
 use clap::{Args, Subcommand};
 
+pub(crate) use exec::{AttachArgs, ExecArgs};
 pub(crate) use lifecycle::{
     KillArgs, PruneArgs, RemoveArgs, RenameArgs, StartArgs, StopArgs, WaitArgs,
 };
@@ -37,8 +39,12 @@ pub(crate) struct ContainerGroup {
 /// `berth container <command>`.
 #[derive(Subcommand, Debug)]
 pub(crate) enum ContainerCommand {
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Create a new container
     Create(CreateArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectArgs),
     /// Kill one or more running containers
@@ -82,7 +88,9 @@ pub(crate) async fn run_group(ctx: &Ctx, group: ContainerGroup) -> anyhow::Resul
     match group.command {
         None => super::group_without_command(ctx, None),
         Some(ContainerCommand::External(words)) => super::group_without_command(ctx, Some(&words)),
+        Some(ContainerCommand::Attach(a)) => exec::attach_container(ctx, a).await,
         Some(ContainerCommand::Create(a)) => run::create(ctx, a).await,
+        Some(ContainerCommand::Exec(a)) => exec::exec(ctx, a).await,
         Some(ContainerCommand::Inspect(a)) => crate::commands::inspect::container(ctx, a).await,
         Some(ContainerCommand::Kill(a)) => lifecycle::kill(ctx, a).await,
         Some(ContainerCommand::Logs(a)) => logs::run(ctx, a).await,
