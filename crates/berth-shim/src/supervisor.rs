@@ -1029,6 +1029,9 @@ impl Supervisor {
             exec.pty = ends.pty;
         }
         self.execs.push(exec);
+        // The tenant create touched as much memory as the container's create did:
+        // give it back at the next idle moment, as after the start.
+        self.trim_pending = true;
         Ok((key, pid, (!spec.detach).then_some(spec.attach_stdin)))
     }
 }
