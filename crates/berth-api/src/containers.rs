@@ -47,6 +47,7 @@ pub(crate) fn routes() -> Router<Arc<Daemon>> {
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
         .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/attach/ws", get(attach_ws))
         .route("/containers/{id}", delete(remove))
 }
 
@@ -433,6 +434,56 @@ where
     };
     input.abort();
     (detached, client_w)
+}
+
+/// `GET /containers/{id}/attach/ws`: the attach stream over a websocket (see
+/// [`crate::websocket`]); binary messages from API 1.42, text before, as Docker.
+async fn attach_ws(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<Pairs>,
+    version: crate::version::ApiVersion,
+    mut req: Request,
+) -> Result<Response, ApiError> {
+    let entry = d.containers().get(&id)?;
+    let record = entry.record();
+    if !record.state.running {
+        return Err(ApiError(DaemonError::conflict(
+            "You cannot attach to a stopped container, start it first",
+        )));
+    }
+    let key = req
+        .headers()
+        .get("sec-websocket-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_request("not a websocket handshake: no Sec-WebSocket-Key"))?;
+    let (stdin, stdout, stderr) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
+    let tty = record.config.tty;
+    let binary = version >= crate::version::ApiVersion::new(1, 42);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(client) = on_upgrade.await else { return };
+        let Ok(shim) = d
+            .containers()
+            .attach_stream(&entry, stdin, stdout, stderr)
+            .await
+        else {
+            return;
+        };
+        crate::websocket::splice_ws(TokioIo::new(client), shim, stdin, tty, binary).await;
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(
+        "sec-websocket-accept",
+        HeaderValue::from_str(&crate::websocket::accept_key(&key))
+            .map_err(|e| ApiError::bad_request(format!("bad Sec-WebSocket-Key: {e}")))?,
+    );
+    Ok(resp)
 }
 
 /// `POST /containers/{id}/attach`: hijacks the connection.

@@ -30,6 +30,7 @@ mod images;
 mod system;
 mod version;
 mod volumes;
+mod websocket;
 
 use std::sync::Arc;
 

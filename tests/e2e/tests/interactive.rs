@@ -640,3 +640,68 @@ fn berth_cli_exec_attach_and_run_it_detach() {
     let out = d.berth(["attach", "--no-stdin", "nope"]);
     assert_ne!(code(&out), 0);
 }
+
+/// Reads one unmasked server frame: (opcode, payload).
+fn read_ws_frame(s: &mut UnixStream) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[1] & 0x80, 0, "server frames are unmasked");
+    let mut len = u64::from(head[1] & 0x7f);
+    if len == 126 {
+        let mut b = [0u8; 2];
+        s.read_exact(&mut b).unwrap();
+        len = u64::from(u16::from_be_bytes(b));
+    } else if len == 127 {
+        let mut b = [0u8; 8];
+        s.read_exact(&mut b).unwrap();
+        len = u64::from_be_bytes(b);
+    }
+    let mut payload = vec![0u8; len as usize];
+    s.read_exact(&mut payload).unwrap();
+    (head[0] & 0x0f, payload)
+}
+
+/// A masked client frame.
+fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    let mut out = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+#[test]
+fn websocket_attach_carries_stdin_and_unframed_output() {
+    let d = daemon();
+    d.docker(["run", "-di", "--name", "cat", "busybox", "cat"])
+        .assert_success();
+    let mut s = UnixStream::connect(d.socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /v1.44/containers/cat/attach/ws?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n\
+         Host: berth\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    s.write_all(&ws_frame(2, b"over a websocket\n")).unwrap();
+    let (opcode, payload) = read_ws_frame(&mut s);
+    assert_eq!(opcode, 2, "binary frames from API 1.42");
+    assert_eq!(payload, b"over a websocket\n");
+    s.write_all(&ws_frame(8, b"")).unwrap();
+    let (opcode, _) = read_ws_frame(&mut s);
+    assert_eq!(opcode, 8, "the close is answered");
+    assert!(running(&d, "cat"));
+}
