@@ -71,7 +71,8 @@ async fn start(
     let info = d.containers().exec_inspect(&id).await?;
     if start.detach {
         d.containers().exec_start(&id, &start).await?;
-        return Ok((StatusCode::OK, Json(json!({}))).into_response());
+        // Docker answers a detached start with an empty 200.
+        return Ok(StatusCode::OK.into_response());
     }
     if !upgrade {
         return Err(ApiError::bad_request(

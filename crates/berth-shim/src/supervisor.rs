@@ -489,11 +489,17 @@ impl Supervisor {
             self.drain_signalfd();
             self.reap();
         }
-        // Outputs, from the back so that removal keeps earlier slots valid.
-        for i in (0..self.outputs.len()).rev() {
-            if ready(2 + i) {
-                self.read_output(i, buf);
+        // Outputs in order (stdout before stderr: what a process wrote first usually
+        // arrives first); those that ended are removed afterwards, from the back, so
+        // that removal keeps the other slots valid.
+        let mut ended = Vec::new();
+        for i in 0..self.outputs.len() {
+            if ready(2 + i) && self.read_output(i, buf) {
+                ended.push(i);
             }
+        }
+        for i in ended.into_iter().rev() {
+            self.close_output(i);
         }
         if let Some(slot) = stdin_slot {
             if ready(slot) {
@@ -558,23 +564,25 @@ impl Supervisor {
         }
     }
 
-    fn read_output(&mut self, index: usize, buf: &mut [u8]) {
+    /// Forwards what an output has; returns whether it ended (EOF, or EIO from a
+    /// pty master once the last peer fd is closed).
+    fn read_output(&mut self, index: usize, buf: &mut [u8]) -> bool {
         let (stream, _, owner) = self.outputs[index];
         // Read until the pipe is empty so a burst does not cost a poll per chunk, but
         // bounded so that one busy stream cannot starve the rest of the loop.
         for _ in 0..16 {
             match read_fd(&self.outputs[index].1, buf) {
-                Ok(0) => return self.close_output(index),
+                Ok(0) => return true,
                 Ok(n) => match owner {
                     Owner::Init => self.forward(stream, n, buf),
                     Owner::Exec(key) => self.forward_exec(key, stream, &buf[..n]),
                 },
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // A pty master reads EIO once the last peer fd is closed.
-                Err(_) => return self.close_output(index),
+                Err(_) => return true,
             }
         }
+        false
     }
 
     fn close_output(&mut self, index: usize) {
