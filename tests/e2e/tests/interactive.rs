@@ -547,6 +547,8 @@ fn exec_api_create_start_detached_and_inspect() {
     let v = d.request("GET", &format!("/exec/{id}/json"), None).json();
     assert_eq!(v["Running"], true, "{v}");
     assert!(v["Pid"].as_u64().unwrap() > 0);
+    let ids = d.docker(["inspect", "-f", "{{json .ExecIDs}}", "box"]);
+    assert!(ids.assert_success().contains(&id), "{}", ids.stdout_text());
     assert!(eventually(Duration::from_secs(10), || {
         d.request("GET", &format!("/exec/{id}/json"), None).json()["ExitCode"] == 4
     }));
