@@ -5,7 +5,7 @@
 //! file in the state directory, as `runc exec --process` takes it), built here with
 //! the init's rules: the container's capability set (all of them with `--privileged`),
 //! the user resolved from the container's own /etc/passwd and /etc/group, HOME from
-//! there, no-new-privileges as the container has it.
+//! there, no-new-privileges and `--ulimit`s as the container has them.
 //!
 //! Seccomp needs a workaround: libcontainer 0.7's tenant path rebuilds the spec's
 //! `linux` section without the seccomp profile, so an exec'd process would run
@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use berth_shim_protocol::{ExecSpec, LaunchSpec};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
-use oci_spec::runtime::{Capability, LinuxCapabilities, LinuxSeccomp, Process, Spec, User};
+use oci_spec::runtime::{
+    Capability, LinuxCapabilities, LinuxSeccomp, PosixRlimit, Process, Spec, User,
+};
 
 use crate::caps::{self, CapSet};
 use crate::container::{
@@ -133,15 +135,17 @@ impl Container {
             path: state_dir.to_path_buf(),
             source,
         };
-        let seccomp = read_seccomp(&state_dir.join(CONFIG_FILE)).map_err(bundle_err)?;
+        let (seccomp, rlimits) = read_bundle(&state_dir.join(CONFIG_FILE)).map_err(bundle_err)?;
         let host = HostInfo::detect(false);
-        let process = build_exec_process(
+        let mut process = build_exec_process(
             launch,
             exec,
             &resolved,
             host.available_caps,
             seccomp.is_some(),
         )?;
+        // The container's `--ulimit`s apply to its execs too.
+        process.set_rlimits(rlimits);
         drop(host);
         self.mark_running()?;
 
@@ -181,10 +185,15 @@ impl Container {
     }
 }
 
-/// The container's seccomp profile, from its bundle (`None`: unconfined/privileged).
-fn read_seccomp(config: &Path) -> std::io::Result<Option<LinuxSeccomp>> {
+/// The container's seccomp profile (`None`: unconfined/privileged) and rlimits, from
+/// its bundle.
+type BundleRules = (Option<LinuxSeccomp>, Option<Vec<PosixRlimit>>);
+
+fn read_bundle(config: &Path) -> std::io::Result<BundleRules> {
     let spec = Spec::load(config).map_err(std::io::Error::other)?;
-    Ok(spec.linux().as_ref().and_then(|l| l.seccomp().clone()))
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let rlimits = spec.process().as_ref().and_then(|p| p.rlimits().clone());
+    Ok((seccomp, rlimits))
 }
 
 /// Stdio for a detached exec: /dev/null everywhere, as Docker gives it.

@@ -415,9 +415,22 @@ fn code(out: &std::process::Output) -> i32 {
 fn exec_runs_commands_with_env_user_workdir_and_exit_codes() {
     let d = daemon();
     d.docker([
-        "run", "-d", "--name", "box", "-e", "FOO=bar", "busybox", "sleep", "600",
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "-e",
+        "FOO=bar",
+        "--ulimit",
+        "nofile=1234:2345",
+        "busybox",
+        "sleep",
+        "600",
     ])
     .assert_success();
+    // The container's --ulimit applies to its execs.
+    let out = d.docker(["exec", "box", "sh", "-c", "ulimit -n"]);
+    assert_eq!(out.assert_success(), "1234\n");
     let out = d.docker(["exec", "box", "sh", "-c", "echo $FOO; echo err >&2; exit 3"]);
     assert_eq!(code(&out), 3);
     assert_eq!(out.stdout_text(), "bar\n");
