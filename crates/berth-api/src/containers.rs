@@ -497,7 +497,8 @@ async fn attach(
     let record = entry.record();
     let (stdin, stdout, stderr) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
     let created = record.state.status == "created";
-    if !record.state.running && !created && flag(&q, "stream") {
+    let (want_logs, want_stream) = (flag(&q, "logs"), flag(&q, "stream"));
+    if !record.state.running && !created && want_stream {
         return Err(ApiError(DaemonError::conflict(
             "You cannot attach to a stopped container, start it first",
         )));
@@ -511,19 +512,53 @@ async fn attach(
         ));
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let waiter = if record.state.running {
+    let waiter = if record.state.running || !want_stream {
         None
     } else {
         Some(d.containers().wait_for_start(&entry))
     };
+    let log_path = d
+        .containers()
+        .container_dir(&entry)
+        .join(format!("{}-json.log", record.id));
     tokio::spawn(async move {
-        let client = match on_upgrade.await {
+        let mut client = match on_upgrade.await {
             Ok(u) => TokioIo::new(u),
             Err(e) => {
                 tracing::debug!(error = %e, "attach upgrade failed");
                 return;
             }
         };
+        // `logs=1`: what the container wrote so far comes first, framed as the
+        // stream is.
+        if want_logs && (stdout || stderr) {
+            let opts = LogOptions {
+                stdout,
+                stderr,
+                since: None,
+                until: None,
+                tail: None,
+            };
+            let (lines, _) = tokio::task::spawn_blocking(move || logs::read(&log_path, &opts))
+                .await
+                .unwrap_or_default();
+            let mut out = Vec::new();
+            for l in lines {
+                if tty {
+                    out.extend_from_slice(l.log.as_bytes());
+                } else {
+                    let stream = if l.stream == "stderr" { 2 } else { 1 };
+                    out.extend_from_slice(&frame(stream, l.log.as_bytes()));
+                }
+            }
+            if client.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+        if !want_stream {
+            let _ = client.shutdown().await;
+            return;
+        }
         let (shim, ack) = match waiter {
             None => (
                 d.containers()

@@ -720,3 +720,39 @@ fn websocket_attach_carries_stdin_and_unframed_output() {
     assert_eq!(opcode, 8, "the close is answered");
     assert!(running(&d, "cat"));
 }
+
+#[test]
+fn attach_with_logs_replays_the_output_so_far() {
+    let d = daemon();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "chatty",
+        "busybox",
+        "sh",
+        "-c",
+        "echo before; echo oops >&2; sleep 600",
+    ])
+    .assert_success();
+    assert!(eventually(Duration::from_secs(10), || {
+        d.docker(["logs", "chatty"]).stdout_text() == "before\n"
+    }));
+    // logs without stream: the log, then the end.
+    let (head, mut s) = hijack(
+        &d,
+        "/containers/chatty/attach?logs=1&stream=0&stdout=1&stderr=1",
+    );
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    assert_eq!(
+        all,
+        b"\x01\x00\x00\x00\x00\x00\x00\x07before\n\x02\x00\x00\x00\x00\x00\x00\x05oops\n"
+    );
+    // Only the streams asked for.
+    let (_, mut s) = hijack(&d, "/containers/chatty/attach?logs=1&stream=0&stderr=1");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    assert_eq!(all, b"\x02\x00\x00\x00\x00\x00\x00\x05oops\n");
+}
