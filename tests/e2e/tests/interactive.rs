@@ -572,6 +572,11 @@ fn exec_api_create_start_detached_and_inspect() {
         Some(("application/json", br#"{"Detach":true}"#)),
     );
     assert_eq!(r.status, 409, "{}", r.text());
+    d.docker(["rm", "-f", "box"]).assert_success();
+    let r = d.request("GET", &format!("/exec/{id}/json"), None);
+    assert_eq!(r.status, 404, "a removed container's execs are forgotten");
+    d.docker(["run", "-d", "--name", "box", "busybox", "sleep", "600"])
+        .assert_success();
     let r = d.request("GET", "/exec/nope/json", None);
     assert_eq!(r.status, 404);
     assert!(

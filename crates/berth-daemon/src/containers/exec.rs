@@ -431,6 +431,16 @@ impl ContainerService {
         }))
     }
 
+    /// Drops the execs of a removed container (Docker's exec inspect then says
+    /// "No such exec instance").
+    pub(super) fn forget_execs(&self, container_id: &str) {
+        self.execs
+            .by_id
+            .lock()
+            .expect("execs lock")
+            .retain(|_, e| e.container_id != container_id);
+    }
+
     /// The IDs of a container's execs (inspect's `ExecIDs`).
     pub fn exec_ids(&self, container_id: &str) -> Vec<String> {
         let execs = self.execs.by_id.lock().expect("execs lock");

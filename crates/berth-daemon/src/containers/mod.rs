@@ -825,6 +825,7 @@ impl ContainerService {
             index.names.remove(&r.name);
         }
         entry.removed.send_replace(true);
+        self.forget_execs(&r.id);
         tracing::info!(container = %r.id, "container removed");
         Ok(())
     }
