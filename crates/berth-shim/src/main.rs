@@ -4,8 +4,14 @@
 //! creates the container through berth-runtime (libcontainer), prints one `Ready` line
 //! on stdout, closes stdout, and then supervises: it serves requests on the socket,
 //! owns the container's stdio (pipes, or a pty master), writes the json-file log, fans
-//! output out to attached clients, reaps the init (and, as a subreaper, every orphan
-//! of the container), records `exit.json`, tears the container down and exits.
+//! output out to attached clients, starts execs in the running container (each with
+//! its own pipes or pty and its own stream), reaps the init, the execs and, as a
+//! subreaper, every orphan of the container, records `exit.json`, tears the container
+//! down and exits.
+//!
+//! A TTY is never taken from the host's devpts: the runtime makes the pty inside the
+//! container and sends its master to a console socket the shim listens on
+//! (`berth_runtime::console`), for the container as for a `exec -t`.
 //!
 //! Design choices, and why:
 //! - Single-threaded, no async runtime: libcontainer deadlocks inside a multi-threaded

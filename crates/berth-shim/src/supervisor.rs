@@ -2,8 +2,10 @@
 //!
 //! One `poll(2)` over: the listening socket, a signalfd for SIGCHLD, the container's
 //! output fds, its stdin (when there is something to write), and every client
-//! connection. Each connection carries one request; `Wait` connections stay until the
-//! exit, `Attach` connections become byte streams.
+//! connection, plus each exec's outputs and pending stdin. Each connection carries one
+//! request; `Wait` connections stay until the exit, `Attach` and `Exec` connections
+//! become byte streams (an exec's stream closes once it is reaped and its output is
+//! drained, and its exit code stays for `ExecState`).
 //!
 //! The exit sequence, in this order: the init is reaped (its raw wait status kept);
 //! the output is drained to EOF (for a container in the host's PID namespace, what is
