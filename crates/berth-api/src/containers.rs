@@ -17,6 +17,7 @@ use axum::http::header::{CONNECTION, CONTENT_TYPE, UPGRADE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use berth_daemon::containers::attach::{DetachScanner, parse_detach_keys};
 use berth_daemon::containers::logs::{self, LogOptions};
 use berth_daemon::containers::{Config, CreateRequest, HostConfig, WaitCondition};
 use berth_daemon::filters::Filters;
@@ -25,7 +26,7 @@ use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::ApiError;
 use crate::extract::{Json, Pairs, Path, Query, docker_bool, flag, pair};
@@ -45,6 +46,8 @@ pub(crate) fn routes() -> Router<Arc<Daemon>> {
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/attach/ws", get(attach_ws))
         .route("/containers/{id}", delete(remove))
 }
 
@@ -258,7 +261,7 @@ fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn stream_content_type(tty: bool) -> &'static str {
+pub(crate) fn stream_content_type(tty: bool) -> &'static str {
     if tty {
         "application/vnd.docker.raw-stream"
     } else {
@@ -354,6 +357,135 @@ async fn logs(
         .into_response())
 }
 
+/// `?h=&w=` of the resize endpoints (containers and execs): unsigned, absent is 0, as
+/// Docker parses them; larger than a terminal can be is clamped.
+pub(crate) fn terminal_size(q: &Pairs) -> Result<(u16, u16), ApiError> {
+    let dim = |key: &str, what: &str| -> Result<u16, ApiError> {
+        match pair(q, key).unwrap_or("") {
+            "" => Ok(0),
+            v => v
+                .parse::<u32>()
+                .map(|n| n.min(u32::from(u16::MAX)) as u16)
+                .map_err(|e| ApiError::bad_request(format!("invalid resize {what} {v:?}: {e}"))),
+        }
+    };
+    Ok((dim("h", "height")?, dim("w", "width")?))
+}
+
+/// `POST /containers/{id}/resize`.
+async fn resize(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<Pairs>,
+) -> Result<Response, ApiError> {
+    let (h, w) = terminal_size(&q)?;
+    d.containers().resize(&id, h, w).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Joins a hijacked client connection and a shim stream until the shim's output ends
+/// or the client detaches. With `stdin` (the detach sequence), the client's bytes go
+/// to the shim, less the sequence; when the client's input ends the shim is told with
+/// a half-close (it decides what that means for the container's stdin). Without it
+/// the shim's write half stays open: dropping it would read as "this client left".
+/// Returns whether the client detached, and the client's write half for the caller
+/// to shut down (after anything that must happen before the client sees the end).
+pub(crate) async fn splice<C>(
+    client: C,
+    shim: tokio::net::UnixStream,
+    stdin: Option<Vec<u8>>,
+) -> (bool, tokio::io::WriteHalf<C>)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut client_r, mut client_w) = tokio::io::split(client);
+    let (mut shim_r, mut shim_w) = shim.into_split();
+    let (detach_tx, detach_rx) = tokio::sync::oneshot::channel::<()>();
+    let input = tokio::spawn(async move {
+        let Some(keys) = stdin else {
+            // Keep the write half (and so the shim's view of this client) alive.
+            std::future::pending::<()>().await;
+            return;
+        };
+        let mut scanner = DetachScanner::new(keys);
+        let mut buf = vec![0u8; 8192];
+        let mut pass = Vec::with_capacity(8192);
+        loop {
+            let n = match client_r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            pass.clear();
+            let detach = scanner.feed(&buf[..n], &mut pass);
+            if !pass.is_empty() && shim_w.write_all(&pass).await.is_err() {
+                return;
+            }
+            if detach {
+                let _ = detach_tx.send(());
+                return;
+            }
+        }
+        let _ = shim_w.shutdown().await;
+        std::future::pending::<()>().await;
+    });
+    let detached = tokio::select! {
+        _ = tokio::io::copy(&mut shim_r, &mut client_w) => false,
+        Ok(()) = detach_rx => true,
+    };
+    input.abort();
+    (detached, client_w)
+}
+
+/// `GET /containers/{id}/attach/ws`: the attach stream over a websocket (see
+/// [`crate::websocket`]); binary messages from API 1.42, text before, as Docker.
+async fn attach_ws(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<Pairs>,
+    version: crate::version::ApiVersion,
+    mut req: Request,
+) -> Result<Response, ApiError> {
+    let entry = d.containers().get(&id)?;
+    let record = entry.record();
+    if !record.state.running {
+        return Err(ApiError(DaemonError::conflict(
+            "You cannot attach to a stopped container, start it first",
+        )));
+    }
+    let key = req
+        .headers()
+        .get("sec-websocket-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_request("not a websocket handshake: no Sec-WebSocket-Key"))?;
+    let (stdin, stdout, stderr) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
+    let tty = record.config.tty;
+    let binary = version >= crate::version::ApiVersion::new(1, 42);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(client) = on_upgrade.await else { return };
+        let Ok(shim) = d
+            .containers()
+            .attach_stream(&entry, stdin, stdout, stderr)
+            .await
+        else {
+            return;
+        };
+        crate::websocket::splice_ws(TokioIo::new(client), shim, stdin, tty, binary).await;
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(
+        "sec-websocket-accept",
+        HeaderValue::from_str(&crate::websocket::accept_key(&key))
+            .map_err(|e| ApiError::bad_request(format!("bad Sec-WebSocket-Key: {e}")))?,
+    );
+    Ok(resp)
+}
+
 /// `POST /containers/{id}/attach`: hijacks the connection.
 async fn attach(
     State(d): State<Arc<Daemon>>,
@@ -365,12 +497,14 @@ async fn attach(
     let record = entry.record();
     let (stdin, stdout, stderr) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
     let created = record.state.status == "created";
-    if !record.state.running && !created && flag(&q, "stream") {
+    let (want_logs, want_stream) = (flag(&q, "logs"), flag(&q, "stream"));
+    if !record.state.running && !created && want_stream {
         return Err(ApiError(DaemonError::conflict(
             "You cannot attach to a stopped container, start it first",
         )));
     }
     let tty = record.config.tty;
+    let detach_keys = parse_detach_keys(pair(&q, "detachKeys").unwrap_or(""))?;
     let upgrade = req.headers().get(UPGRADE).is_some();
     if !upgrade {
         return Err(ApiError::bad_request(
@@ -379,19 +513,53 @@ async fn attach(
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     d.containers().attached(&entry);
-    let waiter = if record.state.running {
+    let waiter = if record.state.running || !want_stream {
         None
     } else {
         Some(d.containers().wait_for_start(&entry))
     };
+    let log_path = d
+        .containers()
+        .container_dir(&entry)
+        .join(format!("{}-json.log", record.id));
     tokio::spawn(async move {
-        let client = match on_upgrade.await {
+        let mut client = match on_upgrade.await {
             Ok(u) => TokioIo::new(u),
             Err(e) => {
                 tracing::debug!(error = %e, "attach upgrade failed");
                 return;
             }
         };
+        // `logs=1`: what the container wrote so far comes first, framed as the
+        // stream is.
+        if want_logs && (stdout || stderr) {
+            let opts = LogOptions {
+                stdout,
+                stderr,
+                since: None,
+                until: None,
+                tail: None,
+            };
+            let (lines, _) = tokio::task::spawn_blocking(move || logs::read(&log_path, &opts))
+                .await
+                .unwrap_or_default();
+            let mut out = Vec::new();
+            for l in lines {
+                if tty {
+                    out.extend_from_slice(l.log.as_bytes());
+                } else {
+                    let stream = if l.stream == "stderr" { 2 } else { 1 };
+                    out.extend_from_slice(&frame(stream, l.log.as_bytes()));
+                }
+            }
+            if client.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+        if !want_stream {
+            let _ = client.shutdown().await;
+            return;
+        }
         let (shim, ack) = match waiter {
             None => (
                 d.containers()
@@ -413,23 +581,9 @@ async fn attach(
             let _ = ack.send(());
         }
         let Ok(shim) = shim else { return };
-        let (mut client_r, mut client_w) = tokio::io::split(client);
-        let (mut shim_r, mut shim_w) = shim.into_split();
-        // Without stdin the write half must stay open until the stream ends: dropping
-        // it half-closes the socket, which the shim reads as "this client is gone".
-        let input = tokio::spawn(async move {
-            if stdin {
-                let _ = tokio::io::copy(&mut client_r, &mut shim_w).await;
-                // Tell the shim the client's stdin ended (it closes the container's
-                // stdin when the container was run with stdin_once).
-                let _ = shim_w.shutdown().await;
-            }
-            shim_w
-        });
-        let copied = tokio::io::copy(&mut shim_r, &mut client_w).await;
-        tracing::debug!(container = %id, ?copied, "attach stream ended");
+        let (detached, mut client_w) = splice(client, shim, stdin.then_some(detach_keys)).await;
         let _ = client_w.shutdown().await;
-        input.abort();
+        tracing::debug!(container = %id, detached, "attach stream ended");
     });
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

@@ -26,12 +26,14 @@ mod archive;
 mod containers;
 mod error;
 mod events;
+mod exec;
 pub mod extract;
 mod images;
 mod resources;
 mod system;
 mod version;
 mod volumes;
+mod websocket;
 
 use std::sync::Arc;
 
@@ -49,6 +51,7 @@ fn routes() -> Router<Arc<Daemon>> {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(archive::routes())
+        .merge(exec::routes())
         .merge(volumes::routes())
         .merge(events::routes())
         .merge(resources::routes())

@@ -163,7 +163,12 @@ impl Cgroup {
             match std::fs::read_to_string(&check) {
                 Ok(text) if text.lines().any(|l| l.trim() == done) => return Ok(()),
                 Ok(_) => {}
-                Err(source) => return Err(CgroupError::Io { path: check, source }),
+                Err(source) => {
+                    return Err(CgroupError::Io {
+                        path: check,
+                        source,
+                    });
+                }
             }
             if start.elapsed() > FREEZE_TIMEOUT {
                 if frozen {

@@ -47,16 +47,26 @@ pub const CONFIG_FILE: &str = "config.json";
 /// libcontainer's root, inside the state directory.
 pub const RUNTIME_DIR: &str = "rt";
 
-/// The init's standard streams. `stdin: None` gives the container /dev/null (when the
-/// shim's own stdin is /dev/null, which berth-shim makes sure of).
+/// A process's standard streams.
 #[derive(Debug)]
-pub struct Stdio {
-    /// The container's stdin.
-    pub stdin: Option<OwnedFd>,
-    /// The container's stdout.
-    pub stdout: OwnedFd,
-    /// The container's stderr.
-    pub stderr: OwnedFd,
+pub enum Stdio {
+    /// Pipes (or any fds) the caller made. `stdin: None` gives the process /dev/null
+    /// (when the caller's own stdin is /dev/null, which berth-shim makes sure of).
+    Pipes {
+        /// The process's stdin.
+        stdin: Option<OwnedFd>,
+        /// The process's stdout.
+        stdout: OwnedFd,
+        /// The process's stderr.
+        stderr: OwnedFd,
+    },
+    /// A pseudo-terminal made by the runtime *inside* the container, from the
+    /// container's own devpts (as runc does with `terminal: true`): the process gets its
+    /// peer as stdio and controlling terminal, and the master is sent with
+    /// `SCM_RIGHTS` over a connection to the unix socket listening at this path. The
+    /// caller binds the socket before and accepts the connection after the call
+    /// ([`crate::console::ConsoleSocket`]).
+    Console(PathBuf),
 }
 
 /// Why a container could not be created.
@@ -233,15 +243,11 @@ impl Container {
         let runtime_root = state_dir.join(RUNTIME_DIR);
         std::fs::create_dir_all(&runtime_root).map_err(bundle_err)?;
 
-        let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(CommandExecutor)
+        let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_executor(CommandExecutor::default())
             .with_root_path(&runtime_root)
-            .map_err(|e| CreateError::Runtime(error_chain(&e)))?
-            .with_stdout(stdio.stdout)
-            .with_stderr(stdio.stderr);
-        if let Some(stdin) = stdio.stdin {
-            builder = builder.with_stdin(stdin);
-        }
+            .map_err(|e| CreateError::Runtime(error_chain(&e)))?;
+        let builder = with_stdio(builder, stdio);
         let created = builder
             .as_init(state_dir)
             .with_systemd(false)
@@ -270,6 +276,11 @@ impl Container {
     /// The container ID.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// libcontainer's root directory for this container.
+    pub(crate) fn runtime_root(&self) -> &Path {
+        &self.runtime_root
     }
 
     /// Lets the init exec the command.
@@ -341,12 +352,30 @@ impl Container {
     }
 }
 
+/// Hands the process's stdio to the builder: fds, or a console socket.
+pub(crate) fn with_stdio(builder: ContainerBuilder, stdio: Stdio) -> ContainerBuilder {
+    match stdio {
+        Stdio::Pipes {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            let builder = builder.with_stdout(stdout).with_stderr(stderr);
+            match stdin {
+                Some(stdin) => builder.with_stdin(stdin),
+                None => builder,
+            }
+        }
+        Stdio::Console(socket) => builder.with_console_socket(Some(socket)),
+    }
+}
+
 /// Marks an exec failure inside libcontainer's error text, which is all that crosses
 /// from the init process back to the shim.
 const EXEC_MARK: &str = "berth-exec[";
 const EXEC_MARK_END: &str = "]berth-exec";
 
-fn classify(chain: &str) -> CreateError {
+pub(crate) fn classify(chain: &str) -> CreateError {
     if let Some(start) = chain.find(EXEC_MARK) {
         let rest = &chain[start + EXEC_MARK.len()..];
         if let Some(end) = rest.find(EXEC_MARK_END) {
@@ -443,10 +472,18 @@ fn path_env(env: &[String]) -> &str {
 
 /// The executor the container's init runs: looks the command up before the create
 /// completes, and execs it with clean signal state.
-#[derive(Clone)]
-struct CommandExecutor;
+#[derive(Clone, Default)]
+pub(crate) struct CommandExecutor {
+    /// A seccomp profile to load right before `execve` (execs; see `crate::exec`).
+    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+}
 
 impl CommandExecutor {
+    /// An executor that loads `seccomp` itself before `execve`.
+    pub(crate) fn with_seccomp(seccomp: Option<oci_spec::runtime::LinuxSeccomp>) -> Self {
+        CommandExecutor { seccomp }
+    }
+
     fn lookup(spec: &Spec) -> Result<(PathBuf, Vec<String>), LookupError> {
         let process = spec.process().as_ref();
         let args = process.and_then(|p| p.args().clone()).unwrap_or_default();
@@ -492,7 +529,6 @@ impl Executor for CommandExecutor {
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         restore_signals();
-        take_controlling_terminal();
         let (path, args) = match Self::lookup(spec) {
             Ok(found) => found,
             Err(e) => exit_with(&e.message, if e.not_executable { 126 } else { 127 }),
@@ -512,6 +548,12 @@ impl Executor for CommandExecutor {
             .collect();
         let mut envp: Vec<*const libc::c_char> = c_env.iter().map(|e| e.as_ptr()).collect();
         envp.push(std::ptr::null());
+        // Last, so that the filter constrains as little of our own setup as possible.
+        if let Some(seccomp) = &self.seccomp {
+            if let Err(e) = libcontainer::seccomp::initialize_seccomp(seccomp) {
+                exit_with(&format!("cannot load the seccomp profile: {e}"), 126);
+            }
+        }
         // SAFETY: all pointers are to NUL-terminated strings that outlive the call;
         // argv and envp are NULL-terminated arrays.
         #[allow(unsafe_code)]
@@ -546,19 +588,6 @@ fn restore_signals() {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
-}
-
-/// With a TTY the shim passes a pty peer as stdio; the init is a session leader
-/// (libcontainer calls `setsid`), so it can make that pty its controlling terminal, as
-/// runc does for `terminal: true`. Nothing else in fd 0 is a terminal.
-fn take_controlling_terminal() {
-    // SAFETY: isatty and ioctl(TIOCSCTTY) on fd 0 take no pointers.
-    #[allow(unsafe_code)]
-    unsafe {
-        if libc::isatty(0) == 1 {
-            libc::ioctl(0, libc::TIOCSCTTY, 0);
-        }
     }
 }
 

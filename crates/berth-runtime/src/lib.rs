@@ -14,6 +14,8 @@
 //!   /etc/group, read through the rootfs with in-root resolution.
 //! - [`container`]: create / start / kill / delete with libcontainer, and the mapping
 //!   of failures to [`berth_shim_protocol::LaunchError`] kinds (127, 126, 125).
+//! - [`console`]: the console socket a pty master made inside the container arrives on.
+//! - [`exec`]: `docker exec` through libcontainer's tenant builder, with the init's rules.
 //! - [`host`]: the facts about the host the spec depends on.
 #![warn(missing_docs)]
 // unsafe is confined to libc calls (getrlimit, kill, execve, signals), each with a SAFETY note.
@@ -21,7 +23,9 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod console;
 pub mod container;
+pub mod exec;
 pub mod host;
 pub mod seccomp;
 pub mod spec;

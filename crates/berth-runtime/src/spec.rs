@@ -344,7 +344,7 @@ fn bind_options(user: &[String]) -> Vec<String> {
     out
 }
 
-fn oci_caps(set: CapSet) -> HashSet<Capability> {
+pub(crate) fn oci_caps(set: CapSet) -> HashSet<Capability> {
     set.names()
         .iter()
         .filter_map(|name| {
@@ -439,9 +439,9 @@ pub fn build_spec(
     }
 
     let mut process = Process::default();
-    // The shim allocates the pty itself (TIOCGPTPEER) and hands the peer over as
-    // stdio; `terminal: true` would make the runtime want a console socket instead.
-    process.set_terminal(Some(false));
+    // With a TTY the runtime makes the pty inside the container and sends its master
+    // to the shim's console socket (see `console`).
+    process.set_terminal(Some(launch.process.tty));
     let console_size = match launch.process.console_size.filter(|_| launch.process.tty) {
         Some((h, w)) => Some(BoxBuilder::default().height(h).width(w).build()?),
         None => None,

@@ -348,6 +348,72 @@ pub enum Request {
         /// Columns.
         width: u16,
     },
+    /// Start another process in the running container (`docker exec`). Answered with
+    /// [`Reply::Started`] once it has exec'd (or [`Reply::Error`]: the container does
+    /// not run, the command is missing, …). Unless `detach`, the connection then
+    /// carries the process's stdio exactly as an [`Request::Attach`] stream does
+    /// (frames without a TTY, raw bytes with one; the client's bytes are its stdin when
+    /// `attach_stdin`, and a half-close closes that stdin), and the shim closes it once
+    /// the process has exited and its output is drained. A detached process gets
+    /// /dev/null as stdio. Its outcome is then [`Request::ExecState`]'s.
+    Exec(ExecSpec),
+    /// The state of an exec ([`Reply::ExecState`]).
+    ExecState {
+        /// [`ExecSpec::exec_id`].
+        exec_id: String,
+    },
+    /// Resize an exec's TTY ([`Reply::Ok`]).
+    ExecResize {
+        /// [`ExecSpec::exec_id`].
+        exec_id: String,
+        /// Rows.
+        height: u16,
+        /// Columns.
+        width: u16,
+    },
+}
+
+/// A process to start in a running container. The daemon has merged Docker's
+/// defaults (the container's env, user and working directory); the shim applies the
+/// container's rules (capabilities, seccomp profile, no-new-privileges) as for its init.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecSpec {
+    /// The exec's ID (64 hex), to find it again.
+    pub exec_id: String,
+    /// argv, as [`ProcessSpec::args`].
+    pub args: Vec<String>,
+    /// `KEY=value` entries (the container's, then `-e`).
+    pub env: Vec<String>,
+    /// Working directory (absolute; "" is the container's root).
+    #[serde(default)]
+    pub cwd: String,
+    /// As [`ProcessSpec::user`].
+    #[serde(default)]
+    pub user: String,
+    /// `exec --privileged`: every capability (the container's seccomp profile stays).
+    #[serde(default)]
+    pub privileged: bool,
+    /// Allocate a pseudo-terminal.
+    #[serde(default)]
+    pub tty: bool,
+    /// Give the process a stdin fed from this connection.
+    #[serde(default)]
+    pub attach_stdin: bool,
+    /// Start it and answer at once; no stream.
+    #[serde(default)]
+    pub detach: bool,
+    /// Initial terminal size (height, width) with a TTY.
+    #[serde(default)]
+    pub console_size: Option<(u16, u16)>,
+}
+
+/// What an exec is doing ([`Reply::ExecState`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecState {
+    /// Its PID in the host PID namespace.
+    pub pid: u32,
+    /// The exit code once it has exited (128 + signal when killed).
+    pub exit_code: Option<i32>,
 }
 
 /// A reply on `shim.sock`.
@@ -365,6 +431,8 @@ pub enum Reply {
     Exited(ExitStatus),
     /// Current status.
     State(Status),
+    /// An exec's state ([`Request::ExecState`]).
+    ExecState(ExecState),
     /// The request failed.
     Error(LaunchError),
 }
@@ -424,6 +492,17 @@ mod tests {
             finished_at: "t".into(),
         });
         let back: Reply = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        let exec = Request::Exec(ExecSpec {
+            exec_id: "e".into(),
+            args: vec!["true".into()],
+            ..ExecSpec::default()
+        });
+        let line = serde_json::to_string(&exec).unwrap();
+        assert!(
+            line.starts_with(r#"{"exec":{"exec_id":"e","args":["true"]"#),
+            "{line}"
+        );
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), exec);
         assert_eq!(back, e);
     }
 }

@@ -4,8 +4,14 @@
 //! creates the container through berth-runtime (libcontainer), prints one `Ready` line
 //! on stdout, closes stdout, and then supervises: it serves requests on the socket,
 //! owns the container's stdio (pipes, or a pty master), writes the json-file log, fans
-//! output out to attached clients, reaps the init (and, as a subreaper, every orphan
-//! of the container), records `exit.json`, tears the container down and exits.
+//! output out to attached clients, starts execs in the running container (each with
+//! its own pipes or pty and its own stream), reaps the init, the execs and, as a
+//! subreaper, every orphan of the container, records `exit.json`, tears the container
+//! down and exits.
+//!
+//! A TTY is never taken from the host's devpts: the runtime makes the pty inside the
+//! container and sends its master to a console socket the shim listens on
+//! (`berth_runtime::console`), for the container as for a `exec -t`.
 //!
 //! Design choices, and why:
 //! - Single-threaded, no async runtime: libcontainer deadlocks inside a multi-threaded
@@ -32,10 +38,15 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
+use berth_runtime::console::ConsoleSocket;
 use berth_runtime::container::{Container, Stdio};
 use berth_shim_protocol::{
     LAUNCH_FILE, LaunchError, LaunchErrorKind, LaunchSpec, Ready, SHIM_LOG_FILE, SOCKET_FILE,
 };
+
+/// The console socket's name in the state directory (kept short: a unix socket path
+/// holds 108 bytes).
+const CONSOLE_SOCKET: &str = "console.sock";
 
 fn main() {
     let Some(state_dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
@@ -79,7 +90,7 @@ fn run(state_dir: &Path) -> i32 {
         return fail(other(format!("{SOCKET_FILE}: {e}")));
     }
 
-    let (stdio, ends) = match make_stdio(&launch) {
+    let (stdio, pending) = match make_stdio(&launch) {
         Ok(s) => s,
         Err(e) => return fail(other(format!("creating the container's stdio: {e}"))),
     };
@@ -93,6 +104,15 @@ fn run(state_dir: &Path) -> i32 {
         Err(e) => {
             eprintln!("berth-shim: create failed: {e}");
             return fail(e.to_launch_error());
+        }
+    };
+    let ends = match pending.finish(&launch) {
+        Ok(ends) => ends,
+        Err(e) => {
+            eprintln!("berth-shim: {e}");
+            let _ = container.kill(libc::SIGKILL);
+            let _ = container.delete();
+            return fail(other(format!("creating the container's terminal: {e}")));
         }
     };
     if let Err(e) = report_ready(&Ready::Created {
@@ -199,53 +219,96 @@ fn set_nonblocking(fd: &OwnedFd) {
     }
 }
 
-/// Pipes, or a pty whose peer is allocated with TIOCGPTPEER (never opened by name under
-/// a /dev/pts the container could influence).
-fn make_stdio(launch: &LaunchSpec) -> std::io::Result<(Stdio, StdioEnds)> {
-    if launch.process.tty {
-        // SAFETY: posix_openpt/unlockpt/ioctl on the fd just opened.
-        let master = unsafe {
-            let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
+/// The container's stdio before the create: pipes, or (with a TTY) a console socket
+/// the runtime sends the pty master to.
+enum Pending {
+    Pipes(StdioEnds),
+    Console(ConsoleSocket),
+}
+
+impl Pending {
+    /// The shim's ends once the container exists.
+    fn finish(self, launch: &LaunchSpec) -> Result<StdioEnds, String> {
+        match self {
+            Pending::Pipes(ends) => Ok(ends),
+            Pending::Console(console) => {
+                let master = console
+                    .receive_master()
+                    .map_err(|e| berth_runtime::container::error_chain(&e))?;
+                pty_ends(
+                    master,
+                    launch.process.console_size,
+                    launch.process.open_stdin,
+                )
+                .map_err(|e| format!("setting up the pty master: {e}"))
             }
-            OwnedFd::from_raw_fd(fd)
-        };
-        // SAFETY: as above; TIOCGPTPEER returns a new fd.
-        let peer = unsafe {
-            if libc::unlockpt(master.as_raw_fd()) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let fd = libc::ioctl(
-                master.as_raw_fd(),
-                libc::TIOCGPTPEER,
-                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-            );
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            OwnedFd::from_raw_fd(fd)
-        };
-        if let Some((h, w)) = launch.process.console_size {
-            supervisor::resize(&master, h, w);
         }
-        set_nonblocking(&master);
-        let stdio = Stdio {
-            stdin: Some(peer.try_clone()?),
-            stdout: peer.try_clone()?,
-            stderr: peer,
-        };
-        let ends = StdioEnds {
-            stdout: master.try_clone()?,
-            stderr: None,
-            stdin: if launch.process.open_stdin {
-                Some(master.try_clone()?)
-            } else {
-                None
-            },
-            pty: Some(master),
-        };
-        return Ok((stdio, ends));
+    }
+}
+
+/// The shim's ends of a pty whose master the runtime sent: output and (when stdin is
+/// open) input both go through the master.
+pub(crate) fn pty_ends(
+    master: OwnedFd,
+    size: Option<(u16, u16)>,
+    open_stdin: bool,
+) -> std::io::Result<StdioEnds> {
+    if let Some((h, w)) = size.filter(|(h, w)| *h > 0 && *w > 0) {
+        supervisor::resize(&master, h, w);
+    }
+    set_nonblocking(&master);
+    Ok(StdioEnds {
+        stdout: master.try_clone()?,
+        stderr: None,
+        stdin: if open_stdin {
+            Some(master.try_clone()?)
+        } else {
+            None
+        },
+        pty: Some(master),
+    })
+}
+
+/// Pipes for an exec without a TTY (stdin only when the client sends it).
+pub(crate) fn exec_pipes(stdin: bool) -> std::io::Result<(Stdio, StdioEnds)> {
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    set_nonblocking(&out_r);
+    set_nonblocking(&err_r);
+    let (stdin_child, stdin_ours) = if stdin {
+        let (r, w) = pipe()?;
+        set_nonblocking(&w);
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    Ok((
+        Stdio::Pipes {
+            stdin: stdin_child,
+            stdout: out_w,
+            stderr: err_w,
+        },
+        StdioEnds {
+            stdout: out_r,
+            stderr: Some(err_r),
+            stdin: stdin_ours,
+            pty: None,
+        },
+    ))
+}
+
+/// Pipes, or with a TTY a console socket in the state directory (see
+/// `berth_runtime::console`: the pty is made inside the container, never taken from
+/// the host's devpts).
+fn make_stdio(launch: &LaunchSpec) -> std::io::Result<(Stdio, Pending)> {
+    if launch.process.tty {
+        let console = ConsoleSocket::bind(Path::new(CONSOLE_SOCKET))
+            .map_err(|e| std::io::Error::other(berth_runtime::container::error_chain(&e)))?;
+        let cwd = std::env::current_dir()?;
+        return Ok((
+            Stdio::Console(cwd.join(CONSOLE_SOCKET)),
+            Pending::Console(console),
+        ));
     }
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -259,16 +322,16 @@ fn make_stdio(launch: &LaunchSpec) -> std::io::Result<(Stdio, StdioEnds)> {
         (None, None)
     };
     Ok((
-        Stdio {
+        Stdio::Pipes {
             stdin: stdin_child,
             stdout: out_w,
             stderr: err_w,
         },
-        StdioEnds {
+        Pending::Pipes(StdioEnds {
             stdout: out_r,
             stderr: Some(err_r),
             stdin: stdin_ours,
             pty: None,
-        },
+        }),
     ))
 }

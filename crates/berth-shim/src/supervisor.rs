@@ -2,8 +2,10 @@
 //!
 //! One `poll(2)` over: the listening socket, a signalfd for SIGCHLD, the container's
 //! output fds, its stdin (when there is something to write), and every client
-//! connection. Each connection carries one request; `Wait` connections stay until the
-//! exit, `Attach` connections become byte streams.
+//! connection, plus each exec's outputs and pending stdin. Each connection carries one
+//! request; `Wait` connections stay until the exit, `Attach` and `Exec` connections
+//! become byte streams (an exec's stream closes once it is reaped and its output is
+//! drained, and its exit code stays for `ExecState`).
 //!
 //! The exit sequence, in this order: the init is reaped (its raw wait status kept);
 //! the output is drained to EOF (for a container in the host's PID namespace, what is
@@ -20,9 +22,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
-use berth_runtime::container::Container;
+use berth_runtime::container::{Container, Stdio};
 use berth_shim_protocol::{
-    EXIT_FILE, ExitStatus, LaunchError, LaunchErrorKind, LaunchSpec, Reply, Request, Status,
+    EXIT_FILE, ExecSpec, ExecState, ExitStatus, LaunchError, LaunchErrorKind, LaunchSpec, Reply,
+    Request, Status,
 };
 
 use crate::StdioEnds;
@@ -59,6 +62,82 @@ enum Phase {
     Exited(ExitStatus),
 }
 
+/// Whose output an fd carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// The container's init: to the log and attach streams.
+    Init,
+    /// An exec (by its key): to that exec's stream only.
+    Exec(u64),
+}
+
+/// Bytes on their way to a process's stdin.
+#[derive(Default)]
+struct Input {
+    fd: Option<OwnedFd>,
+    buf: VecDeque<u8>,
+    /// Close `fd` once `buf` is written.
+    close_pending: bool,
+}
+
+impl Input {
+    /// Writes what the fd takes now.
+    fn write(&mut self) {
+        let Some(fd) = &self.fd else {
+            self.buf.clear();
+            return;
+        };
+        while !self.buf.is_empty() {
+            let (front, _) = self.buf.as_slices();
+            match write_fd(fd, front) {
+                Ok(n) => {
+                    self.buf.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    // The process closed its stdin: nothing more can go in.
+                    self.fd = None;
+                    self.buf.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn settle(&mut self) {
+        if self.close_pending && self.buf.is_empty() {
+            self.fd = None;
+            self.close_pending = false;
+        }
+    }
+}
+
+/// A process started with [`Request::Exec`].
+struct ExecProc {
+    key: u64,
+    exec_id: String,
+    pid: u32,
+    tty: bool,
+    input: Input,
+    pty: Option<OwnedFd>,
+    /// The raw wait status, once reaped.
+    status: Option<i32>,
+    /// Set once reaped and its output drained.
+    exit_code: Option<i32>,
+}
+
+/// Finished execs remembered for [`Request::ExecState`].
+const MAX_FINISHED_EXECS: usize = 128;
+
+fn exit_code(raw: i32) -> i32 {
+    if libc::WIFSIGNALED(raw) {
+        128 + libc::WTERMSIG(raw)
+    } else {
+        libc::WEXITSTATUS(raw)
+    }
+}
+
 #[derive(PartialEq, Eq)]
 enum Role {
     /// Reading the request line.
@@ -70,6 +149,12 @@ enum Role {
         stdout: bool,
         stderr: bool,
         /// Still reading this client's bytes for the container's stdin.
+        stdin: bool,
+    },
+    /// An exec's stdio (see [`Request::Exec`]).
+    Exec {
+        key: u64,
+        /// Still reading this client's bytes for the exec's stdin.
         stdin: bool,
     },
 }
@@ -99,8 +184,10 @@ pub(crate) struct Supervisor {
     container: Container,
     listener: UnixListener,
     sigfd: OwnedFd,
-    /// Output sources: (stream number, fd); removed at EOF.
-    outputs: Vec<(u8, OwnedFd)>,
+    /// Output sources: (stream number, fd, whose); removed at EOF.
+    outputs: Vec<(u8, OwnedFd, Owner)>,
+    execs: Vec<ExecProc>,
+    next_exec_key: u64,
     stdin: Option<OwnedFd>,
     stdin_buf: VecDeque<u8>,
     /// Close the container's stdin once `stdin_buf` is written.
@@ -189,9 +276,9 @@ impl Supervisor {
         ends: StdioEnds,
         log: JsonLog,
     ) -> Self {
-        let mut outputs = vec![(1u8, ends.stdout)];
+        let mut outputs = vec![(1u8, ends.stdout, Owner::Init)];
         if let Some(err) = ends.stderr {
-            outputs.push((2, err));
+            outputs.push((2, err, Owner::Init));
         }
         Supervisor {
             launch,
@@ -199,6 +286,8 @@ impl Supervisor {
             listener,
             sigfd: signalfd_for_sigchld(),
             outputs,
+            execs: Vec::new(),
+            next_exec_key: 0,
             stdin: ends.stdin,
             stdin_buf: VecDeque::new(),
             stdin_close_pending: false,
@@ -239,6 +328,7 @@ impl Supervisor {
 
     /// Moves the exit sequence on when its conditions hold.
     fn progress(&mut self) {
+        self.progress_execs();
         if self.exited() || self.init_status.is_none() {
             return;
         }
@@ -254,13 +344,46 @@ impl Supervisor {
         self.finish();
     }
 
+    /// An exec is over once reaped and its output drained: its stream closes.
+    fn progress_execs(&mut self) {
+        for exec in &mut self.execs {
+            let Some(raw) = exec.status else { continue };
+            if exec.exit_code.is_some()
+                || self
+                    .outputs
+                    .iter()
+                    .any(|(_, _, o)| *o == Owner::Exec(exec.key))
+            {
+                continue;
+            }
+            exec.exit_code = Some(exit_code(raw));
+            exec.input = Input::default();
+            exec.pty = None;
+            for conn in &mut self.conns {
+                if matches!(conn.role, Role::Exec { key, .. } if key == exec.key) {
+                    conn.close_when_flushed = true;
+                }
+            }
+        }
+        // Close now what is flushed: the next poll may wait for a long time.
+        self.conns
+            .retain(|c| !(c.dead || (c.close_when_flushed && c.out.is_empty())));
+        let finished = self.execs.iter().filter(|e| e.exit_code.is_some()).count();
+        if finished > MAX_FINISHED_EXECS {
+            let mut extra = finished - MAX_FINISHED_EXECS;
+            self.execs.retain(|e| {
+                if extra > 0 && e.exit_code.is_some() {
+                    extra -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+
     fn finish(&mut self) {
-        let raw = self.init_status.unwrap_or(0);
-        let exit_code = if libc::WIFSIGNALED(raw) {
-            128 + libc::WTERMSIG(raw)
-        } else {
-            libc::WEXITSTATUS(raw)
-        };
+        let exit_code = exit_code(self.init_status.unwrap_or(0));
         let oom_killed =
             berth_runtime::cgroups::oom_kill_count(&self.launch.cgroup_path).unwrap_or(0) > 0;
         let status = ExitStatus {
@@ -282,7 +405,7 @@ impl Supervisor {
                     conn.send(&Reply::Exited(status.clone()));
                     conn.close_when_flushed = true;
                 }
-                Role::Attach { .. } => conn.close_when_flushed = true,
+                Role::Attach { .. } | Role::Exec { .. } => conn.close_when_flushed = true,
                 Role::Request => {}
             }
         }
@@ -295,8 +418,19 @@ impl Supervisor {
         let mut fds = Vec::with_capacity(4 + self.outputs.len() + self.conns.len());
         fds.push(pollfd(self.listener.as_raw_fd(), libc::POLLIN));
         fds.push(pollfd(self.sigfd.as_raw_fd(), libc::POLLIN));
-        for (_, fd) in &self.outputs {
+        for (_, fd, _) in &self.outputs {
             fds.push(pollfd(fd.as_raw_fd(), libc::POLLIN));
+        }
+        // Exec stdins with bytes waiting, by exec index.
+        let exec_base = fds.len();
+        let mut exec_slots = Vec::new();
+        for (i, exec) in self.execs.iter().enumerate() {
+            if let Some(fd) = &exec.input.fd {
+                if !exec.input.buf.is_empty() {
+                    fds.push(pollfd(fd.as_raw_fd(), libc::POLLOUT));
+                    exec_slots.push(i);
+                }
+            }
         }
         let stdin_slot = match &self.stdin {
             Some(fd) if !self.stdin_buf.is_empty() => {
@@ -312,6 +446,13 @@ impl Supervisor {
             let reading = match conn.role {
                 Role::Request => true,
                 Role::Attach { stdin, .. } => stdin && stdin_room,
+                Role::Exec { key, stdin } => {
+                    stdin
+                        && self
+                            .execs
+                            .iter()
+                            .any(|e| e.key == key && e.input.buf.len() < MAX_STDIN_BUFFER)
+                }
                 Role::Wait => false,
             };
             if reading {
@@ -350,15 +491,26 @@ impl Supervisor {
             self.drain_signalfd();
             self.reap();
         }
-        // Outputs, from the back so that removal keeps earlier slots valid.
-        for i in (0..self.outputs.len()).rev() {
-            if ready(2 + i) {
-                self.read_output(i, buf);
+        // Outputs in order (stdout before stderr: what a process wrote first usually
+        // arrives first); those that ended are removed afterwards, from the back, so
+        // that removal keeps the other slots valid.
+        let mut ended = Vec::new();
+        for i in 0..self.outputs.len() {
+            if ready(2 + i) && self.read_output(i, buf) {
+                ended.push(i);
             }
+        }
+        for i in ended.into_iter().rev() {
+            self.close_output(i);
         }
         if let Some(slot) = stdin_slot {
             if ready(slot) {
                 self.write_stdin();
+            }
+        }
+        for (n, &i) in exec_slots.iter().enumerate() {
+            if ready(exec_base + n) {
+                self.execs[i].input.write();
             }
         }
         for (i, pfd) in fds[conn_base..].iter().enumerate() {
@@ -382,6 +534,9 @@ impl Supervisor {
             self.stdin = None;
             self.stdin_close_pending = false;
         }
+        for exec in &mut self.execs {
+            exec.input.settle();
+        }
     }
 
     fn drain_signalfd(&mut self) {
@@ -401,28 +556,42 @@ impl Supervisor {
             }
             if pid as u32 == self.container.pid() && self.init_status.is_none() {
                 self.init_status = Some(status);
+            } else if let Some(exec) = self
+                .execs
+                .iter_mut()
+                .find(|e| e.pid == pid as u32 && e.status.is_none())
+            {
+                exec.status = Some(status);
             }
         }
     }
 
-    fn read_output(&mut self, index: usize, buf: &mut [u8]) {
-        let stream = self.outputs[index].0;
+    /// Forwards what an output has; returns whether it ended (EOF, or EIO from a
+    /// pty master once the last peer fd is closed).
+    fn read_output(&mut self, index: usize, buf: &mut [u8]) -> bool {
+        let (stream, _, owner) = self.outputs[index];
         // Read until the pipe is empty so a burst does not cost a poll per chunk, but
         // bounded so that one busy stream cannot starve the rest of the loop.
         for _ in 0..16 {
             match read_fd(&self.outputs[index].1, buf) {
-                Ok(0) => return self.close_output(index),
-                Ok(n) => self.forward(stream, n, buf),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Ok(0) => return true,
+                Ok(n) => match owner {
+                    Owner::Init => self.forward(stream, n, buf),
+                    Owner::Exec(key) => self.forward_exec(key, stream, &buf[..n]),
+                },
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // A pty master reads EIO once the last peer fd is closed.
-                Err(_) => return self.close_output(index),
+                Err(_) => return true,
             }
         }
+        false
     }
 
     fn close_output(&mut self, index: usize) {
-        let (stream, _) = self.outputs.remove(index);
+        let (stream, _, owner) = self.outputs.remove(index);
+        if owner != Owner::Init {
+            return;
+        }
         if let Err(e) = self.log.finish_stream(stream, jsonlog::now_nanos()) {
             eprintln!("berth-shim: {e}");
         }
@@ -453,6 +622,28 @@ impl Supervisor {
             }
             conn.out.extend(data);
             // Try at once: most clients keep up, and this saves a poll round trip.
+            flush(conn);
+        }
+    }
+
+    /// An exec's output goes to its own stream only (Docker logs no exec output).
+    fn forward_exec(&mut self, key: u64, stream: u8, data: &[u8]) {
+        let tty = self.execs.iter().any(|e| e.key == key && e.tty);
+        for conn in &mut self.conns {
+            if !matches!(conn.role, Role::Exec { key: k, .. } if k == key) {
+                continue;
+            }
+            let frame_len = if tty { data.len() } else { data.len() + 8 };
+            if conn.out.len() + frame_len > MAX_ATTACH_BUFFER {
+                conn.dropped += data.len() as u64;
+                continue;
+            }
+            if !tty {
+                let len = (data.len() as u32).to_be_bytes();
+                conn.out
+                    .extend([stream, 0, 0, 0, len[0], len[1], len[2], len[3]]);
+            }
+            conn.out.extend(data);
             flush(conn);
         }
     }
@@ -508,7 +699,11 @@ impl Supervisor {
         loop {
             let conn = &mut self.conns[i];
             let attach_stdin = matches!(conn.role, Role::Attach { stdin: true, .. });
-            let reading = conn.role == Role::Request || attach_stdin;
+            let exec_stdin = match conn.role {
+                Role::Exec { key, stdin: true } => Some(key),
+                _ => None,
+            };
+            let reading = conn.role == Role::Request || attach_stdin || exec_stdin.is_some();
             if !reading {
                 // Only hangups matter here: a client that left.
                 let mut probe = [0u8; 1];
@@ -535,6 +730,8 @@ impl Supervisor {
                 Ok(0) => {
                     if conn.role == Role::Request {
                         conn.dead = true;
+                    } else if let Some(key) = exec_stdin {
+                        self.exec_stdin_eof(i, key);
                     } else {
                         self.stdin_eof(i);
                     }
@@ -552,6 +749,16 @@ impl Supervisor {
                             conn.dead = true;
                             return;
                         }
+                    } else if let Some(key) = exec_stdin {
+                        if let Some(exec) = self.execs.iter_mut().find(|e| e.key == key) {
+                            if exec.input.fd.is_some() {
+                                exec.input.buf.extend(&chunk[..n]);
+                                exec.input.write();
+                            }
+                            if exec.input.buf.len() >= MAX_STDIN_BUFFER {
+                                return;
+                            }
+                        }
                     } else if self.stdin.is_some() {
                         self.stdin_buf.extend(&chunk[..n]);
                         self.write_stdin();
@@ -567,13 +774,36 @@ impl Supervisor {
         }
     }
 
-    /// A client's stdin ended: with `stdin_once` the container's stdin closes too.
+    /// A client's stdin ended. As Docker: without a TTY and with `stdin_once` the
+    /// container's stdin closes and the client keeps receiving output until the exit;
+    /// otherwise (a TTY, or stdin kept open for others) only this client's session
+    /// ends: a detached or departed terminal must not end the container's input.
     fn stdin_eof(&mut self, i: usize) {
-        if let Role::Attach { stdin, .. } = &mut self.conns[i].role {
+        let conn = &mut self.conns[i];
+        if let Role::Attach { stdin, .. } = &mut conn.role {
             *stdin = false;
         }
-        if self.launch.process.stdin_once {
+        if self.launch.process.stdin_once && self.pty.is_none() {
             self.stdin_close_pending = true;
+        } else {
+            conn.close_when_flushed = true;
+        }
+    }
+
+    /// An exec client's stdin ended: as for the init with `stdin_once`, the exec's
+    /// stdin closes without a TTY; with one only the client's session ends.
+    fn exec_stdin_eof(&mut self, i: usize, key: u64) {
+        let conn = &mut self.conns[i];
+        if let Role::Exec { stdin, .. } = &mut conn.role {
+            *stdin = false;
+        }
+        let Some(exec) = self.execs.iter_mut().find(|e| e.key == key) else {
+            return;
+        };
+        if exec.tty {
+            conn.close_when_flushed = true;
+        } else {
+            exec.input.close_pending = true;
         }
     }
 
@@ -683,11 +913,136 @@ impl Supervisor {
                 }
                 Reply::Ok
             }
+            Request::Exec(spec) => {
+                if !matches!(self.phase, Phase::Running) || self.init_status.is_some() {
+                    not_running()
+                } else {
+                    match self.exec(spec) {
+                        Ok((key, pid, stream)) => {
+                            let conn = &mut self.conns[i];
+                            conn.send(&Reply::Started { pid });
+                            match stream {
+                                Some(stdin) => conn.role = Role::Exec { key, stdin },
+                                None => conn.close_when_flushed = true,
+                            }
+                            flush(conn);
+                            return;
+                        }
+                        Err(e) => Reply::Error(e),
+                    }
+                }
+            }
+            Request::ExecState { exec_id } => {
+                match self.execs.iter().find(|e| e.exec_id == exec_id) {
+                    Some(e) => Reply::ExecState(ExecState {
+                        pid: e.pid,
+                        exit_code: e.exit_code,
+                    }),
+                    None => error_reply(
+                        LaunchErrorKind::InvalidSpec,
+                        format!("No such exec instance: {exec_id}"),
+                    ),
+                }
+            }
+            Request::ExecResize {
+                exec_id,
+                height,
+                width,
+            } => {
+                if let Some(pty) = self
+                    .execs
+                    .iter()
+                    .find(|e| e.exec_id == exec_id)
+                    .and_then(|e| e.pty.as_ref())
+                {
+                    resize(pty, height, width);
+                }
+                Reply::Ok
+            }
         };
         let conn = &mut self.conns[i];
         conn.send(&reply);
         conn.close_when_flushed = true;
         flush(conn);
+    }
+}
+
+impl Supervisor {
+    /// Starts an exec; returns its key, PID, and whether a stream follows (with the
+    /// client's stdin read or not).
+    fn exec(&mut self, mut spec: ExecSpec) -> Result<(u64, u32, Option<bool>), LaunchError> {
+        let other = |message: String| LaunchError {
+            kind: LaunchErrorKind::Other,
+            message,
+        };
+        let state_dir = std::env::current_dir()
+            .map_err(|e| other(format!("the shim's state directory: {e}")))?;
+        let key = self.next_exec_key;
+        self.next_exec_key += 1;
+        if spec.detach {
+            // Nobody reads a detached exec's terminal: plain /dev/null, as Docker does.
+            spec.tty = false;
+            spec.attach_stdin = false;
+        }
+        let mut console = None;
+        let mut ends = None;
+        let stdio = if spec.detach {
+            berth_runtime::exec::null_stdio().map_err(|e| other(format!("/dev/null: {e}")))?
+        } else if spec.tty {
+            let path = state_dir.join(format!("exec{key}.sock"));
+            let socket = berth_runtime::console::ConsoleSocket::bind(&path)
+                .map_err(|e| other(berth_runtime::container::error_chain(&e)))?;
+            console = Some(socket);
+            Stdio::Console(path)
+        } else {
+            let (stdio, pipes) = crate::exec_pipes(spec.attach_stdin)
+                .map_err(|e| other(format!("creating the exec's stdio: {e}")))?;
+            ends = Some(pipes);
+            stdio
+        };
+        let pid = self
+            .container
+            .exec(&state_dir, &self.launch, &spec, stdio)
+            .map_err(|e| e.to_launch_error())?;
+        if let Some(console) = console {
+            let master = console
+                .receive_master()
+                .map_err(|e| other(berth_runtime::container::error_chain(&e)));
+            match master.and_then(|m| {
+                crate::pty_ends(m, spec.console_size, spec.attach_stdin)
+                    .map_err(|e| other(format!("the exec's pty: {e}")))
+            }) {
+                Ok(e) => ends = Some(e),
+                Err(e) => {
+                    // SAFETY: kill(2) of our own unreaped child.
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                    return Err(e);
+                }
+            }
+        }
+        let mut exec = ExecProc {
+            key,
+            exec_id: spec.exec_id.clone(),
+            pid,
+            tty: spec.tty,
+            input: Input::default(),
+            pty: None,
+            status: None,
+            exit_code: None,
+        };
+        if let Some(ends) = ends {
+            self.outputs.push((1, ends.stdout, Owner::Exec(key)));
+            if let Some(err) = ends.stderr {
+                self.outputs.push((2, err, Owner::Exec(key)));
+            }
+            exec.input.fd = ends.stdin;
+            exec.pty = ends.pty;
+        }
+        self.execs.push(exec);
+        // The tenant create touched as much memory as the container's create did:
+        // give it back at the next idle moment, as after the start.
+        self.trim_pending = true;
+        Ok((key, pid, (!spec.detach).then_some(spec.attach_stdin)))
     }
 }
 

@@ -80,6 +80,9 @@ pub(crate) struct Cli {
 /// Top-level commands.
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
+    /// Attach local standard input, output, and error streams to a running container
+    #[command(after_long_help = "berth container attach, berth attach")]
+    Attach(container::AttachArgs),
     /// Create a new image from a container's changes
     Commit(container::CommitArgs),
     /// Manage containers
@@ -92,6 +95,9 @@ pub(crate) enum Command {
     Diff(container::DiffArgs),
     /// Get real time events from the server
     Events(events::EventsArgs),
+    /// Execute a command in a running container
+    #[command(after_long_help = "berth container exec, berth exec")]
+    Exec(container::ExecArgs),
     /// Export a container's filesystem as a tar archive
     Export(container::ExportArgs),
     /// Show the history of an image

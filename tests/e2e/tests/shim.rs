@@ -738,3 +738,116 @@ fn shim_survives_being_orphaned_and_records_the_exit() {
         "{mounts}"
     );
 }
+
+/// Sends an exec request and reads its first reply line; the connection carries the
+/// exec's stream after it.
+fn exec(shim: &Shim, spec: Value) -> (Value, UnixStream) {
+    let mut s = connect(&shim.state);
+    writeln!(s, "{}", json!({ "exec": spec })).unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while s.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let reply = serde_json::from_slice(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    (reply, s)
+}
+
+fn exec_state(shim: &Shim, id: &str) -> Value {
+    shim.request(json!({ "exec_state": { "exec_id": id } }))
+}
+
+#[test]
+fn exec_runs_in_the_container_with_its_rules_and_reports_the_exit_code() {
+    let fx = Fixture::new();
+    let mut launch = fx.launch("exec", &["sleep", "60"]);
+    launch["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("FROM_INIT=1"));
+    let shim = fx.spawn(&launch);
+    assert!(shim.request(json!("start")).get("started").is_some());
+    let env = ["PATH=/bin", "FROM_EXEC=2"];
+    let (reply, s) = exec(
+        &shim,
+        json!({
+            "exec_id": "e1",
+            "args": ["sh", "-c", "echo $FROM_EXEC $HOME; hostname; grep -E '^(Seccomp|CapBnd):' /proc/self/status; echo oops >&2; exit 4"],
+            "env": env,
+            "cwd": "/tmp",
+        }),
+    );
+    let pid = reply["started"]["pid"].as_i64().expect("started") as i32;
+    fx.pids.borrow_mut().push(pid);
+    let (out, err) = read_frames(s);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("2 /root\nbox\n"), "{out}");
+    // The container's seccomp profile (mode 2) and Docker's default bounding set.
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(out.contains("CapBnd:\t00000000a80425fb"), "{out}");
+    assert_eq!(err, b"oops\n");
+    let state = exec_state(&shim, "e1");
+    assert_eq!(state["exec_state"]["exit_code"], 4, "{state}");
+    // The exec's output is not the container's log.
+    let log = std::fs::read_to_string(shim.state.join("c-json.log")).unwrap_or_default();
+    assert!(!log.contains("oops"), "{log}");
+
+    // Stdin, closed by a half-close.
+    let (reply, mut s) = exec(
+        &shim,
+        json!({"exec_id": "e2", "args": ["cat"], "env": env, "attach_stdin": true}),
+    );
+    assert!(reply.get("started").is_some(), "{reply}");
+    s.write_all(b"through stdin").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let (out, _) = read_frames(s);
+    assert_eq!(out, b"through stdin");
+    assert_eq!(exec_state(&shim, "e2")["exec_state"]["exit_code"], 0);
+
+    // A TTY: raw bytes, a terminal inside. The initial size is set once the runtime
+    // hands over the master, which is after the process started (as with runc).
+    let (reply, mut s) = exec(
+        &shim,
+        json!({"exec_id": "e3", "args": ["sh", "-c", "tty; sleep 0.5; stty size"], "env": env, "tty": true, "console_size": [7, 33]}),
+    );
+    assert!(reply.get("started").is_some(), "{reply}");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("7 33"), "{text}");
+
+    // Detached: answered at once, finishes on its own.
+    let (reply, _) = exec(
+        &shim,
+        json!({"exec_id": "e4", "args": ["sh", "-c", "exit 6"], "env": env, "detach": true}),
+    );
+    assert!(reply.get("started").is_some(), "{reply}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exec_state(&shim, "e4")["exec_state"]["exit_code"].is_null() {
+        assert!(
+            Instant::now() < deadline,
+            "the detached exec did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(exec_state(&shim, "e4")["exec_state"]["exit_code"], 6);
+
+    // A missing command: Docker's message and the 127 kind.
+    let (reply, _) = exec(
+        &shim,
+        json!({"exec_id": "e5", "args": ["nope"], "env": env}),
+    );
+    assert_eq!(reply["error"]["kind"], "command_not_found", "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("executable file not found"),
+        "{reply}"
+    );
+    assert!(exec_state(&shim, "nope").get("error").is_some());
+    let mut shim = shim;
+    assert_eq!(shim.request(json!({"kill": {"signal": 9}})), json!("ok"));
+    shim.wait_exit();
+}

@@ -14,8 +14,8 @@ use berth_oci::Digest;
 use berth_oci::image::ContainerConfig;
 use berth_store::layer::{self, Change};
 
-use super::rootfs::RootfsPaths;
 use super::ContainerService;
+use super::rootfs::RootfsPaths;
 use crate::DaemonError;
 use crate::images::{LayerCommit, apply_changes};
 

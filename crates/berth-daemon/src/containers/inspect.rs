@@ -128,6 +128,11 @@ impl ContainerService {
                 .collect::<Vec<_>>()
                 .join(":");
         }
+        // Running execs, or null as Docker shows none.
+        let exec_ids = match self.exec_ids(&r.id) {
+            ids if ids.is_empty() => Value::Null,
+            ids => json!(ids),
+        };
         let mut v = json!({
             "Id": r.id,
             "Created": crate::images::go_time(r.created),
@@ -146,7 +151,7 @@ impl ContainerService {
             "MountLabel": "",
             "ProcessLabel": "",
             "AppArmorProfile": "",
-            "ExecIDs": null,
+            "ExecIDs": exec_ids,
             "HostConfig": r.host_config,
             "GraphDriver": {
                 "Data": {

@@ -21,8 +21,10 @@
 //! event, rootfs unmount, restart policy, auto-remove.
 
 mod archive;
+pub mod attach;
 mod commit;
 mod etc;
+pub mod exec;
 mod init_layer;
 mod inspect;
 pub mod logs;
@@ -91,6 +93,7 @@ pub struct ContainerService {
     images: Arc<ImageService>,
     index: Mutex<Index>,
     events: Arc<EventBus>,
+    execs: exec::Execs,
     me: Weak<ContainerService>,
 }
 
@@ -149,6 +152,7 @@ impl ContainerService {
             images: images.clone(),
             index: Mutex::new(Index::default()),
             events,
+            execs: exec::Execs::default(),
             me: me.clone(),
         });
         for dir in std::fs::read_dir(&root).map_err(io_err("cannot read containers dir"))? {
@@ -684,7 +688,7 @@ impl ContainerService {
 
     /// Reports a container event with Docker's attributes (labels, image, name) and
     /// `extra` ones (`exitCode`, `signal`, `oldName`).
-    fn event(&self, r: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
+    pub(super) fn event(&self, r: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
         let mut attributes =
             crate::events::container_attributes(r.config.labels.as_ref(), &r.config.image, &r.name);
         attributes.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
@@ -896,6 +900,7 @@ impl ContainerService {
             index.names.remove(&r.name);
         }
         entry.removed.send_replace(true);
+        self.forget_execs(&r.id);
         tracing::info!(container = %r.id, "container removed");
         self.event(&r, "destroy", &[]);
         Ok(())

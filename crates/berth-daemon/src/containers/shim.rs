@@ -138,3 +138,17 @@ pub(super) async fn attach(
         ))),
     }
 }
+
+/// Starts an exec: the shim's first reply, and the connection (the exec's stream
+/// follows the reply when it started and is not detached).
+///
+/// # Errors
+/// The shim is gone.
+pub(super) async fn exec(
+    state_dir: &Path,
+    spec: &berth_shim_protocol::ExecSpec,
+) -> std::io::Result<(Reply, UnixStream)> {
+    let mut conn = send(state_dir, &Request::Exec(spec.clone())).await?;
+    let reply = read_reply(&mut conn).await?;
+    Ok((reply, conn))
+}

@@ -658,7 +658,7 @@ pub(super) fn launch_spec(
             tty: c.tty,
             open_stdin: c.open_stdin,
             stdin_once: c.stdin_once,
-            console_size: None,
+            console_size: console_size(hc),
         },
         hostname: c.hostname.clone(),
         domainname: c.domainname.clone(),
@@ -735,6 +735,15 @@ fn parse_size(s: &str) -> Option<u64> {
     };
     let n: f64 = num.parse().ok()?;
     (n >= 0.0).then_some((n * mult as f64) as u64)
+}
+
+/// `HostConfig.ConsoleSize` (`[height, width]`, API 1.42+): the client's terminal size,
+/// so the first prompt is drawn at the right width before any resize arrives.
+fn console_size(hc: &HostConfig) -> Option<(u16, u16)> {
+    let size = hc.extra.get("ConsoleSize")?.as_array()?;
+    let dim = |i: usize| size.get(i)?.as_u64().and_then(|v| u16::try_from(v).ok());
+    let (h, w) = (dim(0)?, dim(1)?);
+    (h > 0 && w > 0).then_some((h, w))
 }
 
 #[cfg(test)]

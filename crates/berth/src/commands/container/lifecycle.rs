@@ -111,7 +111,8 @@ async fn start_attached(ctx: &Ctx, a: &StartArgs) -> anyhow::Result<()> {
         stderr: true,
         tty,
     };
-    let task = tokio::spawn(attach::stream(conn, streams));
+    let keys = a.detach_keys.clone();
+    let task = tokio::spawn(async move { attach::stream(conn, streams, &keys).await });
     let wait = wait_exit_or_removed(ctx, &id, auto_remove).await;
     let path = format!("/containers/{}/start", path_escape(&id));
     if let Err(e) = ctx.client.call_json(Method::POST, &path, None).await {
@@ -124,7 +125,11 @@ async fn start_attached(ctx: &Ctx, a: &StartArgs) -> anyhow::Result<()> {
     if tty && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         super::run::monitor_tty_size(ctx, &id);
     }
-    task.await.unwrap_or(Ok(()))?;
+    let streamed = task.await.unwrap_or(Ok(()));
+    if attach::is_detached(&streamed) {
+        return Ok(());
+    }
+    streamed?;
     let status = wait.await;
     if status != 0 {
         return Err(StatusError {

@@ -9,6 +9,7 @@
 pub(crate) mod attach;
 pub(crate) mod changes;
 pub(crate) mod cp;
+pub(crate) mod exec;
 pub(crate) mod lifecycle;
 pub(crate) mod list;
 pub(crate) mod logs;
@@ -21,6 +22,7 @@ use clap::{Args, Subcommand};
 
 pub(crate) use changes::{CommitArgs, DiffArgs, ExportArgs};
 pub(crate) use cp::CpArgs;
+pub(crate) use exec::{AttachArgs, ExecArgs};
 pub(crate) use lifecycle::{
     KillArgs, PruneArgs, RemoveArgs, RenameArgs, StartArgs, StopArgs, WaitArgs,
 };
@@ -43,6 +45,8 @@ pub(crate) struct ContainerGroup {
 /// `berth container <command>`.
 #[derive(Subcommand, Debug)]
 pub(crate) enum ContainerCommand {
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Create a new image from a container's changes
     Commit(CommitArgs),
     /// Copy files/folders between a container and the local filesystem
@@ -51,6 +55,8 @@ pub(crate) enum ContainerCommand {
     Create(CreateArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
     /// Display detailed information on one or more containers
@@ -106,10 +112,12 @@ pub(crate) async fn run_group(ctx: &Ctx, group: ContainerGroup) -> anyhow::Resul
     match group.command {
         None => super::group_without_command(ctx, None),
         Some(ContainerCommand::External(words)) => super::group_without_command(ctx, Some(&words)),
+        Some(ContainerCommand::Attach(a)) => exec::attach_container(ctx, a).await,
         Some(ContainerCommand::Commit(a)) => changes::commit(ctx, a).await,
         Some(ContainerCommand::Cp(a)) => cp::run(ctx, a).await,
         Some(ContainerCommand::Create(a)) => run::create(ctx, a).await,
         Some(ContainerCommand::Diff(a)) => changes::diff(ctx, a).await,
+        Some(ContainerCommand::Exec(a)) => exec::exec(ctx, a).await,
         Some(ContainerCommand::Export(a)) => changes::export(ctx, a).await,
         Some(ContainerCommand::Inspect(a)) => crate::commands::inspect::container(ctx, a).await,
         Some(ContainerCommand::Kill(a)) => lifecycle::kill(ctx, a).await,

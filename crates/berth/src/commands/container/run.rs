@@ -390,7 +390,10 @@ pub(crate) async fn run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<()> {
             stderr,
             tty,
         };
-        Some(tokio::spawn(attach::stream(conn, streams)))
+        let keys = a.detach_keys.clone();
+        Some(tokio::spawn(async move {
+            attach::stream(conn, streams, &keys).await
+        }))
     } else {
         None
     };
@@ -414,19 +417,34 @@ pub(crate) async fn run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<()> {
         }
         return Err(run_status_error(&e.into()).into());
     }
-    let Some(task) = attach_task else {
+    let Some(mut task) = attach_task else {
         return Ok(());
     };
     if tty && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         monitor_tty_size(ctx, &id);
     }
     // The output may still be draining when the container exits: take both.
-    let status = wait.await;
-    let streamed = if stdout || stderr {
-        task.await.unwrap_or(Ok(()))
-    } else {
-        task.abort();
-        Ok(())
+    // A detach ends the attach first, and the container runs on.
+    let mut wait = wait;
+    let mut streamed = None;
+    let status = tokio::select! {
+        status = &mut wait => status,
+        result = &mut task => {
+            let result = result.unwrap_or(Ok(()));
+            if attach::is_detached(&result) {
+                return Ok(());
+            }
+            streamed = Some(result);
+            wait.await
+        }
+    };
+    let streamed = match streamed {
+        Some(r) => r,
+        None if stdout || stderr => task.await.unwrap_or(Ok(())),
+        None => {
+            task.abort();
+            Ok(())
+        }
     };
     streamed?;
     if status != 0 {
