@@ -184,21 +184,14 @@ async fn save_many(
     save(d, names).await
 }
 
-/// `POST /images/create`: `fromSrc` imports; `fromImage` (pull) comes with the
-/// registry client.
+/// `POST /images/create`: `fromSrc` imports; `fromImage` pulls (see `distribution`).
 async fn create(
     State(d): State<Arc<Daemon>>,
     Query(q): Query<Pairs>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let Some(src) = pair(&q, "fromSrc") else {
-        let image = pair(&q, "fromImage").unwrap_or_default();
-        return Err(ApiError(DaemonError::new(
-            berth_daemon::ErrorKind::Unavailable,
-            format!(
-                "pull access denied for {image}: pulling from registries is not available in this berth build"
-            ),
-        )));
+        return crate::distribution::pull(d, q, req.headers().clone()).await;
     };
     if src != "-" {
         return Err(ApiError::bad_request(format!(

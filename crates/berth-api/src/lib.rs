@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod containers;
+mod distribution;
 mod error;
 pub mod extract;
 mod images;

@@ -12,6 +12,7 @@
 mod archive;
 mod changes;
 mod import;
+mod pull;
 mod query;
 mod remove;
 
@@ -29,6 +30,9 @@ use crate::DaemonError;
 pub use archive::{LoadProgress, SavePlan};
 pub use changes::apply_changes;
 pub use import::ImportOptions;
+pub use pull::{
+    MAX_CONCURRENT_DOWNLOADS, PreparedPull, ProgressMessage, ProgressSender, PullRequest,
+};
 pub use query::{DeleteResponseItem, HistoryItem, ImageInspect, ImageSummary, PruneReport};
 pub(crate) use query::{go_time, parse_timestamp};
 
