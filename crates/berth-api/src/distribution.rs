@@ -162,3 +162,72 @@ pub(crate) async fn pull(
     )
         .into_response())
 }
+
+/// `POST /images/{name}/push?tag=`: pushes one tag, or every tag of the repository.
+pub(crate) async fn push(
+    d: Arc<Daemon>,
+    name: String,
+    q: Pairs,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let auth = registry_auth(&headers)?;
+    let tag = pair(&q, "tag").unwrap_or_default().to_string();
+    let targets = d.images().plan_push(&name, &tag)?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<ProgressMessage>();
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<Bytes>();
+    let rt = tokio::runtime::Handle::current();
+    let forward = {
+        let out_tx = out_tx.clone();
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                if out_tx.send(message_line(&m)).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    tokio::spawn(async move {
+        let result = tokio::task::spawn_blocking(move || d.images().push(targets, &auth, &rt, &tx))
+            .await
+            .unwrap_or_else(|e| Err(DaemonError::internal(format!("push failed: {e}"))));
+        let _ = forward.await;
+        match result {
+            Ok(results) => {
+                for r in results {
+                    let _ = out_tx.send(line(json!({
+                        "progressDetail": {},
+                        "aux": {"Tag": r.tag, "Digest": r.digest.to_string(), "Size": r.size},
+                    })));
+                }
+            }
+            Err(e) => {
+                let _ = out_tx.send(error_line(&e));
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(out_rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    Ok((
+        [(CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// `POST /auth`: checks credentials against a registry, as `docker login` asks.
+pub(crate) async fn auth(
+    axum::extract::State(d): axum::extract::State<Arc<Daemon>>,
+    crate::extract::Json(config): crate::extract::Json<AuthConfig>,
+) -> Result<Response, ApiError> {
+    d.images().login(&config).await?;
+    Ok(
+        crate::extract::Json(json!({"Status": "Login Succeeded", "IdentityToken": ""}))
+            .into_response(),
+    )
+}
+
+/// The routes this module adds besides the image routes' hooks.
+pub(crate) fn routes() -> axum::Router<Arc<Daemon>> {
+    axum::Router::new().route("/auth", axum::routing::post(auth))
+}

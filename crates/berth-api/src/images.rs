@@ -264,20 +264,25 @@ async fn per_image_get(
     }
 }
 
-#[derive(Deserialize)]
 struct TagQuery {
-    #[serde(default)]
     repo: String,
-    #[serde(default)]
     tag: String,
 }
 
 async fn per_image_post(
     State(d): State<Arc<Daemon>>,
     axum::extract::Path(rest): axum::extract::Path<String>,
-    Query(q): Query<TagQuery>,
+    Query(pairs): Query<Pairs>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let (name, verb) = split_verb(&rest);
+    if verb == "push" {
+        return crate::distribution::push(d, name.to_string(), pairs, headers).await;
+    }
+    let q = TagQuery {
+        repo: pair(&pairs, "repo").unwrap_or_default().to_string(),
+        tag: pair(&pairs, "tag").unwrap_or_default().to_string(),
+    };
     match verb {
         "tag" => {
             d.images().tag(name, &q.repo, &q.tag)?;

@@ -45,6 +45,7 @@ fn routes() -> Router<Arc<Daemon>> {
     Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(distribution::routes())
         .merge(containers::routes())
         .merge(volumes::routes())
 }

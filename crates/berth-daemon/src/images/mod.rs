@@ -13,6 +13,7 @@ mod archive;
 mod changes;
 mod import;
 mod pull;
+mod push;
 mod query;
 mod remove;
 
@@ -33,6 +34,7 @@ pub use import::ImportOptions;
 pub use pull::{
     MAX_CONCURRENT_DOWNLOADS, PreparedPull, ProgressMessage, ProgressSender, PullRequest,
 };
+pub use push::PushResult;
 pub use query::{DeleteResponseItem, HistoryItem, ImageInspect, ImageSummary, PruneReport};
 pub(crate) use query::{go_time, parse_timestamp};
 
