@@ -31,6 +31,9 @@ use crate::DaemonError;
 /// compression of loaded layers from starving the machine).
 const MAX_CONCURRENT_UPLOADS: usize = 3;
 
+/// Reports one progress message: layer id, status, bytes done and total.
+type SendProgress<'a> = dyn Fn(Option<&str>, &str, Option<(u64, u64)>) + Sync + 'a;
+
 /// What one pushed tag ended as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushResult {
@@ -284,7 +287,7 @@ impl ImageService {
         layer: &LayerRecord,
         mount_sources: &[String],
         rt: &Handle,
-        send: &(dyn Fn(Option<&str>, &str, Option<(u64, u64)>) + Sync),
+        send: &SendProgress<'_>,
     ) -> Result<LayerRecord, DaemonError> {
         let short = layer.diff_id.short();
         let layer = if layer.blob == layer.diff_id {
