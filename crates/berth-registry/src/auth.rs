@@ -53,6 +53,11 @@ impl AuthConfig {
         base64::encode(&json).replace('+', "-").replace('/', "_")
     }
 
+    /// The `auth` field `~/.docker/config.json` keeps: `base64(username:password)`.
+    pub fn encode_auth_field(username: &str, password: &str) -> String {
+        base64::encode(format!("{username}:{password}").as_bytes())
+    }
+
     /// The credentials these carry, if any.
     pub fn credentials(&self) -> Option<Credentials> {
         if !self.registrytoken.is_empty() {
