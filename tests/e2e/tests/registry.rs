@@ -88,6 +88,11 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The registry's storage directory.
+    fn storage(&self) -> std::path::PathBuf {
+        self._dir.path().join("data/docker/registry/v2")
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("registry.log")).unwrap_or_default()
     }
@@ -293,4 +298,182 @@ fn login_with_basic_auth_lets_push_and_pull_through() {
     .assert_success();
     b.docker(["pull", &target]).assert_success();
     assert_eq!(image_id(&b, &target), busybox.id);
+}
+
+/// The manifest digest and size a `docker push` printed (`TAG: digest: D size: N`).
+fn pushed_digest(out: &str) -> (String, u64) {
+    let line = out
+        .lines()
+        .find(|l| l.contains(": digest: "))
+        .unwrap_or_else(|| panic!("no digest line in {out}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    (words[2].to_string(), words[4].parse().expect("size"))
+}
+
+#[test]
+fn corrupted_layer_is_refused_and_nothing_of_it_is_kept() {
+    let registry = Registry::start();
+    let a = Berthd::start();
+    let busybox = a.load_image("busybox");
+    let target = format!("{}/bad/busybox:1", registry.host());
+    a.docker(["tag", &busybox.reference, &target])
+        .assert_success();
+    a.docker(["push", &target]).assert_success();
+    // Flip one byte of the stored layer blob (the registry serves it unverified).
+    let blobs = registry.storage().join("blobs/sha256");
+    let mut largest: Option<(u64, std::path::PathBuf)> = None;
+    for prefix in std::fs::read_dir(&blobs).expect("blob dirs") {
+        for blob in std::fs::read_dir(prefix.expect("entry").path()).expect("blob dir") {
+            let data = blob.expect("entry").path().join("data");
+            let len = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
+            if largest.as_ref().is_none_or(|(l, _)| len > *l) {
+                largest = Some((len, data));
+            }
+        }
+    }
+    let (len, layer) = largest.expect("the layer blob is stored");
+    let mut bytes = std::fs::read(&layer).expect("read blob");
+    let middle = (len / 2) as usize;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&layer, bytes).expect("write blob");
+
+    let b = Berthd::start();
+    let err = b.docker(["pull", &target]).assert_failure();
+    assert!(err.contains("verification failed"), "{err}");
+    let images = b.docker(["images", "-q"]).assert_success();
+    assert!(images.trim().is_empty(), "{images}");
+    let leftovers: Vec<_> = ["blobs/sha256", "snapshots", "ingest"]
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_dir(b.data_root().join(d))
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+#[test]
+fn index_pull_picks_the_host_platform_and_refuses_a_missing_one() {
+    let registry = Registry::start();
+    let a = Berthd::start();
+    let hello = a.load_image("hello-world");
+    let single = format!("{}/multi/hello:single", registry.host());
+    a.docker(["tag", &hello.reference, &single])
+        .assert_success();
+    let (digest, size) = pushed_digest(&a.docker(["push", &single]).assert_success());
+    // An OCI index whose amd64 and arm64 entries both name that manifest; only the
+    // entry of this host's platform may be chosen.
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let other = if arch == "amd64" { "riscv64" } else { "amd64" };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+             "platform": {"os": "linux", "architecture": other}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+             "platform": {"os": "linux", "architecture": arch}},
+        ]
+    });
+    let body = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(body.path(), index.to_string()).expect("write index");
+    let url = format!("http://{}/v2/multi/hello/manifests/multi", registry.host());
+    run_command(
+        Command::new("curl").args([
+            "-fsS",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.oci.image.index.v1+json",
+            "--data-binary",
+            &format!("@{}", body.path().display()),
+            &url,
+        ]),
+        None,
+    )
+    .assert_success();
+
+    let multi = format!("{}/multi/hello:multi", registry.host());
+    let b = Berthd::start();
+    let err = b
+        .docker(["pull", "--platform", "linux/s390x", &multi])
+        .assert_failure();
+    assert!(
+        err.contains("no matching manifest for linux/s390x"),
+        "{err}"
+    );
+    b.docker(["pull", &multi]).assert_success();
+    assert_eq!(image_id(&b, &multi), hello.id);
+    // RepoDigests names the index, as Docker records it.
+    let index_digest = format!("sha256:{}", {
+        use std::io::Write;
+        let mut child = Command::new("sha256sum")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("sha256sum");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(index.to_string().as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("sha256sum output");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    });
+    let digests = b
+        .docker([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RepoDigests}}",
+            &multi,
+        ])
+        .assert_success();
+    assert!(
+        digests.contains(&index_digest),
+        "{digests} lacks {index_digest}"
+    );
+}
+
+#[test]
+fn berth_cli_logs_in_pushes_and_pulls_like_docker() {
+    let registry = Registry::start_with_basic_auth();
+    let a = Berthd::start();
+    let busybox = a.load_image("busybox");
+    let target = format!("{}/cli/busybox:1", registry.host());
+    a.berth(["tag", &busybox.reference, &target])
+        .assert_success();
+    a.berth(["push", &target]).assert_failure();
+    let out = run_command(
+        a.berth_cmd()
+            .args(["login", "-u", "alice", "--password-stdin", &registry.host()]),
+        Some(b"s3cret\n"),
+    );
+    out.assert_stdout_contains("Login Succeeded");
+    // Stored Docker's way, so the docker CLI uses the same login.
+    let config =
+        std::fs::read_to_string(a.docker_config_dir().join("config.json")).expect("config.json");
+    assert!(config.contains(&registry.host()), "{config}");
+    let pushed = a.berth(["push", &target]).assert_success();
+    assert!(pushed.contains("1: digest: sha256:"), "{pushed}");
+    a.berth(["rmi", &target]).assert_success();
+    let pulled = a.docker(["pull", &target]).assert_success();
+    assert!(pulled.contains(&target), "{pulled}");
+    let quiet = a.berth(["pull", "-q", &target]).assert_success();
+    assert_eq!(quiet.trim(), target);
+    let out = a.berth(["logout", &registry.host()]).assert_success();
+    assert!(out.contains("Removing login credentials"), "{out}");
+    a.berth(["rmi", &target]).assert_success();
+    a.berth(["pull", &target]).assert_failure();
 }
