@@ -7,8 +7,11 @@
 //! fails. Images go up from one berthd and come down into a second one, so a pull
 //! never finds the pushed layers locally.
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_e2e::{Berthd, OutputExt, run_command};
@@ -29,6 +32,15 @@ impl Registry {
     /// Starts a registry whose users are in an htpasswd file (`alice` / `s3cret`).
     fn start_with_basic_auth() -> Registry {
         Self::start_with("htpasswd")
+    }
+
+    /// Starts a registry that trusts tokens signed by `server`.
+    fn start_with_token_auth(server: &TokenServer) -> Registry {
+        Self::start_with(&format!(
+            "token:\n    realm: http://127.0.0.1:{}/token\n    service: berth-test-registry\n    issuer: berth-test-issuer\n    rootcertbundle: {}\n",
+            server.port,
+            server.cert.display()
+        ))
     }
 
     fn start_with(auth: &str) -> Registry {
@@ -54,6 +66,8 @@ impl Registry {
                 "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
                 htpasswd.display()
             ));
+        } else if !auth.is_empty() {
+            config.push_str(&format!("auth:\n  {auth}"));
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).expect("write registry config");
@@ -476,4 +490,243 @@ fn berth_cli_logs_in_pushes_and_pulls_like_docker() {
     assert!(out.contains("Removing login credentials"), "{out}");
     a.berth(["rmi", &target]).assert_success();
     a.berth(["pull", &target]).assert_failure();
+}
+
+// ------------------------------------------------------------- token server
+
+fn base64(data: &[u8], url: bool) -> String {
+    let alphabet: &[u8; 64] = if url {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+        if !url {
+            for _ in chunk.len()..3 {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A tiny Docker token server: trades `alice:s3cret` (Basic) for an RS256 JWT
+/// granting the scopes asked for, signed with `openssl` by a key whose self-signed
+/// certificate the registry trusts. Anonymous requests get 401. It counts the tokens
+/// it issued, so tests can see one token serve a whole pull.
+struct TokenServer {
+    port: u16,
+    cert: std::path::PathBuf,
+    issued: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    _dir: tempfile::TempDir,
+}
+
+impl TokenServer {
+    fn start() -> TokenServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = dir.path().join("key.pem");
+        let cert = dir.path().join("cert.pem");
+        run_command(
+            Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=berth-test-token",
+                ])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert),
+            None,
+        )
+        .assert_success();
+        let der = run_command(
+            Command::new("openssl")
+                .args(["x509", "-outform", "DER", "-in"])
+                .arg(&cert),
+            None,
+        );
+        assert!(der.status.success());
+        let x5c = base64(&der.stdout, false);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind token server");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let issued = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (issued, stop, key) = (issued.clone(), stop.clone(), key.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let _ = stream.set_nonblocking(false);
+                            serve_token(stream, &key, &x5c, &issued);
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+            });
+        }
+        TokenServer {
+            port,
+            cert,
+            issued,
+            stop,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve_token(
+    stream: std::net::TcpStream,
+    key: &std::path::Path,
+    x5c: &str,
+    issued: &AtomicUsize,
+) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut authorized = false;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if line.to_ascii_lowercase().starts_with("authorization:") {
+            authorized = line.trim_end().ends_with(&base64(b"alice:s3cret", false));
+        }
+    }
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let mut service = String::new();
+    let mut access = Vec::new();
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = v
+            .replace("%3A", ":")
+            .replace("%2F", "/")
+            .replace("%2C", ",");
+        match k {
+            "service" => service = v,
+            "scope" => {
+                let parts: Vec<&str> = v.split(':').collect();
+                if parts.len() == 3 {
+                    access.push(serde_json::json!({
+                        "type": parts[0], "name": parts[1],
+                        "actions": parts[2].split(',').collect::<Vec<_>>(),
+                    }));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = stream;
+    if !authorized {
+        let body = r#"{"details":"incorrect username or password"}"#;
+        let _ = write!(
+            out,
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [x5c]});
+    let claims = serde_json::json!({
+        "iss": "berth-test-issuer", "sub": "alice", "aud": service,
+        "exp": now + 300, "nbf": now - 10, "iat": now,
+        "jti": format!("{now}-{}", issued.load(Ordering::Relaxed)),
+        "access": access,
+    });
+    let signing_input = format!(
+        "{}.{}",
+        base64(header.to_string().as_bytes(), true),
+        base64(claims.to_string().as_bytes(), true)
+    );
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl dgst");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(signing_input.as_bytes())
+        .expect("write signing input");
+    let signature = child.wait_with_output().expect("signature").stdout;
+    let token = format!("{signing_input}.{}", base64(&signature, true));
+    issued.fetch_add(1, Ordering::Relaxed);
+    let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+    let _ = write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+#[test]
+fn bearer_token_auth_gets_one_token_per_operation_and_refuses_strangers() {
+    let tokens = TokenServer::start();
+    let registry = Registry::start_with_token_auth(&tokens);
+    let a = Berthd::start();
+    let layers = a.load_image("berth-test/layers");
+    let target = format!("{}/tok/layers:1", registry.host());
+    a.docker(["tag", &layers.reference, &target])
+        .assert_success();
+
+    let err = a.docker(["push", &target]).assert_failure();
+    assert!(
+        err.contains("unauthorized") || err.contains("incorrect"),
+        "{err}"
+    );
+    a.docker_with_stdin(
+        ["login", "-u", "alice", "--password-stdin", &registry.host()],
+        b"s3cret\n",
+    )
+    .assert_success();
+    a.docker(["push", &target]).assert_success();
+
+    let b = Berthd::start();
+    b.docker_with_stdin(
+        ["login", "-u", "alice", "--password-stdin", &registry.host()],
+        b"s3cret\n",
+    )
+    .assert_success();
+    let before = tokens.issued.load(Ordering::Relaxed);
+    let out = b.docker(["pull", &target]).assert_success();
+    assert!(out.contains("Pull complete"), "{out}");
+    // The manifest, config and three layers all went through on one token.
+    assert_eq!(tokens.issued.load(Ordering::Relaxed) - before, 1);
+    assert_eq!(image_id(&b, &target), layers.id);
 }
