@@ -730,3 +730,42 @@ fn bearer_token_auth_gets_one_token_per_operation_and_refuses_strangers() {
     assert_eq!(tokens.issued.load(Ordering::Relaxed) - before, 1);
     assert_eq!(image_id(&b, &target), layers.id);
 }
+
+#[test]
+fn pull_after_a_failed_one_resumes_with_the_layers_it_finished() {
+    let registry = Registry::start();
+    let a = Berthd::start();
+    let layers = a.load_image("berth-test/layers");
+    let target = format!("{}/resume/layers:1", registry.host());
+    a.docker(["tag", &layers.reference, &target])
+        .assert_success();
+    a.docker(["push", &target]).assert_success();
+    // Corrupt the largest blob (a layer), pull (fails), restore it, pull again.
+    let blobs = registry.storage().join("blobs/sha256");
+    let mut largest: Option<(u64, std::path::PathBuf)> = None;
+    for prefix in std::fs::read_dir(&blobs).expect("blob dirs") {
+        for blob in std::fs::read_dir(prefix.expect("entry").path()).expect("blob dir") {
+            let data = blob.expect("entry").path().join("data");
+            let len = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
+            if largest.as_ref().is_none_or(|(l, _)| len > *l) {
+                largest = Some((len, data));
+            }
+        }
+    }
+    let (len, layer) = largest.expect("a layer blob is stored");
+    let good = std::fs::read(&layer).expect("read blob");
+    let mut bad = good.clone();
+    bad[(len / 2) as usize] ^= 0xff;
+    std::fs::write(&layer, &bad).expect("corrupt blob");
+
+    let b = Berthd::start();
+    b.docker(["pull", &target]).assert_failure();
+    std::fs::write(&layer, &good).expect("restore blob");
+    let out = b.docker(["pull", &target]).assert_success();
+    let reused = out.matches("Already exists").count();
+    let fetched = out.matches("Pull complete").count();
+    assert!(reused >= 1, "nothing resumed: {out}");
+    assert_eq!(reused + fetched, layers.diff_ids.len(), "{out}");
+    assert_eq!(image_id(&b, &target), layers.id);
+    b.docker(["run", "--rm", &target, "true"]).assert_success();
+}

@@ -15,8 +15,10 @@
 //! committed as a snapshot and its ingest is dropped. Layers whose snapshot is already
 //! present (same chain ID, in any image) are not downloaded.
 //!
-//! Like `load`, a pull holds the `gc` lock shared throughout and, on failure, runs a
-//! collection so that layers committed before the failure do not stay behind.
+//! Like `load`, a pull holds the `gc` lock shared throughout. Unlike `load`, a failed
+//! pull leaves the layers it finished (each verified against both its blob digest and
+//! its diff ID), so that pulling again resumes instead of fetching them again; the
+//! next garbage collection removes them if no pull ever uses them.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -188,23 +190,18 @@ impl ImageService {
     ///
     /// # Errors
     /// Registry failures, a digest or diff-ID mismatch (`InvalidArgument`), store
-    /// failures. Nothing of a failed pull stays behind.
+    /// failures. Of a failed pull, only fully verified layers stay (see module docs).
     pub fn finish_pull(
         &self,
         prepared: PreparedPull,
         rt: &Handle,
         progress: &ProgressSender,
     ) -> Result<Digest, DaemonError> {
-        let result = {
-            let _gc = self.gc.read().expect("gc lock");
-            self.finish_pull_shared(&prepared, rt, progress)
-        };
-        if result.is_err()
-            && let Err(e) = self.collect_garbage()
-        {
-            tracing::warn!(error = %e, "cannot collect what a failed pull left");
-        }
-        result
+        // No collection on failure: the layers finished before it are verified and
+        // let a retry resume; the failing layer itself never becomes visible.
+        // Unreferenced layers go at the next collection (daemon start, rmi, prune).
+        let _gc = self.gc.read().expect("gc lock");
+        self.finish_pull_shared(&prepared, rt, progress)
     }
 
     fn finish_pull_shared(
@@ -262,21 +259,36 @@ impl ImageService {
         let was = self.lock().refs.get(reference).copied();
 
         // Layers already present, in any image, are reused as they are recorded there.
+        // So are layers an interrupted pull finished: their snapshot and blob were
+        // both verified before they were committed.
         let mut records: Vec<Option<LayerRecord>> = {
             let state = self.lock();
             chains
                 .iter()
-                .map(|c| {
+                .zip(&manifest.layers)
+                .map(|(c, desc)| {
                     if !self.snapshots.exists(c) {
                         return None;
                     }
-                    state.images.values().find_map(|img| {
+                    let in_image = state.images.values().find_map(|img| {
                         let ids: Vec<Digest> =
                             img.record.layers.iter().map(|l| l.diff_id).collect();
                         chain_ids(&ids)
                             .iter()
                             .position(|x| x == c)
                             .map(|j| img.record.layers[j].clone())
+                    });
+                    in_image.or_else(|| {
+                        let info = self.snapshots.info(c).ok()?;
+                        (self.content.exists(&desc.digest)
+                            && self.content.size(&desc.digest).ok()? == desc.size)
+                            .then(|| LayerRecord {
+                                blob: desc.digest,
+                                media_type: desc.media_type.clone(),
+                                blob_size: desc.size,
+                                diff_id: info.diff_id,
+                                diff_size: info.diff_size,
+                            })
                     })
                 })
                 .collect()
