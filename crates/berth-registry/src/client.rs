@@ -186,6 +186,22 @@ fn empty() -> ReqBody {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
+/// An HTTP/1.1 connection over `io`, driven by a task of its own.
+async fn handshake<S>(
+    io: S,
+) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>, hyper::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "registry connection ended");
+        }
+    });
+    Ok(sender)
+}
+
 /// A client for one repository (`library/busybox`) on one registry.
 ///
 /// Cheap to share behind an `Arc`: the token is behind a mutex and requests run
@@ -200,6 +216,8 @@ pub struct RegistryClient {
     extra_scopes: Mutex<Vec<String>>,
     /// The `Authorization` value in use, once the registry asked for one.
     authorization: Mutex<Option<String>>,
+    /// Per-registry CA certificates (`<dir>/<host:port>/*.crt`).
+    certs_dir: PathBuf,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -226,7 +244,15 @@ impl RegistryClient {
             actions: if push { "pull,push" } else { "pull" },
             extra_scopes: Mutex::new(Vec::new()),
             authorization: Mutex::new(None),
+            certs_dir: crate::tls::default_certs_dir(),
         }
+    }
+
+    /// Looks for per-registry CA certificates under `dir` instead of
+    /// [`crate::tls::DEFAULT_CERTS_DIR`].
+    pub fn with_certs_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.certs_dir = dir.into();
+        self
     }
 
     /// The endpoint.
@@ -256,12 +282,11 @@ impl RegistryClient {
         authorization: Option<&str>,
         body: ReqBody,
     ) -> Result<Response<Incoming>, RegistryError> {
-        if url.scheme == Scheme::Https {
-            return Err(RegistryError::TlsUnsupported {
-                authority: url.authority.clone(),
-            });
-        }
-        let (host, port) = split_host_port(&url.authority, 80);
+        let default_port = match url.scheme {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        };
+        let (host, port) = split_host_port(&url.authority, default_port);
         let connect = |source| RegistryError::Connect {
             authority: url.authority.clone(),
             source,
@@ -278,14 +303,18 @@ impl RegistryClient {
             url: url.to_string(),
             source,
         };
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(http)?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "registry connection ended");
+        let mut sender = match url.scheme {
+            Scheme::Http => handshake(stream).await.map_err(http)?,
+            Scheme::Https => {
+                let tls = crate::tls::connect(&self.certs_dir, &url.authority, &host, stream)
+                    .await
+                    .map_err(|source| RegistryError::Tls {
+                        authority: url.authority.clone(),
+                        source,
+                    })?;
+                handshake(tls).await.map_err(http)?
             }
-        });
+        };
         let mut req = Request::builder()
             .method(method.clone())
             .uri(url.path.as_str())

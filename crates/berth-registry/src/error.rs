@@ -22,13 +22,13 @@ pub enum RegistryError {
         /// The cause.
         source: hyper::Error,
     },
-    /// The endpoint needs HTTPS, which this build cannot speak yet.
-    #[error(
-        "{authority} is not a loopback or insecure registry and HTTPS is not supported by this berth build (add it to insecure-registries to use plain HTTP)"
-    )]
-    TlsUnsupported {
+    /// The TLS handshake failed (unknown authority, wrong name, …).
+    #[error("TLS connection to {authority} failed")]
+    Tls {
         /// `host:port`.
         authority: String,
+        /// The cause.
+        source: std::io::Error,
     },
     /// Credentials missing or refused (401 after authenticating).
     #[error("unauthorized: {message}")]

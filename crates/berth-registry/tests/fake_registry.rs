@@ -281,3 +281,129 @@ async fn index_resolves_to_the_wanted_platform_and_blobs_follow_redirects() {
     reader.read_to_string(&mut data).await.unwrap();
     assert_eq!(data, "layer bytes");
 }
+
+/// Serves `/v2/` over TLS with a fresh certificate for 127.0.0.1 from a fresh CA;
+/// returns the port and the CA's PEM.
+async fn serve_tls() -> (u16, Vec<u8>, tempfile::TempDir) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls::ServerConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(
+        p("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // webpki refuses a CA certificate as the server's own: make a CA and a leaf.
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=berth-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext",
+        "-out",
+        "cert.pem",
+    ]);
+    let (key, cert) = (p("key.pem"), p("cert.pem"));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let svc = service_fn(|_req| async { Ok::<_, Infallible>(respond(200, &[], "{}")) });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    let pem = std::fs::read(p("ca.pem")).unwrap();
+    (port, pem, dir)
+}
+
+#[tokio::test]
+async fn https_trusts_the_registrys_own_ca_from_the_certs_dir_only() {
+    let (port, pem, _keys) = serve_tls().await;
+    let authority = format!("127.0.0.1:{port}");
+    let endpoint = Endpoint {
+        authority: authority.clone(),
+        scheme: berth_registry::Scheme::Https,
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let untrusted =
+        RegistryClient::new(endpoint.clone(), "", None, false).with_certs_dir(empty.path());
+    let err = untrusted.ping().await.unwrap_err();
+    assert!(matches!(err, RegistryError::Tls { .. }), "{err:?}");
+
+    let certs = tempfile::tempdir().unwrap();
+    std::fs::create_dir(certs.path().join(&authority)).unwrap();
+    std::fs::write(certs.path().join(&authority).join("ca.crt"), pem).unwrap();
+    let trusted = RegistryClient::new(endpoint, "", None, false).with_certs_dir(certs.path());
+    trusted.ping().await.unwrap();
+}

@@ -113,11 +113,11 @@ pub(crate) fn registry_error(e: &RegistryError) -> DaemonError {
         }
         RegistryError::Schema1 { .. }
         | RegistryError::UnsupportedMediaType { .. }
-        | RegistryError::TlsUnsupported { .. }
         | RegistryError::InvalidDocument { .. }
         | RegistryError::DigestMismatch { .. }
         | RegistryError::TooLarge { .. } => ErrorKind::InvalidArgument,
         RegistryError::Connect { .. }
+        | RegistryError::Tls { .. }
         | RegistryError::Http { .. }
         | RegistryError::Status { .. }
         | RegistryError::Token { .. }
