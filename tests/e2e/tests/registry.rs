@@ -769,3 +769,35 @@ fn pull_after_a_failed_one_resumes_with_the_layers_it_finished() {
     assert_eq!(image_id(&b, &target), layers.id);
     b.docker(["run", "--rm", &target, "true"]).assert_success();
 }
+
+#[test]
+fn docker_hub_images_come_from_a_configured_mirror() {
+    let mirror = Registry::start();
+    let a = Berthd::start();
+    let busybox = a.load_image("busybox");
+    // The mirror holds Docker Hub's path for the official image.
+    let on_mirror = format!("{}/library/busybox:latest", mirror.host());
+    a.docker(["tag", &busybox.reference, &on_mirror])
+        .assert_success();
+    a.docker(["push", &on_mirror]).assert_success();
+
+    let b = Berthd::builder()
+        .config(serde_json::json!({
+            "registry-mirrors": [format!("http://{}", mirror.host())],
+            "max-concurrent-downloads": 1,
+        }))
+        .start();
+    let out = b.docker(["pull", "busybox"]).assert_success();
+    assert!(out.contains("docker.io/library/busybox:latest"), "{out}");
+    assert_eq!(image_id(&b, "busybox:latest"), busybox.id);
+    let digests = b
+        .docker([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RepoDigests}}",
+            "busybox",
+        ])
+        .assert_success();
+    assert!(digests.contains("busybox@sha256:"), "{digests}");
+}

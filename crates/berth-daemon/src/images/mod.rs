@@ -31,9 +31,7 @@ use crate::DaemonError;
 pub use archive::{LoadProgress, SavePlan};
 pub use changes::apply_changes;
 pub use import::ImportOptions;
-pub use pull::{
-    MAX_CONCURRENT_DOWNLOADS, PreparedPull, ProgressMessage, ProgressSender, PullRequest,
-};
+pub use pull::{PreparedPull, ProgressMessage, ProgressSender, PullRequest, RegistryConfig};
 pub use push::PushResult;
 pub use query::{DeleteResponseItem, HistoryItem, ImageInspect, ImageSummary, PruneReport};
 pub(crate) use query::{go_time, parse_timestamp};
@@ -79,6 +77,7 @@ pub struct ImageService {
     state: Mutex<State>,
     gc: RwLock<()>,
     users: RwLock<Arc<dyn ImageUsers>>,
+    registry: RwLock<RegistryConfig>,
 }
 
 /// Maps a library error to an internal error, prefixed with what was being done.
@@ -131,6 +130,7 @@ impl ImageService {
             state: Mutex::new(state),
             gc: RwLock::new(()),
             users: RwLock::new(Arc::new(NoUsers)),
+            registry: RwLock::new(RegistryConfig::default()),
         };
         svc.collect_garbage()?;
         Ok(svc)

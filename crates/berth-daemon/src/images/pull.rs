@@ -7,7 +7,7 @@
 //! layers and records the image.
 //!
 //! Each missing layer is streamed once, on its own worker, up to
-//! [`MAX_CONCURRENT_DOWNLOADS`] at a time: the HTTP body is read through a tee that
+//! `max-concurrent-downloads` ([`RegistryConfig`]) at a time: the HTTP body is read through a tee that
 //! writes the compressed bytes to a content-store ingest and digests them, into the same
 //! decompress → diff-ID digest → extract path `docker load` uses
 //! ([`super::archive::unpack_layer`]). The tee checks the blob digest the moment the
@@ -27,10 +27,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_oci::image::{Descriptor, ImageConfig, media_type};
+use berth_oci::reference::DEFAULT_DOMAIN;
 use berth_oci::reference::Reference;
 use berth_oci::{Digest, Digester, chain_ids};
 use berth_registry::{
-    AuthConfig, BlobReader, Endpoint, PlatformSpec, Pulled, RegistryClient, RegistryError,
+    AuthConfig, BlobReader, Endpoint, PlatformSpec, Pulled, RegistryClient, RegistryError, Scheme,
 };
 use berth_store::{BlobWriter, ImageRecord, LayerRecord};
 use chrono::Utc;
@@ -42,8 +43,43 @@ use super::archive::unpack_layer;
 use super::{ImageService, MAX_CONFIG_SIZE, internal};
 use crate::{DaemonError, ErrorKind};
 
-/// Layers downloaded at once (dockerd's `max-concurrent-downloads` default).
-pub const MAX_CONCURRENT_DOWNLOADS: usize = 3;
+/// The daemon's registry settings (`daemon.json` keys of the same names).
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Registries (`host:port` or CIDR) spoken to over plain HTTP besides loopback.
+    pub insecure_registries: Vec<String>,
+    /// Mirrors (`http(s)://host:port`) tried first, in order, for Docker Hub images.
+    pub registry_mirrors: Vec<String>,
+    /// Layers downloaded at once per pull (dockerd's default: 3).
+    pub max_concurrent_downloads: usize,
+    /// Layers uploaded at once per push (dockerd's default: 5).
+    pub max_concurrent_uploads: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            insecure_registries: Vec::new(),
+            registry_mirrors: Vec::new(),
+            max_concurrent_downloads: 3,
+            max_concurrent_uploads: 5,
+        }
+    }
+}
+
+/// A mirror URL as an endpoint: `http://host:port` stays plain, anything else is HTTPS.
+fn mirror_endpoint(url: &str) -> Option<Endpoint> {
+    let (scheme, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (Scheme::Http, r)
+    } else {
+        (Scheme::Https, url.strip_prefix("https://").unwrap_or(url))
+    };
+    let authority = rest.split('/').next().filter(|a| !a.is_empty())?;
+    Some(Endpoint {
+        authority: authority.to_string(),
+        scheme,
+    })
+}
 /// How often a layer reports download progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -127,14 +163,31 @@ pub(crate) fn registry_error(e: &RegistryError) -> DaemonError {
     DaemonError::new(kind, registry_message(e))
 }
 
-/// A client for `reference`'s repository.
-pub(crate) fn client_for(reference: &Reference, auth: &AuthConfig, push: bool) -> RegistryClient {
-    RegistryClient::new(
-        Endpoint::for_reference(reference, &[]),
-        reference.path(),
-        auth.credentials(),
-        push,
-    )
+impl ImageService {
+    /// Replaces the registry settings (berthd calls this once at start).
+    pub fn set_registry_config(&self, config: RegistryConfig) {
+        *self.registry.write().expect("registry config lock") = config;
+    }
+
+    pub(crate) fn registry_config(&self) -> RegistryConfig {
+        self.registry.read().expect("registry config lock").clone()
+    }
+
+    /// A client for `reference`'s repository.
+    pub(crate) fn client_for(
+        &self,
+        reference: &Reference,
+        auth: &AuthConfig,
+        push: bool,
+    ) -> RegistryClient {
+        let insecure = self.registry_config().insecure_registries;
+        RegistryClient::new(
+            Endpoint::for_reference(reference, &insecure),
+            reference.path(),
+            auth.credentials(),
+            push,
+        )
+    }
 }
 
 /// What a layer worker produced.
@@ -150,13 +203,39 @@ impl ImageService {
     /// Docker's words: `manifest for X not found` (`NotFound`), `pull access denied`
     /// (`NotFound`, as Docker classifies it), auth and connection failures.
     pub async fn prepare_pull(&self, req: PullRequest) -> Result<PreparedPull, DaemonError> {
-        let client = Arc::new(client_for(&req.reference, &req.auth, false));
         let tag_or_digest = match (req.reference.digest(), req.reference.tag()) {
             (Some(d), _) => d.to_string(),
             (None, Some(t)) => t.to_string(),
             (None, None) => "latest".to_string(),
         };
         let platform = req.platform.clone().unwrap_or_else(PlatformSpec::host);
+        // Docker Hub images are tried at each mirror first (anonymously: Hub
+        // credentials are not for mirrors); any failure there falls through to the hub.
+        if req.reference.domain() == DEFAULT_DOMAIN {
+            for mirror in self.registry_config().registry_mirrors {
+                let Some(endpoint) = mirror_endpoint(&mirror) else {
+                    tracing::warn!(mirror = %mirror, "ignoring a registry mirror that is not a URL");
+                    continue;
+                };
+                let client = RegistryClient::new(endpoint, req.reference.path(), None, false);
+                match client
+                    .resolve(&tag_or_digest, &req.reference.familiar_string(), &platform)
+                    .await
+                {
+                    Ok(pulled) => {
+                        return Ok(PreparedPull {
+                            reference: req.reference,
+                            client: Arc::new(client),
+                            pulled,
+                        });
+                    }
+                    Err(e) => {
+                        tracing::info!(mirror = %mirror, error = %registry_message(&e), "mirror cannot serve the image");
+                    }
+                }
+            }
+        }
+        let client = Arc::new(self.client_for(&req.reference, &req.auth, false));
         let pulled = client
             .resolve(&tag_or_digest, &req.reference.familiar_string(), &platform)
             .await
@@ -293,6 +372,7 @@ impl ImageService {
                 })
                 .collect()
         };
+        let workers = self.registry_config().max_concurrent_downloads.max(1);
         let mut todo = Vec::new();
         for (i, desc) in manifest.layers.iter().enumerate() {
             let id = desc.digest.short();
@@ -303,7 +383,7 @@ impl ImageService {
                 todo.push(i);
             }
         }
-        for &i in todo.iter().skip(MAX_CONCURRENT_DOWNLOADS) {
+        for &i in todo.iter().skip(workers) {
             send(ProgressMessage::new(
                 Some(&manifest.layers[i].digest.short()),
                 "Waiting",
@@ -314,7 +394,7 @@ impl ImageService {
         let results: Mutex<Vec<Result<LayerDone, DaemonError>>> = Mutex::new(Vec::new());
         let failed = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {
-            for _ in 0..MAX_CONCURRENT_DOWNLOADS.min(todo.len()) {
+            for _ in 0..workers.min(todo.len()) {
                 scope.spawn(|| {
                     loop {
                         if failed.load(Ordering::Relaxed) {
@@ -561,9 +641,39 @@ impl ImageService {
         reference: &Reference,
         auth: &AuthConfig,
     ) -> Result<Vec<String>, DaemonError> {
-        client_for(reference, auth, false)
+        self.client_for(reference, auth, false)
             .tags()
             .await
             .map_err(|e| registry_error(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_urls_keep_their_scheme() {
+        let m = mirror_endpoint("http://127.0.0.1:5000/").unwrap();
+        assert_eq!(
+            (m.authority.as_str(), m.scheme),
+            ("127.0.0.1:5000", Scheme::Http)
+        );
+        let m = mirror_endpoint("https://mirror.example").unwrap();
+        assert_eq!(m.scheme, Scheme::Https);
+        assert!(mirror_endpoint("http://").is_none());
+    }
+
+    #[test]
+    fn registry_errors_are_classified_for_clients() {
+        let e = RegistryError::Unauthorized {
+            url: "u".into(),
+            message: "authentication required".into(),
+        };
+        assert_eq!(registry_error(&e).kind(), ErrorKind::Unauthorized);
+        let e = RegistryError::NoMatchingPlatform {
+            platform: "linux/s390x".into(),
+        };
+        assert_eq!(registry_error(&e).kind(), ErrorKind::NotFound);
     }
 }

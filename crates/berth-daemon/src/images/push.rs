@@ -4,7 +4,7 @@
 //! repository has; else mount the blob from another repository of the same registry
 //! that this image is known to have come from (its references there); else upload it
 //! monolithically (`POST` then one `PUT`, streamed from the content store). Layers go up
-//! on up to three workers at once.
+//! on up to `max-concurrent-uploads` workers at once.
 //!
 //! A layer stored uncompressed (images loaded from `docker save` archives are) is
 //! gzip-compressed once, and the compressed blob replaces the uncompressed one in every
@@ -23,13 +23,9 @@ use berth_registry::{AuthConfig, RegistryClient, UploadSource};
 use berth_store::LayerRecord;
 use tokio::runtime::Handle;
 
-use super::pull::{ProgressMessage, ProgressSender, client_for, registry_error};
+use super::pull::{ProgressMessage, ProgressSender, registry_error};
 use super::{Image, ImageService, MAX_CONFIG_SIZE, internal};
 use crate::DaemonError;
-
-/// Layers uploaded at once (dockerd's `max-concurrent-uploads` is 5; three keeps the
-/// compression of loaded layers from starving the machine).
-const MAX_CONCURRENT_UPLOADS: usize = 3;
 
 /// Reports one progress message: layer id, status, bytes done and total.
 type SendProgress<'a> = dyn Fn(Option<&str>, &str, Option<(u64, u64)>) + Sync + 'a;
@@ -122,7 +118,7 @@ impl ImageService {
             });
         }
         for (reference, image) in targets {
-            let client = client_for(&reference, auth, true);
+            let client = self.client_for(&reference, auth, true);
             out.push(self.push_one(&client, &reference, &image, rt, progress)?);
         }
         Ok(out)
@@ -159,14 +155,15 @@ impl ImageService {
         for l in layers {
             send(Some(&l.diff_id.short()), "Preparing", None);
         }
-        for l in layers.iter().skip(MAX_CONCURRENT_UPLOADS) {
+        let workers = self.registry_config().max_concurrent_uploads.max(1);
+        for l in layers.iter().skip(workers) {
             send(Some(&l.diff_id.short()), "Waiting", None);
         }
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let results: Mutex<Vec<(usize, Result<LayerRecord, DaemonError>)>> = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
-            for _ in 0..MAX_CONCURRENT_UPLOADS.min(layers.len()) {
+            for _ in 0..workers.min(layers.len()) {
                 scope.spawn(|| {
                     loop {
                         if failed.load(Ordering::Relaxed) {
@@ -393,7 +390,8 @@ impl ImageService {
     /// `Unauthorized` when the registry refuses them; connection errors.
     pub async fn login(&self, auth: &AuthConfig) -> Result<(), DaemonError> {
         let domain = login_domain(&auth.serveraddress);
-        let endpoint = berth_registry::Endpoint::for_domain(&domain, &[]);
+        let insecure = self.registry_config().insecure_registries;
+        let endpoint = berth_registry::Endpoint::for_domain(&domain, &insecure);
         let url = format!("{}/v2/", endpoint.base_url());
         let client = RegistryClient::new(endpoint, "", auth.credentials(), false);
         client.ping().await.map_err(|e| {
