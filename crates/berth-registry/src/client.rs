@@ -131,7 +131,19 @@ pub enum UploadSource {
         path: PathBuf,
         /// Its length.
         size: u64,
+        /// Told the bytes sent so far, as they go.
+        progress: Option<UploadProgress>,
     },
+}
+
+/// A callback told how many bytes of an upload have been sent.
+#[derive(Clone)]
+pub struct UploadProgress(pub std::sync::Arc<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for UploadProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UploadProgress")
+    }
 }
 
 impl UploadSource {
@@ -145,7 +157,7 @@ impl UploadSource {
     async fn body(&self) -> Result<ReqBody, RegistryError> {
         match self {
             UploadSource::Bytes(b) => Ok(full(b.clone())),
-            UploadSource::File { path, .. } => {
+            UploadSource::File { path, progress, .. } => {
                 let file =
                     tokio::fs::File::open(path)
                         .await
@@ -153,7 +165,15 @@ impl UploadSource {
                             path: path.display().to_string(),
                             source,
                         })?;
-                let stream = ReaderStream::with_capacity(file, 1 << 20).map_ok(Frame::data);
+                let progress = progress.clone();
+                let mut sent = 0u64;
+                let stream = ReaderStream::with_capacity(file, 1 << 20).map_ok(move |chunk| {
+                    sent += chunk.len() as u64;
+                    if let Some(p) = &progress {
+                        (p.0)(sent);
+                    }
+                    Frame::data(chunk)
+                });
                 Ok(BodyExt::boxed(StreamBody::new(stream)))
             }
         }

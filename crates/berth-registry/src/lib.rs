@@ -31,7 +31,7 @@ mod platform;
 pub mod tls;
 
 pub use auth::{AuthConfig, Credentials};
-pub use client::{BlobReader, Pulled, RegistryClient, UploadSource};
+pub use client::{BlobReader, Pulled, RegistryClient, UploadProgress, UploadSource};
 pub use endpoint::{Endpoint, Scheme};
 pub use error::RegistryError;
 pub use platform::{PlatformParseError, PlatformSpec};

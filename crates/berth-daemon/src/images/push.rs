@@ -15,17 +15,21 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use berth_oci::Digest;
 use berth_oci::image::{Descriptor, Manifest, media_type};
 use berth_oci::reference::Reference;
-use berth_registry::{AuthConfig, RegistryClient, UploadSource};
+use berth_registry::{AuthConfig, RegistryClient, UploadProgress, UploadSource};
 use berth_store::LayerRecord;
 use tokio::runtime::Handle;
 
 use super::pull::{ProgressMessage, ProgressSender, registry_error};
 use super::{Image, ImageService, MAX_CONFIG_SIZE, internal};
 use crate::DaemonError;
+
+/// How often an upload reports progress.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Reports one progress message: layer id, status, bytes done and total.
 type SendProgress<'a> = dyn Fn(Option<&str>, &str, Option<(u64, u64)>) + Sync + 'a;
@@ -171,7 +175,7 @@ impl ImageService {
                         }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(layer) = layers.get(i) else { return };
-                        let r = self.push_layer(client, layer, &mount_sources, rt, &send);
+                        let r = self.push_layer(client, layer, &mount_sources, rt, &send, progress);
                         if r.is_err() {
                             failed.store(true, Ordering::Relaxed);
                         }
@@ -285,6 +289,7 @@ impl ImageService {
         mount_sources: &[String],
         rt: &Handle,
         send: &SendProgress<'_>,
+        progress: &ProgressSender,
     ) -> Result<LayerRecord, DaemonError> {
         let short = layer.diff_id.short();
         let layer = if layer.blob == layer.diff_id {
@@ -299,11 +304,27 @@ impl ImageService {
             send(Some(&short), "Layer already exists", None);
             return Ok(layer);
         }
+        send(Some(&short), "Pushing", Some((0, layer.blob_size)));
+        let callback = {
+            let (tx, id, total) = (progress.clone(), short.clone(), layer.blob_size);
+            let last = Mutex::new(Instant::now());
+            UploadProgress(Arc::new(move |sent: u64| {
+                let mut last = last.lock().expect("progress lock");
+                if sent == total || last.elapsed() >= PROGRESS_INTERVAL {
+                    *last = Instant::now();
+                    let _ = tx.send(ProgressMessage {
+                        id: Some(id.clone()),
+                        status: "Pushing".into(),
+                        progress: Some((sent, total)),
+                    });
+                }
+            }))
+        };
         let source = UploadSource::File {
             path: self.content.path(&layer.blob),
             size: layer.blob_size,
+            progress: Some(callback),
         };
-        send(Some(&short), "Pushing", Some((0, layer.blob_size)));
         // A failed mount starts an ordinary upload, which upload_blob then completes.
         let from = mount_sources.first().map(String::as_str);
         let sent = rt
