@@ -97,8 +97,14 @@ pub(crate) async fn pull(
             .filter_map(|t| reference.with_tag(&t).ok())
             .collect()
     } else {
-        vec![reference]
+        vec![reference.clone()]
     };
+    if references.is_empty() {
+        return Err(ApiError(DaemonError::not_found(format!(
+            "no tags found for {}",
+            reference.familiar_string()
+        ))));
+    }
     let mut prepared = Vec::new();
     for r in references {
         // Only the first can fail as a plain HTTP error; later ones fail in the stream.
@@ -230,4 +236,55 @@ pub(crate) async fn auth(
 /// The routes this module adds besides the image routes' hooks.
 pub(crate) fn routes() -> axum::Router<Arc<Daemon>> {
     axum::Router::new().route("/auth", axum::routing::post(auth))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Pairs {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn pull_reference_takes_tag_or_digest_from_the_tag_parameter() {
+        let (r, all) = pull_reference(&q(&[("fromImage", "busybox"), ("tag", "1.36")])).unwrap();
+        assert_eq!(r.to_string(), "docker.io/library/busybox:1.36");
+        assert!(!all);
+        let d = format!("sha256:{}", "a".repeat(64));
+        let (r, _) =
+            pull_reference(&q(&[("fromImage", "localhost:5000/app"), ("tag", &d)])).unwrap();
+        assert_eq!(r.to_string(), format!("localhost:5000/app@{d}"));
+        let (r, _) = pull_reference(&q(&[("fromImage", "app:2"), ("tag", "")])).unwrap();
+        assert_eq!(r.tag(), Some("2"));
+    }
+
+    #[test]
+    fn pull_without_any_tag_means_all_tags() {
+        let (_, all) = pull_reference(&q(&[("fromImage", "busybox")])).unwrap();
+        assert!(all);
+        assert!(pull_reference(&q(&[("fromImage", "Busybox")])).is_err());
+    }
+
+    #[test]
+    fn progress_lines_carry_docker_fields() {
+        let line = message_line(&ProgressMessage {
+            id: Some("abc".into()),
+            status: "Downloading".into(),
+            progress: Some((1, 2)),
+        });
+        let v: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["progressDetail"]["current"], 1);
+        assert_eq!(v["progressDetail"]["total"], 2);
+        assert_eq!(v["id"], "abc");
+        let status = message_line(&ProgressMessage {
+            id: None,
+            status: "Digest: sha256:x".into(),
+            progress: None,
+        });
+        assert_eq!(&status[..], b"{\"status\":\"Digest: sha256:x\"}\r\n");
+    }
 }
