@@ -184,21 +184,14 @@ async fn save_many(
     save(d, names).await
 }
 
-/// `POST /images/create`: `fromSrc` imports; `fromImage` (pull) comes with the
-/// registry client.
+/// `POST /images/create`: `fromSrc` imports; `fromImage` pulls (see `distribution`).
 async fn create(
     State(d): State<Arc<Daemon>>,
     Query(q): Query<Pairs>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let Some(src) = pair(&q, "fromSrc") else {
-        let image = pair(&q, "fromImage").unwrap_or_default();
-        return Err(ApiError(DaemonError::new(
-            berth_daemon::ErrorKind::Unavailable,
-            format!(
-                "pull access denied for {image}: pulling from registries is not available in this berth build"
-            ),
-        )));
+        return crate::distribution::pull(d, q, req.headers().clone()).await;
     };
     if src != "-" {
         return Err(ApiError::bad_request(format!(
@@ -271,20 +264,25 @@ async fn per_image_get(
     }
 }
 
-#[derive(Deserialize)]
 struct TagQuery {
-    #[serde(default)]
     repo: String,
-    #[serde(default)]
     tag: String,
 }
 
 async fn per_image_post(
     State(d): State<Arc<Daemon>>,
     axum::extract::Path(rest): axum::extract::Path<String>,
-    Query(q): Query<TagQuery>,
+    Query(pairs): Query<Pairs>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let (name, verb) = split_verb(&rest);
+    if verb == "push" {
+        return crate::distribution::push(d, name.to_string(), pairs, headers).await;
+    }
+    let q = TagQuery {
+        repo: pair(&pairs, "repo").unwrap_or_default().to_string(),
+        tag: pair(&pairs, "tag").unwrap_or_default().to_string(),
+    };
     match verb {
         "tag" => {
             d.images().tag(name, &q.repo, &q.tag)?;

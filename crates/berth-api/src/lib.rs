@@ -24,6 +24,7 @@
 
 mod archive;
 mod containers;
+mod distribution;
 mod error;
 mod events;
 mod exec;
@@ -49,6 +50,7 @@ fn routes() -> Router<Arc<Daemon>> {
     Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(distribution::routes())
         .merge(containers::routes())
         .merge(archive::routes())
         .merge(exec::routes())

@@ -13,7 +13,7 @@
 
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands::{container, events, image, inspect, system, volume};
+use crate::commands::{container, events, image, inspect, registry, system, volume};
 
 /// The program name used in messages ("berth: 'berth tag' requires ...").
 pub(crate) const BIN: &str = "berth";
@@ -116,6 +116,10 @@ pub(crate) enum Command {
     Kill(container::KillArgs),
     /// Load an image from a tar archive or STDIN
     Load(image::LoadArgs),
+    /// Log in to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
     /// Fetch the logs of a container
     Logs(container::LogsArgs),
     /// Pause all processes within one or more containers
@@ -125,6 +129,10 @@ pub(crate) enum Command {
         after_long_help = "berth container ls, berth container list, berth container ps, berth ps"
     )]
     Ps(container::ListArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
     /// Rename a container
     Rename(container::RenameArgs),
     /// Restart one or more containers

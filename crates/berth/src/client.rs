@@ -186,9 +186,27 @@ impl Client {
         body: Body,
         content_type: Option<&str>,
     ) -> Result<Response<Incoming>, ClientError> {
+        self.send_with_headers(method, path, body, content_type, &[])
+            .await
+    }
+
+    /// [`Client::send`] with extra request headers (`X-Registry-Auth`).
+    ///
+    /// # Errors
+    /// Connection failures and error statuses.
+    pub(crate) async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> Result<Response<Incoming>, ClientError> {
         let version = self.api_version().await;
         let full = format!("/v{version}{path}");
-        let resp = self.send_raw(method, &full, body, content_type).await?;
+        let resp = self
+            .send_raw(method, &full, body, content_type, headers)
+            .await?;
         check_status(resp).await
     }
 
@@ -198,7 +216,7 @@ impl Client {
         path: &str,
         body: Body,
     ) -> Result<Response<Incoming>, ClientError> {
-        self.send_raw(method, path, body, None).await
+        self.send_raw(method, path, body, None, &[]).await
     }
 
     async fn send_raw(
@@ -207,6 +225,7 @@ impl Client {
         path: &str,
         body: Body,
         content_type: Option<&str>,
+        headers: &[(&str, String)],
     ) -> Result<Response<Incoming>, ClientError> {
         let transport = |reason: String| ClientError::Transport {
             method: method.clone(),
@@ -228,6 +247,9 @@ impl Client {
             );
         if let Some(ct) = content_type {
             req = req.header(header::CONTENT_TYPE, ct);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, value.as_str());
         }
         let req = req.body(body).map_err(|e| transport(e.to_string()))?;
         sender

@@ -58,6 +58,18 @@ struct Flags {
     /// Parent cgroup of every container (each under `<parent>/<id>`).
     #[arg(long, value_name = "PATH", default_value = "berth")]
     cgroup_parent: String,
+    /// Registry (host:port or CIDR) that may be spoken to over plain HTTP; repeatable.
+    #[arg(long = "insecure-registry", value_name = "REGISTRY")]
+    insecure_registries: Vec<String>,
+    /// Mirror tried first for Docker Hub images (http(s)://host:port); repeatable.
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    registry_mirrors: Vec<String>,
+    /// Maximum concurrent layer downloads per pull.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    max_concurrent_downloads: usize,
+    /// Maximum concurrent layer uploads per push.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    max_concurrent_uploads: usize,
 }
 
 /// The keys `daemon.json` may hold; each is the name of a flag (`hosts` for `-H`).
@@ -73,6 +85,10 @@ struct FileConfig {
     log_format: Option<String>,
     group: Option<String>,
     cgroup_parent: Option<String>,
+    insecure_registries: Option<Vec<String>>,
+    registry_mirrors: Option<Vec<String>>,
+    max_concurrent_downloads: Option<usize>,
+    max_concurrent_uploads: Option<usize>,
 }
 
 /// File keys and the flag (clap id) each corresponds to.
@@ -86,6 +102,10 @@ const FILE_KEYS: &[(&str, &str)] = &[
     ("log-format", "log_format"),
     ("group", "group"),
     ("cgroup-parent", "cgroup_parent"),
+    ("insecure-registries", "insecure_registries"),
+    ("registry-mirrors", "registry_mirrors"),
+    ("max-concurrent-downloads", "max_concurrent_downloads"),
+    ("max-concurrent-uploads", "max_concurrent_uploads"),
 ];
 
 /// Log output format.
@@ -113,6 +133,14 @@ pub(crate) struct Config {
     pub(crate) group_explicit: bool,
     /// Parent cgroup of containers (relative to each hierarchy's root).
     pub(crate) cgroup_parent: String,
+    /// Registries spoken to over plain HTTP besides loopback.
+    pub(crate) insecure_registries: Vec<String>,
+    /// Mirrors tried first for Docker Hub images.
+    pub(crate) registry_mirrors: Vec<String>,
+    /// Layers downloaded at once per pull.
+    pub(crate) max_concurrent_downloads: usize,
+    /// Layers uploaded at once per push.
+    pub(crate) max_concurrent_uploads: usize,
 }
 
 impl Config {
@@ -212,6 +240,18 @@ fn merge(
         group: file.group.unwrap_or(flags.group),
         group_explicit,
         cgroup_parent: file.cgroup_parent.unwrap_or(flags.cgroup_parent),
+        insecure_registries: file
+            .insecure_registries
+            .unwrap_or(flags.insecure_registries),
+        registry_mirrors: file.registry_mirrors.unwrap_or(flags.registry_mirrors),
+        max_concurrent_downloads: file
+            .max_concurrent_downloads
+            .unwrap_or(flags.max_concurrent_downloads)
+            .max(1),
+        max_concurrent_uploads: file
+            .max_concurrent_uploads
+            .unwrap_or(flags.max_concurrent_uploads)
+            .max(1),
     })
 }
 
@@ -276,6 +316,10 @@ fn flag_value(flags: &Flags, id: &str) -> String {
         "log_format" => flags.log_format.clone(),
         "group" => flags.group.clone(),
         "cgroup_parent" => flags.cgroup_parent.clone(),
+        "insecure_registries" => format!("[{}]", flags.insecure_registries.join(" ")),
+        "registry_mirrors" => format!("[{}]", flags.registry_mirrors.join(" ")),
+        "max_concurrent_downloads" => flags.max_concurrent_downloads.to_string(),
+        "max_concurrent_uploads" => flags.max_concurrent_uploads.to_string(),
         _ => String::new(),
     }
 }

@@ -102,6 +102,14 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         cgroup_parent: config.cgroup_parent.clone(),
     })
     .context("cannot open the daemon state")?;
+    daemon
+        .images()
+        .set_registry_config(berth_daemon::images::RegistryConfig {
+            insecure_registries: config.insecure_registries.clone(),
+            registry_mirrors: config.registry_mirrors.clone(),
+            max_concurrent_downloads: config.max_concurrent_downloads,
+            max_concurrent_uploads: config.max_concurrent_uploads,
+        });
     daemon.restore().await;
     let router = berth_api::router(Arc::new(daemon));
 

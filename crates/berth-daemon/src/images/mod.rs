@@ -13,6 +13,8 @@ mod archive;
 mod changes;
 mod commit;
 mod import;
+mod pull;
+mod push;
 mod query;
 mod remove;
 
@@ -32,6 +34,8 @@ pub use archive::{LoadProgress, SavePlan};
 pub use changes::apply_changes;
 pub use commit::LayerCommit;
 pub use import::ImportOptions;
+pub use pull::{PreparedPull, ProgressMessage, ProgressSender, PullRequest, RegistryConfig};
+pub use push::PushResult;
 pub use query::{DeleteResponseItem, HistoryItem, ImageInspect, ImageSummary, PruneReport};
 pub(crate) use query::{go_time, parse_timestamp};
 
@@ -77,6 +81,7 @@ pub struct ImageService {
     gc: RwLock<()>,
     users: RwLock<Arc<dyn ImageUsers>>,
     events: Arc<EventBus>,
+    registry: RwLock<RegistryConfig>,
 }
 
 /// Maps a library error to an internal error, prefixed with what was being done.
@@ -130,6 +135,7 @@ impl ImageService {
             gc: RwLock::new(()),
             users: RwLock::new(Arc::new(NoUsers)),
             events,
+            registry: RwLock::new(RegistryConfig::default()),
         };
         svc.collect_garbage()?;
         Ok(svc)
@@ -138,6 +144,12 @@ impl ImageService {
     /// Reports an image event as Docker's image service does: the image's labels, and
     /// `name` (a reference, or the ID itself for untag/delete/load/import).
     pub(crate) fn log_event(&self, id: &Digest, name: &str, action: &str) {
+        self.log_named_event(id, &id.to_string(), name, action);
+    }
+
+    /// Like [`ImageService::log_event`] with an actor ID other than the image ID
+    /// (pull and push name the reference); `id` still finds the image's labels.
+    pub(crate) fn log_named_event(&self, id: &Digest, actor: &str, name: &str, action: &str) {
         let labels = self
             .lock()
             .images
@@ -145,8 +157,7 @@ impl ImageService {
             .and_then(|i| i.config.config.as_ref().and_then(|c| c.labels.clone()));
         let mut attributes = labels.unwrap_or_default();
         attributes.insert("name".into(), name.to_string());
-        self.events
-            .publish(Kind::Image, action, &id.to_string(), attributes);
+        self.events.publish(Kind::Image, action, actor, attributes);
     }
 
     /// Installs the container service's view of who uses which image.

@@ -10,6 +10,7 @@ pub(crate) mod container;
 pub(crate) mod events;
 pub(crate) mod image;
 pub(crate) mod inspect;
+pub(crate) mod registry;
 pub(crate) mod system;
 pub(crate) mod volume;
 
@@ -69,8 +70,12 @@ pub(crate) async fn run(cli: Cli, ctx: Ctx) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(&ctx, a).await,
         Command::Kill(a) => container::lifecycle::kill(&ctx, a).await,
         Command::Load(a) => image::transfer::load(&ctx, a).await,
+        Command::Login(a) => registry::login(&ctx, a).await,
+        Command::Logout(a) => registry::logout(&ctx, a).await,
         Command::Logs(a) => container::logs::run(&ctx, a).await,
         Command::Events(a) => events::run(&ctx, a).await,
+        Command::Pull(a) => registry::pull(&ctx, a).await,
+        Command::Push(a) => registry::push(&ctx, a).await,
         Command::Ps(a) => container::list::run(&ctx, a).await,
         Command::Pause(a) => container::resources::pause(&ctx, a, false).await,
         Command::Unpause(a) => container::resources::pause(&ctx, a, true).await,

@@ -39,6 +39,10 @@ pub(crate) enum ImageCommand {
     Ls(ListArgs),
     /// Remove unused images
     Prune(PruneArgs),
+    /// Download an image from a registry
+    Pull(crate::commands::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(crate::commands::registry::PushArgs),
     /// Remove one or more images
     #[command(aliases = ["rmi", "remove"])]
     Rm(RemoveArgs),
@@ -64,6 +68,8 @@ pub(crate) async fn run_group(ctx: &Ctx, group: ImageGroup) -> anyhow::Result<()
         Some(ImageCommand::Load(a)) => transfer::load(ctx, a).await,
         Some(ImageCommand::Ls(a)) => list::run(ctx, a, false).await,
         Some(ImageCommand::Prune(a)) => remove::prune(ctx, a).await,
+        Some(ImageCommand::Pull(a)) => crate::commands::registry::pull(ctx, a).await,
+        Some(ImageCommand::Push(a)) => crate::commands::registry::push(ctx, a).await,
         Some(ImageCommand::Rm(a)) => remove::rmi(ctx, a).await,
         Some(ImageCommand::Save(a)) => transfer::save(ctx, a).await,
         Some(ImageCommand::Tag(a)) => remove::tag(ctx, a).await,
