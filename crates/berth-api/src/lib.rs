@@ -26,6 +26,7 @@ mod containers;
 mod error;
 pub mod extract;
 mod images;
+mod networks;
 mod system;
 mod version;
 mod volumes;
@@ -46,6 +47,7 @@ fn routes() -> Router<Arc<Daemon>> {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(volumes::routes())
+        .merge(networks::routes())
 }
 
 /// The Engine API over `daemon`, as a service for hyper (or `oneshot` in tests).
@@ -88,6 +90,7 @@ mod tests {
             data_root: dir.path().join("d"),
             exec_root: dir.path().join("e"),
             cgroup_parent: "berth".into(),
+            network: Default::default(),
         };
         let daemon = Arc::new(Daemon::open(config).unwrap());
         let routes = routes().route("/echo/{*rest}", get(echo));

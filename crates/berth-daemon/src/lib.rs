@@ -14,6 +14,7 @@ pub mod containers;
 mod error;
 pub mod filters;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod volumes;
 
@@ -34,6 +35,8 @@ pub struct DaemonConfig {
     /// (`--cgroup-parent`, default `berth`). Daemons that share a host keep their
     /// containers apart by giving each its own.
     pub cgroup_parent: String,
+    /// The default bridge network (`--bridge`, `--bip`).
+    pub network: networks::NetworkConfig,
 }
 
 /// The daemon: owns every service's state.
@@ -41,6 +44,7 @@ pub struct Daemon {
     config: DaemonConfig,
     images: Arc<images::ImageService>,
     containers: Arc<containers::ContainerService>,
+    networks: Arc<networks::NetworkService>,
 }
 
 impl Daemon {
@@ -56,22 +60,44 @@ impl Daemon {
             })?;
         }
         let images = Arc::new(images::ImageService::open(&config.data_root)?);
+        let networks = Arc::new(networks::NetworkService::open(
+            &config.data_root,
+            &config.exec_root,
+            config.network.clone(),
+        )?);
         let containers = containers::ContainerService::open(
             &config.data_root,
             &config.exec_root,
             &config.cgroup_parent,
             images.clone(),
+            networks.clone(),
         )?;
         Ok(Daemon {
             config,
             images,
             containers,
+            networks,
         })
     }
 
     /// Reconnects to containers that kept running while the daemon was down.
+    /// Network endpoints of containers that died meanwhile are removed first.
     pub async fn restore(&self) {
+        let running = self
+            .containers
+            .all()
+            .into_iter()
+            .map(|e| e.record())
+            .filter(|r| r.state.running)
+            .map(|r| r.id)
+            .collect();
+        self.networks.restore(&running).await;
         self.containers.restore().await;
+    }
+
+    /// The network service.
+    pub fn networks(&self) -> &Arc<networks::NetworkService> {
+        &self.networks
     }
 
     /// The local volume store.

@@ -58,6 +58,13 @@ struct Flags {
     /// Parent cgroup of every container (each under `<parent>/<id>`).
     #[arg(long, value_name = "PATH", default_value = "berth")]
     cgroup_parent: String,
+    /// The bridge device of the default `bridge` network (created and owned by berthd).
+    #[arg(short = 'b', long, value_name = "NAME", default_value = "berth0")]
+    bridge: String,
+    /// The bridge's IP address and subnet, e.g. 172.18.0.1/16 [default: the first
+    /// free private pool, 172.17.0.0/16 unless the host uses it].
+    #[arg(long, value_name = "CIDR")]
+    bip: Option<String>,
 }
 
 /// The keys `daemon.json` may hold; each is the name of a flag (`hosts` for `-H`).
@@ -73,6 +80,8 @@ struct FileConfig {
     log_format: Option<String>,
     group: Option<String>,
     cgroup_parent: Option<String>,
+    bridge: Option<String>,
+    bip: Option<String>,
 }
 
 /// File keys and the flag (clap id) each corresponds to.
@@ -86,6 +95,8 @@ const FILE_KEYS: &[(&str, &str)] = &[
     ("log-format", "log_format"),
     ("group", "group"),
     ("cgroup-parent", "cgroup_parent"),
+    ("bridge", "bridge"),
+    ("bip", "bip"),
 ];
 
 /// Log output format.
@@ -113,6 +124,10 @@ pub(crate) struct Config {
     pub(crate) group_explicit: bool,
     /// Parent cgroup of containers (relative to each hierarchy's root).
     pub(crate) cgroup_parent: String,
+    /// The default bridge's device name.
+    pub(crate) bridge: String,
+    /// The default bridge's address and subnet.
+    pub(crate) bip: Option<String>,
 }
 
 impl Config {
@@ -212,6 +227,8 @@ fn merge(
         group: file.group.unwrap_or(flags.group),
         group_explicit,
         cgroup_parent: file.cgroup_parent.unwrap_or(flags.cgroup_parent),
+        bridge: file.bridge.unwrap_or(flags.bridge),
+        bip: file.bip.or(flags.bip),
     })
 }
 
@@ -276,6 +293,8 @@ fn flag_value(flags: &Flags, id: &str) -> String {
         "log_format" => flags.log_format.clone(),
         "group" => flags.group.clone(),
         "cgroup_parent" => flags.cgroup_parent.clone(),
+        "bridge" => flags.bridge.clone(),
+        "bip" => flags.bip.clone().unwrap_or_default(),
         _ => String::new(),
     }
 }
@@ -386,15 +405,31 @@ mod tests {
     }
 
     #[test]
+    fn bridge_and_bip_come_from_flags_or_file() {
+        let c = load(&[], None).unwrap();
+        assert_eq!((c.bridge.as_str(), c.bip.as_deref()), ("berth0", None));
+        let c = load(&["-b", "br1", "--bip", "10.1.0.1/24"], None).unwrap();
+        assert_eq!(
+            (c.bridge.as_str(), c.bip.as_deref()),
+            ("br1", Some("10.1.0.1/24"))
+        );
+        let c = load(&[], Some(r#"{"bridge":"br2","bip":"10.2.0.1/24"}"#)).unwrap();
+        assert_eq!(
+            (c.bridge.as_str(), c.bip.as_deref()),
+            ("br2", Some("10.2.0.1/24"))
+        );
+    }
+
+    #[test]
     fn unknown_file_keys_are_refused_like_dockerd() {
         let err = load(
             &[],
-            Some(r#"{"data-root":"/y","storage-drvier":"x","bip":"1"}"#),
+            Some(r#"{"data-root":"/y","storage-drvier":"x","fixed-cidr":"1"}"#),
         )
         .unwrap_err();
         assert!(
             format!("{err:#}").contains(
-                "the following directives don't match any configuration option: bip, storage-drvier"
+                "the following directives don't match any configuration option: fixed-cidr, storage-drvier"
             ),
             "{err:#}"
         );

@@ -6,11 +6,16 @@ use std::path::Path;
 use super::model::ContainerRecord;
 use crate::DaemonError;
 
-/// Writes `hostname`, `hosts` and `resolv.conf` into the container's directory.
+/// Writes `hostname`, `hosts` and `resolv.conf` into the container's directory. With
+/// an address on a network, `hosts` maps the hostname to it, as Docker's does.
 ///
 /// # Errors
 /// Writing the files.
-pub(super) fn write_files(dir: &Path, record: &ContainerRecord) -> Result<(), DaemonError> {
+pub(super) fn write_files(
+    dir: &Path,
+    record: &ContainerRecord,
+    address: Option<std::net::Ipv4Addr>,
+) -> Result<(), DaemonError> {
     let c = &record.config;
     let host_net = record.host_config.network_mode == "host";
     let hostname = if host_net {
@@ -29,8 +34,9 @@ pub(super) fn write_files(dir: &Path, record: &ContainerRecord) -> Result<(), Da
         } else {
             format!("{}.{} ", c.hostname, c.domainname)
         };
+        let own = address.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string());
         format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{fqdn}{}\n",
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{own}\t{fqdn}{}\n",
             c.hostname
         )
     };

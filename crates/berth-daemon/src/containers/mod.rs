@@ -81,6 +81,7 @@ pub struct ContainerService {
     cgroup_parent: String,
     volumes: crate::volumes::VolumeStore,
     images: Arc<ImageService>,
+    networks: Arc<crate::networks::NetworkService>,
     index: Mutex<Index>,
     me: Weak<ContainerService>,
 }
@@ -127,6 +128,7 @@ impl ContainerService {
         exec_root: &Path,
         cgroup_parent: &str,
         images: Arc<ImageService>,
+        networks: Arc<crate::networks::NetworkService>,
     ) -> Result<Arc<Self>, DaemonError> {
         let root = data_root.join("containers");
         std::fs::create_dir_all(&root).map_err(io_err("cannot create containers dir"))?;
@@ -137,6 +139,7 @@ impl ContainerService {
             cgroup_parent: cgroup_parent.trim_matches('/').to_string(),
             volumes: crate::volumes::VolumeStore::new(data_root),
             images: images.clone(),
+            networks,
             index: Mutex::new(Index::default()),
             me: me.clone(),
         });
@@ -420,6 +423,15 @@ impl ContainerService {
     }
 
     async fn start_locked(&self, entry: &Arc<Entry>) -> Result<(), DaemonError> {
+        let result = self.start_attached(entry).await;
+        if result.is_err() {
+            // Whatever part of the network was set up goes with the failed start.
+            self.networks.detach(&entry.record().id).await;
+        }
+        result
+    }
+
+    async fn start_attached(&self, entry: &Arc<Entry>) -> Result<(), DaemonError> {
         let record = entry.record();
         let id = record.id.clone();
         let dir = self.dir(&id);
@@ -431,6 +443,13 @@ impl ContainerService {
         let lowers = self.images.layer_dirs(&image)?;
         rootfs::mount(&paths, &lowers).map_err(io_err("cannot mount container rootfs"))?;
         let state_dir = self.state_dir(&id);
+        let network = match self.networks.attach(&record).await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = rootfs::unmount_rootfs(&paths);
+                return Err(e);
+            }
+        };
         let fail = |e: DaemonError, entry: &Entry| {
             let _ = rootfs::unmount_rootfs(&paths);
             let _ = std::fs::remove_dir_all(&state_dir);
@@ -445,10 +464,16 @@ impl ContainerService {
             let _ = self.persist(entry);
             e
         };
-        let launch = match etc::write_files(&dir, &record)
+        let launch = match etc::write_files(&dir, &record, network.as_ref().map(|n| n.1))
             .and_then(|()| spec::launch_spec(&record, &dir, &paths, &self.cgroup_parent))
         {
-            Ok(l) => l,
+            Ok(mut l) => {
+                if let Some((netns, _)) = &network {
+                    l.namespaces.network =
+                        berth_shim_protocol::NetworkNamespace::Path(netns.clone());
+                }
+                l
+            }
             Err(e) => return Err(fail(e, entry)),
         };
         let _ = std::fs::remove_dir_all(&state_dir);
@@ -532,6 +557,7 @@ impl ContainerService {
             tracing::warn!(container = %record.id, error = %e, "cannot unmount rootfs");
         }
         let _ = std::fs::remove_dir_all(self.state_dir(&record.id));
+        self.networks.detach(&record.id).await;
         entry.edit(|r| {
             r.state.running = false;
             r.state.status = "exited".into();
@@ -804,6 +830,7 @@ impl ContainerService {
             }
         }
         let dir = self.dir(&r.id);
+        self.networks.detach(&r.id).await;
         rootfs::unmount_rootfs(&RootfsPaths::under(&dir))
             .map_err(io_err("cannot unmount rootfs"))?;
         let _ = std::fs::remove_dir_all(self.state_dir(&r.id));

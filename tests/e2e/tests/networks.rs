@@ -1,0 +1,264 @@
+//! Networking through the official docker CLI and berth's: the default bridge (veth,
+//! address, gateway route, inspect), published ports (DNAT and the loopback proxy,
+//! `docker port`, `ps`), teardown, and a daemon restart. Needs root.
+//!
+//! Traffic goes only to 127.0.0.0/8 and to the bridge this test's daemon made; each
+//! daemon has a bridge, subnet and nft table of its own, removed by the harness also
+//! when a test fails.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use berth_e2e::{Berthd, OutputExt};
+
+fn daemon() -> Berthd {
+    let d = Berthd::start();
+    d.load_image("busybox");
+    d
+}
+
+/// Polls `f` until it returns `Some` or `limit` passes.
+fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// `GET /` over plain HTTP/1.0; the response body, if any answer came.
+fn http_get(addr: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    (!out.is_empty()).then_some(out)
+}
+
+fn inspect(d: &Berthd, name: &str, format: &str) -> String {
+    d.docker(["inspect", "-f", format, name])
+        .assert_success()
+        .trim()
+        .to_string()
+}
+
+fn link_exists(name: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
+fn nft_table(d: &Berthd) -> String {
+    let out = Command::new("nft")
+        .args(["list", "table", "ip", &d.nft_table()])
+        .output()
+        .expect("run nft");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Starts busybox httpd serving "hello from <name>" on port 80.
+fn httpd(d: &Berthd, name: &str, extra: &[&str]) -> String {
+    let script = format!(
+        "mkdir -p /www && echo hello from {name} > /www/index.html && exec httpd -f -p 80 -h /www"
+    );
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    d.docker(args).assert_success().trim().to_string()
+}
+
+#[test]
+fn bridge_gives_eth0_an_address_a_gateway_route_and_docker_inspect_fields() {
+    let d = daemon();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 addr show eth0; ip route",
+        ])
+        .assert_success();
+    let bip = d.docker([
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "bridge",
+    ]);
+    let gateway = bip.assert_success().trim().to_string();
+    assert!(out.contains("inet "), "{out}");
+    assert!(
+        out.contains(&format!("default via {gateway} dev eth0")),
+        "{out}"
+    );
+    assert!(link_exists(&d.bridge()));
+
+    let id = httpd(&d, "web", &[]);
+    let veth = format!("vb{}", &id[..10]);
+    assert!(link_exists(&veth), "{veth} missing");
+    let ip = inspect(&d, "web", "{{.NetworkSettings.IPAddress}}");
+    assert!(
+        ip.starts_with(&gateway[..gateway.rfind('.').unwrap()]),
+        "{ip} vs {gateway}"
+    );
+    assert_eq!(inspect(&d, "web", "{{.NetworkSettings.Gateway}}"), gateway);
+    let mac = inspect(&d, "web", "{{.NetworkSettings.MacAddress}}");
+    assert!(mac.starts_with("02:42:"), "{mac}");
+    assert_eq!(
+        inspect(&d, "web", "{{.NetworkSettings.Networks.bridge.IPAddress}}"),
+        ip
+    );
+    // The host reaches the container through the bridge.
+    let body = eventually(Duration::from_secs(10), || http_get(&format!("{ip}:80")));
+    assert!(body.is_some_and(|b| b.contains("hello from web")));
+    // Containers on the bridge reach each other.
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "busybox",
+            "wget",
+            "-q",
+            "-O-",
+            &format!("http://{ip}/"),
+        ])
+        .assert_success();
+    assert_eq!(out, "hello from web\n");
+    // /etc/hosts maps the container's hostname to its address, as Docker's does.
+    let hosts = d.docker(["exec", "web", "cat", "/etc/hosts"]);
+    if hosts.status.success() {
+        assert!(hosts.stdout_text().contains(&ip), "{}", hosts.stdout_text());
+    }
+
+    let sandbox = inspect(&d, "web", "{{.NetworkSettings.SandboxKey}}");
+    assert!(std::path::Path::new(&sandbox).exists(), "{sandbox}");
+    d.docker(["rm", "-f", "web"]).assert_success();
+    assert!(
+        !std::path::Path::new(&sandbox).exists(),
+        "{sandbox} left behind"
+    );
+    assert!(!link_exists(&veth), "{veth} left behind");
+}
+
+#[test]
+fn published_port_is_reachable_on_loopback_and_gateway_and_listed() {
+    let d = daemon();
+    let port = free_port();
+    let spec = format!("{port}:80");
+    httpd(&d, "pub", &["-p", &spec]);
+    let loopback = format!("127.0.0.1:{port}");
+    let body = eventually(Duration::from_secs(10), || http_get(&loopback));
+    assert!(
+        body.is_some_and(|b| b.contains("hello from pub")),
+        "no answer on {loopback}"
+    );
+    let gateway = inspect(&d, "pub", "{{.NetworkSettings.Gateway}}");
+    let via_gw = format!("{gateway}:{port}");
+    let body = eventually(Duration::from_secs(10), || http_get(&via_gw));
+    assert!(
+        body.is_some_and(|b| b.contains("hello from pub")),
+        "no answer on {via_gw}"
+    );
+    assert!(
+        nft_table(&d).contains(&format!("dport {port} dnat")),
+        "{}",
+        nft_table(&d)
+    );
+
+    let out = d.docker(["port", "pub"]).assert_success();
+    assert_eq!(out, format!("80/tcp -> 0.0.0.0:{port}\n"));
+    let out = d.berth(["port", "pub", "80"]).assert_success();
+    assert_eq!(out, format!("0.0.0.0:{port}\n"));
+    let ps = d
+        .docker(["ps", "--format", "{{.Ports}}", "--filter", "name=pub"])
+        .assert_success();
+    assert_eq!(ps.trim(), format!("0.0.0.0:{port}->80/tcp"));
+
+    // The same host port again: Docker's error.
+    let out = d.docker(["run", "-d", "-p", &spec, "busybox", "sleep", "60"]);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr_text().contains(&format!(
+            "Bind for 0.0.0.0:{port} failed: port is already allocated"
+        )),
+        "{}",
+        out.stderr_text()
+    );
+
+    // A random host port (-p 80 and -P over EXPOSE).
+    httpd(&d, "rnd", &["-p", "80", "--expose", "81", "-P"]);
+    let out = d.docker(["port", "rnd", "80/tcp"]).assert_success();
+    let host_port = out.trim().rsplit(':').next().unwrap().to_string();
+    assert_ne!(host_port, "0");
+    let addr = format!("127.0.0.1:{host_port}");
+    let body = eventually(Duration::from_secs(10), || http_get(&addr));
+    assert!(body.is_some_and(|b| b.contains("hello from rnd")));
+    assert!(
+        d.docker(["port", "rnd", "81"])
+            .assert_success()
+            .contains("0.0.0.0:")
+    );
+
+    // Stop closes the port and removes the rule.
+    d.docker(["stop", "-t", "1", "pub"]).assert_success();
+    assert!(http_get(&loopback).is_none());
+    assert!(!nft_table(&d).contains(&format!("dport {port} dnat")));
+    // Started again, it is published again.
+    d.docker(["start", "pub"]).assert_success();
+    let body = eventually(Duration::from_secs(10), || http_get(&loopback));
+    assert!(body.is_some_and(|b| b.contains("hello from pub")));
+}
+
+#[test]
+fn published_ports_survive_a_daemon_restart_and_dead_containers_are_cleaned() {
+    let mut d = daemon();
+    let port = free_port();
+    httpd(&d, "live", &["-p", &format!("127.0.0.1:{port}:80")]);
+    d.docker(["run", "-d", "--name", "dies", "busybox", "sleep", "600"])
+        .assert_success();
+    let dies_ns = inspect(&d, "dies", "{{.NetworkSettings.SandboxKey}}");
+    let dies_pid = inspect(&d, "dies", "{{.State.Pid}}");
+    let loopback = format!("127.0.0.1:{port}");
+    assert!(eventually(Duration::from_secs(10), || http_get(&loopback)).is_some());
+
+    d.kill9();
+    // The container (started by this test) dies while the daemon is down.
+    Command::new("kill")
+        .args(["-9", &dies_pid])
+        .status()
+        .expect("kill");
+    d.start_again();
+    let body = eventually(Duration::from_secs(10), || http_get(&loopback));
+    assert!(
+        body.is_some_and(|b| b.contains("hello from live")),
+        "port not restored"
+    );
+    let table = nft_table(&d);
+    assert_eq!(
+        table.matches(&format!("dport {port} dnat")).count(),
+        1,
+        "{table}"
+    );
+    let gone = eventually(Duration::from_secs(10), || {
+        (!std::path::Path::new(&dies_ns).exists()).then_some(())
+    });
+    assert!(gone.is_some(), "{dies_ns} left after the container died");
+    assert_eq!(
+        d.docker(["inspect", "-f", "{{.State.Running}}", "dies"])
+            .assert_success()
+            .trim(),
+        "false"
+    );
+}
+
+/// A free TCP port on loopback, for tests that publish a fixed one.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
