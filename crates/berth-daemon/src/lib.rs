@@ -60,11 +60,11 @@ impl Daemon {
             })?;
         }
         let images = Arc::new(images::ImageService::open(&config.data_root)?);
-        let networks = Arc::new(networks::NetworkService::open(
+        let networks = networks::NetworkService::open(
             &config.data_root,
             &config.exec_root,
             config.network.clone(),
-        )?);
+        )?;
         let containers = containers::ContainerService::open(
             &config.data_root,
             &config.exec_root,
@@ -83,13 +83,12 @@ impl Daemon {
     /// Reconnects to containers that kept running while the daemon was down.
     /// Network endpoints of containers that died meanwhile are removed first.
     pub async fn restore(&self) {
-        let running = self
+        let running: Vec<_> = self
             .containers
             .all()
             .into_iter()
             .map(|e| e.record())
             .filter(|r| r.state.running)
-            .map(|r| r.id)
             .collect();
         self.networks.restore(&running).await;
         self.containers.restore().await;

@@ -9,6 +9,8 @@
 //! - [`nft`]: the NAT rules (masquerade, DNAT of published ports) in an nftables table
 //!   of berth's own, always written whole from the daemon's state in one transaction.
 //! - [`ports`]: Docker's `PortBindings` turned into concrete mappings.
+//! - [`dns`]: the embedded DNS server at 127.0.0.11 inside containers on user-defined
+//!   networks.
 //! - [`proxy`]: the userland proxy that serves published ports on the host's loopback
 //!   addresses, where DNAT cannot help (the kernel drops packets from 127.0.0.0/8 that
 //!   leave the host's loopback).
@@ -22,6 +24,7 @@
 //! it. Other tables (a real Docker's, the host's) are never touched.
 #![warn(missing_docs)]
 
+pub mod dns;
 pub mod ipam;
 pub mod link;
 pub mod nft;

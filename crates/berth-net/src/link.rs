@@ -210,7 +210,8 @@ pub fn host_veth_name(container_id: &str, n: usize) -> String {
     if n == 0 {
         format!("vb{id}")
     } else {
-        format!("vb{}{n:x}", &id[..id.len().min(9)])
+        // The `n` (not a hex digit) keeps these apart from every first interface's name.
+        format!("vb{}n{n:x}", &id[..id.len().min(8)])
     }
 }
 
@@ -283,7 +284,11 @@ mod tests {
     #[test]
     fn veth_names_fit_the_kernel_limit() {
         assert_eq!(host_veth_name("0123456789abcdef", 0), "vb0123456789");
-        assert_eq!(host_veth_name("0123456789abcdef", 3), "vb0123456783");
+        assert_eq!(host_veth_name("0123456789abcdef", 3), "vb01234567n3");
+        assert_ne!(
+            host_veth_name("0123456719", 0),
+            host_veth_name("0123456719", 1)
+        );
         assert!(host_veth_name("0123456789abcdef", 255).len() <= 15);
     }
 

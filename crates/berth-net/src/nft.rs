@@ -80,6 +80,30 @@ pub fn script(table: &str, rules: &Ruleset) -> String {
             cp = m.container_port
         );
     }
+    s.push_str("  }\n");
+    // Isolation as Docker's: no traffic between two networks, none in or out of an
+    // internal one; within one bridge everything flows.
+    s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
+    for b in &rules.bridges {
+        if b.internal {
+            let _ = writeln!(s, "    iifname \"{0}\" oifname != \"{0}\" drop", b.bridge);
+            let _ = writeln!(s, "    oifname \"{0}\" iifname != \"{0}\" drop", b.bridge);
+        }
+        let others: Vec<String> = rules
+            .bridges
+            .iter()
+            .filter(|o| o.bridge != b.bridge)
+            .map(|o| format!("\"{}\"", o.bridge))
+            .collect();
+        if !others.is_empty() {
+            let _ = writeln!(
+                s,
+                "    iifname \"{}\" oifname {{ {} }} drop",
+                b.bridge,
+                others.join(", ")
+            );
+        }
+    }
     s.push_str("  }\n}\n");
     s
 }
@@ -131,6 +155,23 @@ mod tests {
         assert!(s.contains("ip saddr 172.17.0.0/16 oifname != \"berth0\" masquerade\n"));
         assert!(s.contains("iifname != { \"berth0\" } tcp dport 18080 dnat to 172.17.0.2:80\n"));
         assert!(s.contains("ip daddr != 127.0.0.0/8 fib daddr type local jump publish"));
+        assert!(!s.contains(" drop"), "one bridge, nothing to isolate");
+    }
+
+    #[test]
+    fn networks_are_isolated_from_each_other() {
+        let b = |n: &str, net: &str| BridgeRules {
+            bridge: n.into(),
+            subnet: net.parse().unwrap(),
+            internal: false,
+        };
+        let rules = Ruleset {
+            bridges: vec![b("b1", "10.1.0.0/24"), b("b2", "10.2.0.0/24")],
+            published: vec![],
+        };
+        let s = script("t", &rules);
+        assert!(s.contains("iifname \"b1\" oifname { \"b2\" } drop"));
+        assert!(s.contains("iifname \"b2\" oifname { \"b1\" } drop"));
     }
 
     #[test]
@@ -153,6 +194,7 @@ mod tests {
         };
         let s = script("t", &rules);
         assert!(!s.contains("masquerade"));
+        assert!(s.contains("iifname \"b1\" oifname != \"b1\" drop"));
         assert!(s.contains("ip daddr 192.0.2.2 udp dport 5353 dnat to 10.1.0.2:53"));
     }
 }

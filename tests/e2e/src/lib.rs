@@ -1114,9 +1114,22 @@ impl Berthd {
     /// Removes the bridge and the nft table the daemon made (the namespaces are
     /// mounts under the root, gone already, and their veths with them).
     fn remove_network(&self) {
-        let bridge = self.bridge();
-        if Path::new("/sys/class/net").join(&bridge).exists() {
-            let _ = Command::new("ip").args(["link", "del", &bridge]).status();
+        // The default bridge, and those of networks the test created (berthd records
+        // each network's bridge in its state file).
+        let mut bridges = vec![self.bridge()];
+        let state =
+            std::fs::read(self.data_root().join("network/networks.json")).unwrap_or_default();
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&state) {
+            let nets = v["networks"].as_object().cloned().unwrap_or_default();
+            bridges.extend(
+                nets.values()
+                    .filter_map(|n| n["bridge"].as_str().map(str::to_string)),
+            );
+        }
+        for bridge in bridges {
+            if Path::new("/sys/class/net").join(&bridge).exists() {
+                let _ = Command::new("ip").args(["link", "del", &bridge]).status();
+            }
         }
         let table = self.nft_table();
         let _ = Command::new("nft")

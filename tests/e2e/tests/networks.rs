@@ -131,10 +131,26 @@ fn bridge_gives_eth0_an_address_a_gateway_route_and_docker_inspect_fields() {
         .assert_success();
     assert_eq!(out, "hello from web\n");
     // /etc/hosts maps the container's hostname to its address, as Docker's does.
-    let hosts = d.docker(["exec", "web", "cat", "/etc/hosts"]);
-    if hosts.status.success() {
-        assert!(hosts.stdout_text().contains(&ip), "{}", hosts.stdout_text());
-    }
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--hostname",
+            "h1",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0; cat /etc/hosts",
+        ])
+        .assert_success();
+    let own = out
+        .split_whitespace()
+        .nth(3)
+        .unwrap_or("")
+        .split('/')
+        .next()
+        .unwrap_or("");
+    assert!(out.contains(&format!("{own}\th1\n")), "{out}");
 
     let sandbox = inspect(&d, "web", "{{.NetworkSettings.SandboxKey}}");
     assert!(std::path::Path::new(&sandbox).exists(), "{sandbox}");
@@ -261,4 +277,216 @@ fn published_ports_survive_a_daemon_restart_and_dead_containers_are_cleaned() {
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
+}
+
+/// A /24 no route on the host covers, in a range apart from the harness's default
+/// bridges, for `network create --subnet`.
+fn free_subnet() -> (String, String) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let start = std::process::id().wrapping_mul(31);
+    loop {
+        let n = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 2048;
+        let (b, c) = (216 + n / 256, n % 256);
+        let dest = u32::from_ne_bytes([10, b as u8, c as u8, 0]);
+        if !routes.contains(&format!("\t{dest:08X}\t")) {
+            return (format!("10.{b}.{c}.0/24"), format!("10.{b}.{c}"));
+        }
+    }
+}
+
+#[test]
+fn user_network_containers_find_each_other_by_name_and_alias() {
+    let d = daemon();
+    let (subnet, prefix) = free_subnet();
+    let id = d
+        .docker([
+            "network", "create", "--subnet", &subnet, "--label", "app=demo", "appnet",
+        ])
+        .assert_success()
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let ls = d
+        .docker(["network", "ls", "--format", "{{.Name}} {{.Driver}}"])
+        .assert_success();
+    assert!(ls.contains("appnet bridge"), "{ls}");
+    assert!(ls.contains("bridge bridge") && ls.contains("host host") && ls.contains("none null"));
+    let bridge_dev = format!("br-{}", &id[..12]);
+    assert!(link_exists(&bridge_dev));
+
+    httpd(
+        &d,
+        "web",
+        &["--network", "appnet", "--network-alias", "www"],
+    );
+    let ip = inspect(&d, "web", "{{.NetworkSettings.Networks.appnet.IPAddress}}");
+    assert!(ip.starts_with(&prefix), "{ip}");
+    // By name and by alias, through the embedded DNS server.
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--network",
+            "appnet",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/resolv.conf; nslookup web; wget -q -O- http://www/",
+        ])
+        .assert_success();
+    assert!(out.contains("nameserver 127.0.0.11"), "{out}");
+    assert!(
+        out.contains(&format!("Address: {ip}")) || out.contains(&format!("Address 1: {ip}")),
+        "{out}"
+    );
+    assert!(out.ends_with("hello from web\n"), "{out}");
+    let out = d.docker([
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "web",
+    ]);
+    assert!(out.status.success(), "{}", out.stderr_text());
+
+    // --ip picks the address.
+    let fixed = format!("{prefix}.50");
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--network",
+            "appnet",
+            "--ip",
+            &fixed,
+            "busybox",
+            "ip",
+            "-4",
+            "addr",
+            "show",
+            "eth0",
+        ])
+        .assert_success();
+    assert!(out.contains(&format!("inet {fixed}/24")), "{out}");
+
+    let containers = d
+        .docker([
+            "network",
+            "inspect",
+            "-f",
+            "{{range .Containers}}{{.Name}} {{end}}",
+            "appnet",
+        ])
+        .assert_success();
+    assert_eq!(containers.trim(), "web");
+    let out = d.docker(["network", "rm", "appnet"]);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr_text().contains("has active endpoints"),
+        "{}",
+        out.stderr_text()
+    );
+
+    // Another network cannot reach it; connecting a container to appnet can, and
+    // disconnecting cuts it off again. `other` reports what it sees in its log.
+    let probe = format!(
+        "while true; do if timeout 1 wget -q -O /dev/null http://{ip}/; then echo up; else echo down; fi; sleep 0.3; done"
+    );
+    d.docker([
+        "run", "-d", "--name", "other", "busybox", "sh", "-c", &probe,
+    ])
+    .assert_success();
+    let last = |d: &Berthd| {
+        let logs = d.docker(["logs", "other"]).stdout_text();
+        logs.lines().last().map(str::to_string)
+    };
+    let seen = |want: &'static str| {
+        eventually(Duration::from_secs(15), || {
+            (last(&d).as_deref() == Some(want)).then_some(())
+        })
+    };
+    assert!(seen("down").is_some(), "the default bridge reached appnet");
+    d.docker(["network", "connect", "--alias", "o2", "appnet", "other"])
+        .assert_success();
+    assert!(seen("up").is_some(), "connected container cannot reach web");
+    let nets = inspect(
+        &d,
+        "other",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+    );
+    assert_eq!(nets, "appnet bridge");
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--network",
+            "appnet",
+            "busybox",
+            "nslookup",
+            "o2",
+        ])
+        .assert_success();
+    assert!(out.contains(&format!("{prefix}.")), "{out}");
+    d.docker(["network", "disconnect", "appnet", "other"])
+        .assert_success();
+    assert!(
+        seen("down").is_some(),
+        "disconnected container still reaches web"
+    );
+
+    d.docker(["rm", "-f", "web", "other"]).assert_success();
+    d.docker(["network", "rm", "appnet"]).assert_success();
+    assert!(!link_exists(&bridge_dev), "{bridge_dev} left behind");
+    let out = d.docker(["network", "inspect", "appnet"]);
+    assert!(
+        out.stderr_text().contains("network appnet not found"),
+        "{}",
+        out.stderr_text()
+    );
+}
+
+#[test]
+fn network_prune_removes_unused_networks_and_internal_has_no_way_out() {
+    let d = daemon();
+    let (s1, _) = free_subnet();
+    let (s2, p2) = free_subnet();
+    d.docker(["network", "create", "--subnet", &s1, "unused"])
+        .assert_success();
+    d.docker(["network", "create", "--internal", "--subnet", &s2, "inner"])
+        .assert_success();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--network",
+            "inner",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 addr show eth0; ip route",
+        ])
+        .assert_success();
+    assert!(out.contains(&format!("inet {p2}.")), "{out}");
+    assert!(
+        !out.contains("default via"),
+        "internal network has a default route: {out}"
+    );
+    let out = d.docker(["network", "prune", "-f"]).assert_success();
+    assert!(out.contains("unused") && out.contains("inner"), "{out}");
+    let ls = d.docker(["network", "ls", "-q"]).assert_success();
+    assert_eq!(ls.lines().count(), 3, "{ls}");
+    let out = d.docker(["network", "rm", "bridge"]);
+    assert!(
+        out.stderr_text().contains("pre-defined network"),
+        "{}",
+        out.stderr_text()
+    );
 }

@@ -7,7 +7,8 @@ use super::model::ContainerRecord;
 use crate::DaemonError;
 
 /// Writes `hostname`, `hosts` and `resolv.conf` into the container's directory. With
-/// an address on a network, `hosts` maps the hostname to it, as Docker's does.
+/// an address on a network, `hosts` maps the hostname to it, as Docker's does; with
+/// `embedded_dns` (a user-defined network) the only nameserver is 127.0.0.11.
 ///
 /// # Errors
 /// Writing the files.
@@ -15,6 +16,7 @@ pub(super) fn write_files(
     dir: &Path,
     record: &ContainerRecord,
     address: Option<std::net::Ipv4Addr>,
+    embedded_dns: bool,
 ) -> Result<(), DaemonError> {
     let c = &record.config;
     let host_net = record.host_config.network_mode == "host";
@@ -45,7 +47,7 @@ pub(super) fn write_files(
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
     }
-    let resolv = resolv_conf(record);
+    let resolv = resolv_conf(record, embedded_dns);
     let w = |name: &str, data: &str| {
         std::fs::write(dir.join(name), data)
             .map_err(|e| DaemonError::internal(format!("cannot write {name}: {e}")))
@@ -58,7 +60,7 @@ pub(super) fn write_files(
 /// The host's resolv.conf without loopback nameservers (unreachable from a container's
 /// own network namespace), or Docker's fallback servers when none remain; `--dns`,
 /// `--dns-search` and `--dns-option` replace the respective lines.
-fn resolv_conf(record: &ContainerRecord) -> String {
+fn resolv_conf(record: &ContainerRecord, embedded_dns: bool) -> String {
     let hc = &record.host_config;
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     if hc.network_mode == "host"
@@ -83,6 +85,11 @@ fn resolv_conf(record: &ContainerRecord) -> String {
         .collect();
     if let Some(dns) = hc.dns.as_ref().filter(|d| !d.is_empty()) {
         nameservers = dns.clone();
+    }
+    if embedded_dns {
+        // The embedded server forwards to the --dns servers or the host's resolvers.
+        nameservers = vec!["127.0.0.11".into()];
+        options.push("ndots:0".into());
     }
     if nameservers.is_empty() {
         nameservers = vec!["8.8.8.8".into(), "8.8.4.4".into()];

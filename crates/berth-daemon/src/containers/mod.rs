@@ -106,6 +106,8 @@ pub struct CreateRequest {
     pub config: Config,
     /// `HostConfig`.
     pub host_config: HostConfig,
+    /// `NetworkingConfig` (`EndpointsConfig`: aliases and addresses per network).
+    pub networking_config: Option<serde_json::Value>,
 }
 
 fn no_such_container(name: &str) -> DaemonError {
@@ -268,6 +270,7 @@ impl ContainerService {
             name,
             mut config,
             host_config,
+            networking_config,
         } = req;
         if config.image.is_empty() {
             return Err(DaemonError::invalid("No command specified"));
@@ -311,6 +314,11 @@ impl ContainerService {
         };
         let dir = self.dir(&id);
         let result = (|| {
+            self.networks.register(
+                &id,
+                &record.host_config.network_mode,
+                networking_config.as_ref(),
+            )?;
             let inherited = self.volumes_from(&record)?;
             std::fs::create_dir_all(&dir).map_err(io_err("cannot create container dir"))?;
             RootfsPaths::under(&dir)
@@ -464,11 +472,19 @@ impl ContainerService {
             let _ = self.persist(entry);
             e
         };
-        let launch = match etc::write_files(&dir, &record, network.as_ref().map(|n| n.1))
+        let shared_netns = match self.shared_netns(&record) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = rootfs::unmount_rootfs(&paths);
+                return Err(e);
+            }
+        };
+        let dns = self.networks.uses_embedded_dns(&record);
+        let launch = match etc::write_files(&dir, &record, network.as_ref().map(|n| n.1), dns)
             .and_then(|()| spec::launch_spec(&record, &dir, &paths, &self.cgroup_parent))
         {
             Ok(mut l) => {
-                if let Some((netns, _)) = &network {
+                if let Some(netns) = network.as_ref().map(|n| &n.0).or(shared_netns.as_ref()) {
                     l.namespaces.network =
                         berth_shim_protocol::NetworkNamespace::Path(netns.clone());
                 }
@@ -532,6 +548,28 @@ impl ContainerService {
         tracing::info!(container = %id, pid, "container started");
         self.spawn_monitor(entry.clone());
         Ok(())
+    }
+
+    /// `--network container:NAME`: the namespace of that container, which must run.
+    fn shared_netns(&self, record: &ContainerRecord) -> Result<Option<PathBuf>, DaemonError> {
+        let Some(other) = record.host_config.network_mode.strip_prefix("container:") else {
+            return Ok(None);
+        };
+        let target = self.get(other)?.record();
+        if !target.state.running {
+            return Err(DaemonError::conflict(format!(
+                "cannot join network namespace of a non running container: container {} is exited",
+                target.id
+            )));
+        }
+        let own = self.networks.netns_path(&target.id);
+        if own.exists() {
+            return Ok(Some(own));
+        }
+        Ok(Some(PathBuf::from(format!(
+            "/proc/{}/ns/net",
+            target.state.pid
+        ))))
     }
 
     fn spawn_monitor(&self, entry: Arc<Entry>) {
@@ -830,7 +868,7 @@ impl ContainerService {
             }
         }
         let dir = self.dir(&r.id);
-        self.networks.detach(&r.id).await;
+        self.networks.forget(&r.id).await;
         rootfs::unmount_rootfs(&RootfsPaths::under(&dir))
             .map_err(io_err("cannot unmount rootfs"))?;
         let _ = std::fs::remove_dir_all(self.state_dir(&r.id));

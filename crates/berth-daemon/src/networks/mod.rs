@@ -1,34 +1,42 @@
 //! The network service: Docker's default `bridge` network on a bridge device of
-//! berth's own, plus the built-in `host` and `none` networks.
+//! berth's own, user-defined bridge networks with an embedded DNS server, and the
+//! built-in `host` and `none` networks.
 //!
-//! Each container on `bridge` gets a network namespace bound under
-//! `<exec-root>/netns/<id>`, a veth pair with `eth0` inside, an address from the
-//! network's IPAM, the gateway as default route, and its published ports (DNAT in
-//! berth's nftables table plus a userland proxy that also holds the host port). The
-//! runtime joins the namespace by path. Everything is undone by [`NetworkService::detach`]
-//! when the container stops or is removed, and by [`NetworkService::restore`] at daemon
-//! start for containers that died meanwhile.
+//! Each container on a bridge network gets one network namespace, bound under
+//! `<exec-root>/netns/<id>`, and per network a veth pair (`eth0`, `eth1`, … inside),
+//! an address from that network's IPAM, and on its first network the gateway as
+//! default route and its published ports (DNAT in berth's nftables table plus a
+//! userland proxy that also holds the host port). The runtime joins the namespace by
+//! path. On user-defined networks a DNS server bound at 127.0.0.11:53 inside the
+//! namespace answers for the names and aliases of the containers on the same
+//! networks. Everything is undone by [`NetworkService::detach`] when the container
+//! stops or is removed, and by [`NetworkService::restore`] at daemon start for
+//! containers that died meanwhile.
 //!
 //! Layout (drawn once):
 //! ```text
-//! <data-root>/network/bridge.json   BridgeState: ID, IPAM (subnet, allocations), endpoints
-//! <exec-root>/netns/<container id>  the container's network namespace (an nsfs bind mount)
+//! <data-root>/network/networks.json  State: networks (IPAM, allocations), the networks
+//!                                    each container is configured for, live endpoints
+//! <exec-root>/netns/<container id>   the container's network namespace (an nsfs bind mount)
 //! ```
 //! The state file is written atomically on every change, so after a crash the
 //! allocations, the namespaces and the firewall table can all be rebuilt from it.
 
+mod json;
+
 use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
+use berth_net::dns::{self, DnsServer};
 use berth_net::ipam::{self, Ipam, Subnet};
 use berth_net::link::{self, VethConfig};
 use berth_net::nft::{self, BridgeRules, Ruleset};
 use berth_net::ports::{self, PortMapping};
 use berth_net::proxy::{self, PortProxy};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::DaemonError;
 use crate::containers::ContainerRecord;
@@ -36,6 +44,9 @@ use crate::containers::ContainerRecord;
 /// The bridge device's default name (dockerd's is `docker0`; berth keeps its own so
 /// that a real Docker can run beside it).
 pub const DEFAULT_BRIDGE: &str = "berth0";
+
+/// The networks that exist without being created.
+const BUILTIN: [&str; 3] = ["bridge", "host", "none"];
 
 /// The default network's settings, from the daemon's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +67,41 @@ impl Default for NetworkConfig {
     }
 }
 
-/// A container's attachment to the default bridge.
+/// A bridge network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Network {
+    id: String,
+    name: String,
+    created: String,
+    /// The bridge device.
+    bridge: String,
+    /// Chosen on first use for the default network, at creation for the others.
+    ipam: Option<Ipam>,
+    #[serde(default)]
+    internal: bool,
+    #[serde(default)]
+    attachable: bool,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    options: BTreeMap<String, String>,
+    /// The default `bridge` network (no DNS, containers use the host's resolvers).
+    #[serde(default)]
+    default: bool,
+}
+
+/// How a container is to join a network (`NetworkingConfig`, `network connect`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointConfig {
+    /// `--network-alias`/`--alias`.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--ip`.
+    #[serde(default)]
+    pub ipv4: Option<Ipv4Addr>,
+}
+
+/// A container's live attachment to a network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     /// Random 64-hex, like Docker's.
@@ -65,28 +110,99 @@ pub struct Endpoint {
     pub ip: Ipv4Addr,
     /// The subnet's prefix length.
     pub prefix: u8,
-    /// The default route.
+    /// The network's gateway.
     pub gateway: Ipv4Addr,
     /// `02:42:…`.
     pub mac: String,
     /// The host end of the veth pair.
     pub veth: String,
-    /// The namespace file.
-    pub netns: PathBuf,
-    /// Published ports as bound.
+    /// The interface inside (`eth0`, …).
+    pub inner: String,
+    /// Published ports as bound (on the container's first network only).
     #[serde(default)]
     pub ports: Vec<PortMapping>,
+    /// Aliases asked for on this network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Every name this endpoint answers to in DNS (name, aliases, short ID, hostname).
+    #[serde(default)]
+    pub dns_names: Vec<String>,
 }
 
-/// What `bridge.json` holds.
+/// What `networks.json` holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct BridgeState {
-    id: String,
-    created: String,
-    /// Chosen on first use and kept, so addresses stay consistent across restarts.
-    ipam: Option<Ipam>,
-    /// Container ID → endpoint.
-    endpoints: BTreeMap<String, Endpoint>,
+struct State {
+    /// By network ID.
+    networks: BTreeMap<String, Network>,
+    /// Container ID → network ID → how it joins (besides its `NetworkMode`'s own,
+    /// whose configuration is kept here too).
+    configs: BTreeMap<String, BTreeMap<String, EndpointConfig>>,
+    /// Container ID → network ID → endpoint, while it runs.
+    endpoints: BTreeMap<String, BTreeMap<String, Endpoint>>,
+}
+
+impl State {
+    /// A network by name, full ID or unique ID prefix.
+    fn find(&self, name_or_id: &str) -> Option<&Network> {
+        if name_or_id.is_empty() {
+            return None;
+        }
+        // The CLI names the default network `default` (NetworkMode, EndpointsConfig).
+        let name_or_id = if name_or_id == "default" {
+            "bridge"
+        } else {
+            name_or_id
+        };
+        self.networks
+            .values()
+            .find(|n| n.name == name_or_id || n.id == name_or_id)
+            .or_else(|| {
+                let mut m = self
+                    .networks
+                    .values()
+                    .filter(|n| n.id.starts_with(name_or_id));
+                let first = m.next();
+                if m.next().is_some() { None } else { first }
+            })
+    }
+
+    fn default_id(&self) -> String {
+        self.networks
+            .values()
+            .find(|n| n.default)
+            .map(|n| n.id.clone())
+            .unwrap_or_default()
+    }
+
+    fn users(&self, network_id: &str) -> usize {
+        self.endpoints
+            .values()
+            .filter(|e| e.contains_key(network_id))
+            .count()
+    }
+}
+
+/// `POST /networks/create`'s request.
+#[derive(Debug, Clone, Default)]
+pub struct CreateNetwork {
+    /// `Name`.
+    pub name: String,
+    /// `Driver` (only `bridge`).
+    pub driver: String,
+    /// `Internal`.
+    pub internal: bool,
+    /// `Attachable`.
+    pub attachable: bool,
+    /// `IPAM.Config[0]`: subnet, IP range, gateway.
+    pub subnet: Option<String>,
+    /// `IPAM.Config[0].IPRange`.
+    pub ip_range: Option<String>,
+    /// `IPAM.Config[0].Gateway`.
+    pub gateway: Option<String>,
+    /// `Labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `Options` (`com.docker.network.bridge.name`, …).
+    pub options: BTreeMap<String, String>,
 }
 
 /// The network service.
@@ -94,12 +210,15 @@ pub struct NetworkService {
     config: NetworkConfig,
     state_path: PathBuf,
     netns_dir: PathBuf,
-    state: Mutex<BridgeState>,
+    state: Mutex<State>,
     /// Container ID → its running port proxies.
     proxies: Mutex<BTreeMap<String, Vec<PortProxy>>>,
-    /// Serializes attach, detach and restore: each reads the state, changes the
-    /// host, then writes the state and the firewall table.
+    /// Container ID → its DNS server.
+    dns: Mutex<BTreeMap<String, DnsServer>>,
+    /// Serializes changes: each reads the state, changes the host, then writes the
+    /// state and the firewall table.
     op: tokio::sync::Mutex<()>,
+    me: Weak<NetworkService>,
 }
 
 fn internal(what: &str) -> impl Fn(std::io::Error) -> DaemonError + '_ {
@@ -129,9 +248,18 @@ fn exposed(record: &ContainerRecord) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn new_id() -> String {
+    crate::containers::new_volume_name()
+}
+
+/// Whether `mode` is a `NetworkMode` that names a network of berth's making.
+fn is_bridge_mode(mode: &str) -> bool {
+    !matches!(mode, "host" | "none" | "") && !mode.starts_with("container:")
+}
+
 impl NetworkService {
     /// Opens the service's state. Nothing on the host is touched until a container
-    /// attaches (or [`NetworkService::restore`] runs).
+    /// attaches, a network is created, or [`NetworkService::restore`] runs.
     ///
     /// # Errors
     /// `InvalidArgument` for a bad `--bip` or bridge name; the state cannot be read.
@@ -139,11 +267,8 @@ impl NetworkService {
         data_root: &Path,
         exec_root: &Path,
         config: NetworkConfig,
-    ) -> Result<Self, DaemonError> {
-        if config.bridge.is_empty()
-            || config.bridge.len() > 15
-            || config.bridge.contains(['/', ' '])
-        {
+    ) -> Result<Arc<Self>, DaemonError> {
+        if !valid_bridge_name(&config.bridge) {
             return Err(DaemonError::invalid(format!(
                 "invalid bridge name {:?}",
                 config.bridge
@@ -154,26 +279,42 @@ impl NetworkService {
         }
         let dir = data_root.join("network");
         std::fs::create_dir_all(&dir).map_err(internal("cannot create network dir"))?;
-        let state_path = dir.join("bridge.json");
-        let mut state: BridgeState = match std::fs::read(&state_path) {
+        let state_path = dir.join("networks.json");
+        let mut state: State = match std::fs::read(&state_path) {
             Ok(d) => serde_json::from_slice(&d).map_err(|e| {
                 DaemonError::internal(format!("corrupt {}: {e}", state_path.display()))
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BridgeState::default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => return Err(internal("cannot read network state")(e)),
         };
-        if state.id.is_empty() {
-            state.id = crate::containers::new_volume_name();
-            state.created = crate::filters::go_time(chrono::Utc::now());
+        if !state.networks.values().any(|n| n.default) {
+            let id = new_id();
+            state.networks.insert(
+                id.clone(),
+                Network {
+                    id,
+                    name: "bridge".into(),
+                    created: crate::filters::go_time(chrono::Utc::now()),
+                    bridge: config.bridge.clone(),
+                    ipam: None,
+                    internal: false,
+                    attachable: false,
+                    labels: BTreeMap::new(),
+                    options: BTreeMap::new(),
+                    default: true,
+                },
+            );
         }
-        Ok(NetworkService {
+        Ok(Arc::new_cyclic(|me| NetworkService {
             config,
             state_path,
             netns_dir: exec_root.join("netns"),
             state: Mutex::new(state),
             proxies: Mutex::new(BTreeMap::new()),
+            dns: Mutex::new(BTreeMap::new()),
             op: tokio::sync::Mutex::new(()),
-        })
+            me: me.clone(),
+        }))
     }
 
     /// The nftables table of this daemon: `berth` for the default bridge, else
@@ -186,56 +327,73 @@ impl NetworkService {
         }
     }
 
-    /// The bridge device's name.
-    pub fn bridge(&self) -> &str {
-        &self.config.bridge
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("network state lock")
     }
 
     fn persist(&self) -> Result<(), DaemonError> {
-        let data = serde_json::to_vec_pretty(&*self.state.lock().expect("network state lock"))
-            .expect("network state serializes");
+        let data = serde_json::to_vec_pretty(&*self.lock()).expect("network state serializes");
         berth_store::durable::write_atomic(&self.state_path, &data)
             .map_err(internal("cannot write network state"))
     }
 
-    /// The IPAM, chosen on first use: `--bip`, else the first free default pool.
-    fn ensure_ipam(&self) -> Result<Ipam, DaemonError> {
-        let mut st = self.state.lock().expect("network state lock");
-        if let Some(ipam) = &st.ipam {
-            return Ok(ipam.clone());
+    /// The subnets in use on the host or by berth's networks.
+    fn used_subnets(&self) -> Vec<Subnet> {
+        let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+        let mut used = ipam::routed_subnets(&routes);
+        used.extend(
+            self.lock()
+                .networks
+                .values()
+                .filter_map(|n| n.ipam.as_ref().map(|i| i.subnet)),
+        );
+        used
+    }
+
+    /// The default network's IPAM, chosen on first use: `--bip`, else the first free
+    /// default pool.
+    fn ensure_default_ipam(&self) -> Result<(), DaemonError> {
+        let id = self.lock().default_id();
+        if self.lock().networks[&id].ipam.is_some() {
+            return Ok(());
         }
         let (subnet, gateway) = match &self.config.bip {
             Some(bip) => {
                 Subnet::parse_with_addr(bip).map_err(|e| DaemonError::invalid(e.to_string()))?
             }
             None => {
-                let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-                let pool = ipam::pick_free_pool(&ipam::routed_subnets(&routes))
+                let pool = ipam::pick_free_pool(&self.used_subnets())
                     .map_err(|e| DaemonError::internal(e.to_string()))?;
                 (pool, pool.first_host())
             }
         };
-        let ipam = Ipam::new(subnet, gateway);
-        st.ipam = Some(ipam.clone());
-        Ok(ipam)
+        if let Some(n) = self.lock().networks.get_mut(&id) {
+            n.ipam = Some(Ipam::new(subnet, gateway));
+        }
+        Ok(())
     }
 
     fn ruleset(&self) -> Ruleset {
-        let st = self.state.lock().expect("network state lock");
-        let Some(ipam) = &st.ipam else {
-            return Ruleset::default();
-        };
+        let st = self.lock();
+        let mut published = Vec::new();
+        for eps in st.endpoints.values() {
+            for e in eps.values() {
+                published.extend(e.ports.iter().map(|p| (*p, e.ip)));
+            }
+        }
         Ruleset {
-            bridges: vec![BridgeRules {
-                bridge: self.config.bridge.clone(),
-                subnet: ipam.subnet,
-                internal: false,
-            }],
-            published: st
-                .endpoints
+            bridges: st
+                .networks
                 .values()
-                .flat_map(|e| e.ports.iter().map(move |p| (*p, e.ip)))
+                .filter_map(|n| {
+                    Some(BridgeRules {
+                        bridge: n.bridge.clone(),
+                        subnet: n.ipam.as_ref()?.subnet,
+                        internal: n.internal,
+                    })
+                })
                 .collect(),
+            published,
         }
     }
 
@@ -244,72 +402,242 @@ impl NetworkService {
         blocking(move || nft::apply(&table, &rules)).await
     }
 
-    /// Connects a container about to start to its network. Returns the namespace the
-    /// runtime must join and the container's address, or `None` for networks without
-    /// a namespace of berth's making (`host`, `none`, `container:`).
+    async fn ensure_bridge(&self, network_id: &str) -> Result<(), DaemonError> {
+        let (bridge, ipam) = {
+            let st = self.lock();
+            let n = &st.networks[network_id];
+            (n.bridge.clone(), n.ipam.clone())
+        };
+        let Some(ipam) = ipam else { return Ok(()) };
+        blocking(move || link::ensure_bridge(&bridge, ipam.gateway, ipam.subnet)).await
+    }
+
+    // ------------------------------------------------------------ containers
+
+    /// At container create: checks the network mode and keeps the endpoint
+    /// configuration of `NetworkingConfig.EndpointsConfig`.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown network, `InvalidArgument` for a bad `--ip`, aliases
+    /// on the default bridge, or `--ip` on a network without a user-set subnet.
+    pub fn register(
+        &self,
+        container_id: &str,
+        mode: &str,
+        networking_config: Option<&Value>,
+    ) -> Result<(), DaemonError> {
+        if !is_bridge_mode(mode) {
+            return Ok(());
+        }
+        let mut configs = BTreeMap::new();
+        {
+            let st = self.lock();
+            let primary = st
+                .find(mode)
+                .ok_or_else(|| DaemonError::not_found(format!("network {mode} not found")))?;
+            let endpoints = networking_config
+                .and_then(|n| n["EndpointsConfig"].as_object())
+                .cloned()
+                .unwrap_or_default();
+            configs.insert(primary.id.clone(), EndpointConfig::default());
+            for (name, cfg) in endpoints {
+                let n = st
+                    .find(&name)
+                    .ok_or_else(|| DaemonError::not_found(format!("network {name} not found")))?;
+                let c = endpoint_config(&cfg)?;
+                if n.default && (!c.aliases.is_empty() || c.ipv4.is_some()) {
+                    return Err(DaemonError::invalid(
+                        "user specified IP address is supported on user defined networks only",
+                    ));
+                }
+                configs.insert(n.id.clone(), c);
+            }
+        }
+        self.lock()
+            .configs
+            .insert(container_id.to_string(), configs);
+        self.persist()
+    }
+
+    /// At container removal: detaches and forgets its network configuration.
+    pub async fn forget(&self, container_id: &str) {
+        self.detach(container_id).await;
+        if self.lock().configs.remove(container_id).is_some()
+            && let Err(e) = self.persist()
+        {
+            tracing::warn!(container = %container_id, error = %e, "cannot write network state");
+        }
+    }
+
+    /// The networks a container joins, its `NetworkMode`'s first.
+    fn joins(&self, record: &ContainerRecord) -> Vec<(String, EndpointConfig)> {
+        let st = self.lock();
+        let mode = record.host_config.network_mode.as_str();
+        let Some(primary) = st.find(mode).map(|n| n.id.clone()) else {
+            return Vec::new();
+        };
+        let configs = st.configs.get(&record.id).cloned().unwrap_or_default();
+        let mut out = vec![(
+            primary.clone(),
+            configs.get(&primary).cloned().unwrap_or_default(),
+        )];
+        out.extend(
+            configs
+                .into_iter()
+                .filter(|(id, _)| *id != primary && st.networks.contains_key(id)),
+        );
+        out
+    }
+
+    /// The namespace file of a container with networks of berth's making.
+    pub fn netns_path(&self, container_id: &str) -> PathBuf {
+        self.netns_dir.join(container_id)
+    }
+
+    /// Whether the container's resolv.conf points at the embedded DNS server: it is on
+    /// a user-defined network.
+    pub fn uses_embedded_dns(&self, record: &ContainerRecord) -> bool {
+        let st = self.lock();
+        st.find(&record.host_config.network_mode)
+            .is_some_and(|n| !n.default)
+    }
+
+    /// Connects a container about to start to its networks. Returns the namespace the
+    /// runtime must join and the container's first address, or `None` for modes
+    /// without a namespace of berth's making (`host`, `none`, `container:`).
     ///
     /// # Errors
     /// `Internal` when the host refuses (with Docker's message for a taken host port),
-    /// `InvalidArgument` for bad port specifications.
+    /// `InvalidArgument` for bad port specifications or addresses.
     pub async fn attach(
         &self,
         record: &ContainerRecord,
     ) -> Result<Option<(PathBuf, Ipv4Addr)>, DaemonError> {
-        if record.host_config.network_mode != "bridge" {
+        if !is_bridge_mode(&record.host_config.network_mode) {
             return Ok(None);
         }
         let id = record.id.clone();
         let _op = self.op.lock().await;
         // A leftover from a start that failed half-way.
         self.detach_locked(&id).await;
-        let mut ipam = self.ensure_ipam()?;
-        let (bridge, gw, subnet) = (self.config.bridge.clone(), ipam.gateway, ipam.subnet);
-        blocking(move || link::ensure_bridge(&bridge, gw, subnet)).await?;
-        let ip = ipam
-            .allocate(&id, None)
-            .map_err(|e| DaemonError::internal(e.to_string()))?;
-        let endpoint_id = crate::containers::new_volume_name();
-        let requests = ports::requests(
-            record.host_config.port_bindings.as_ref(),
-            &exposed(record),
-            record.host_config.publish_all_ports,
-        )
-        .map_err(|e| DaemonError::invalid(e.to_string()))?;
-        let mut bound = Vec::new();
-        for r in &requests {
-            match proxy::bind(r) {
-                Ok(b) => bound.push(b),
+        let joins = self.joins(record);
+        if joins.is_empty() {
+            return Err(DaemonError::not_found(format!(
+                "network {} not found",
+                record.host_config.network_mode
+            )));
+        }
+        std::fs::create_dir_all(&self.netns_dir).map_err(internal("cannot create netns dir"))?;
+        let netns = self.netns_path(&id);
+        let ns = netns.clone();
+        blocking(move || {
+            link::delete_netns(&ns)?;
+            link::create_netns(&ns)
+        })
+        .await?;
+        let mut first_ip = None;
+        for (i, (net_id, cfg)) in joins.iter().enumerate() {
+            match self.join_locked(record, net_id, cfg, i).await {
+                Ok(ip) => {
+                    first_ip.get_or_insert(ip);
+                }
                 Err(e) => {
-                    return Err(DaemonError::internal(format!(
-                        "failed to set up container networking: driver failed programming external connectivity on endpoint {} ({endpoint_id}): {e}",
-                        record.name.trim_start_matches('/')
-                    )));
+                    self.detach_locked(&id).await;
+                    let _ = self.write_table().await;
+                    return Err(e);
                 }
             }
         }
-        std::fs::create_dir_all(&self.netns_dir).map_err(internal("cannot create netns dir"))?;
-        let netns = self.netns_dir.join(&id);
+        let written = self.persist().and(self.write_table().await);
+        if let Err(e) = written {
+            self.detach_locked(&id).await;
+            return Err(e);
+        }
+        if let Err(e) = self.start_dns(record).await {
+            tracing::warn!(container = %id, error = %e, "cannot start embedded DNS server");
+        }
+        let ip = first_ip.expect("at least one network joined");
+        tracing::info!(container = %id, %ip, "container attached to its networks");
+        Ok(Some((netns, ip)))
+    }
+
+    /// Adds one network's veth, address and (on `index` 0) ports to a container whose
+    /// namespace exists. Leaves state persistence and the table to the caller.
+    async fn join_locked(
+        &self,
+        record: &ContainerRecord,
+        net_id: &str,
+        cfg: &EndpointConfig,
+        index: usize,
+    ) -> Result<Ipv4Addr, DaemonError> {
+        let id = record.id.clone();
+        let is_default = self.lock().networks[net_id].default;
+        if is_default {
+            self.ensure_default_ipam()?;
+        }
+        self.ensure_bridge(net_id).await?;
+        let (ip, subnet, gateway, bridge, internal) = {
+            let mut st = self.lock();
+            let n = st.networks.get_mut(net_id).expect("network exists");
+            let ipam = n.ipam.as_mut().expect("ipam chosen");
+            let ip = ipam
+                .allocate(&id, cfg.ipv4)
+                .map_err(|e| DaemonError::invalid(e.to_string()))?;
+            (ip, ipam.subnet, ipam.gateway, n.bridge.clone(), n.internal)
+        };
+        let release = |svc: &Self| {
+            if let Some(i) = svc
+                .lock()
+                .networks
+                .get_mut(net_id)
+                .and_then(|n| n.ipam.as_mut())
+            {
+                i.release(&id);
+            }
+        };
+        let endpoint_id = new_id();
+        let mut bound = Vec::new();
+        if index == 0 {
+            let requests = match ports::requests(
+                record.host_config.port_bindings.as_ref(),
+                &exposed(record),
+                record.host_config.publish_all_ports,
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    release(self);
+                    return Err(DaemonError::invalid(e.to_string()));
+                }
+            };
+            for r in &requests {
+                match proxy::bind(r) {
+                    Ok(b) => bound.push(b),
+                    Err(e) => {
+                        release(self);
+                        return Err(DaemonError::internal(format!(
+                            "failed to set up container networking: driver failed programming external connectivity on endpoint {} ({endpoint_id}): {e}",
+                            record.name.trim_start_matches('/')
+                        )));
+                    }
+                }
+            }
+        }
+        let inner = self.free_inner_name(&id);
         let veth = VethConfig {
-            host_name: link::host_veth_name(&id, 0),
-            netns: netns.clone(),
-            inner_name: "eth0".into(),
+            host_name: link::host_veth_name(&id, inner_index(&inner)),
+            netns: self.netns_path(&id),
+            inner_name: inner.clone(),
             address: ip,
             subnet,
-            gateway: Some(gw),
+            gateway: (!internal && !self.has_default_route(&id)).then_some(gateway),
             mac: ipam::mac_for(ip),
-            bridge: self.config.bridge.clone(),
+            bridge,
         };
         let v = veth.clone();
-        blocking(move || {
-            link::delete_netns(&v.netns)?;
-            link::create_netns(&v.netns)?;
-            if let Err(e) = link::setup_veth(&v) {
-                let _ = link::delete_netns(&v.netns);
-                return Err(e);
-            }
-            Ok(())
-        })
-        .await?;
+        if let Err(e) = blocking(move || link::setup_veth(&v)).await {
+            release(self);
+            return Err(e);
+        }
         let mut proxies = Vec::new();
         let mut mappings = Vec::new();
         for (b, m) in bound {
@@ -320,38 +648,123 @@ impl NetworkService {
             }
             mappings.push(m);
         }
-        {
-            let mut st = self.state.lock().expect("network state lock");
-            st.ipam = Some(ipam);
-            st.endpoints.insert(
-                id.clone(),
-                Endpoint {
-                    endpoint_id,
-                    ip,
-                    prefix: subnet.prefix(),
-                    gateway: gw,
-                    mac: veth.mac.clone(),
-                    veth: veth.host_name.clone(),
-                    netns: netns.clone(),
-                    ports: mappings,
-                },
-            );
+        let name = record.name.trim_start_matches('/').to_string();
+        let mut dns_names = vec![name, id[..12].to_string()];
+        if !record.config.hostname.is_empty() {
+            dns_names.push(record.config.hostname.clone());
         }
-        self.proxies
-            .lock()
-            .expect("proxies lock")
-            .insert(id.clone(), proxies);
-        let written = self.persist().and(self.write_table().await);
-        if let Err(e) = written {
-            self.detach_locked(&id).await;
-            return Err(e);
+        dns_names.extend(cfg.aliases.iter().cloned());
+        dns_names.iter_mut().for_each(|n| n.make_ascii_lowercase());
+        dns_names.dedup();
+        self.lock().endpoints.entry(id.clone()).or_default().insert(
+            net_id.to_string(),
+            Endpoint {
+                endpoint_id,
+                ip,
+                prefix: subnet.prefix(),
+                gateway,
+                mac: veth.mac.clone(),
+                veth: veth.host_name.clone(),
+                inner,
+                ports: mappings,
+                aliases: cfg.aliases.clone(),
+                dns_names,
+            },
+        );
+        if !proxies.is_empty() {
+            self.proxies
+                .lock()
+                .expect("proxies lock")
+                .entry(id)
+                .or_default()
+                .extend(proxies);
         }
-        tracing::info!(container = %id, %ip, "container attached to bridge");
-        Ok(Some((netns, ip)))
+        Ok(ip)
     }
 
-    /// Disconnects a container: closes its ports, removes its namespace (and with it
-    /// the veth pair), frees its address. Nothing attached is fine.
+    /// The first `ethN` a container does not use yet.
+    fn free_inner_name(&self, id: &str) -> String {
+        let st = self.lock();
+        let used: HashSet<&str> = st
+            .endpoints
+            .get(id)
+            .map(|e| e.values().map(|e| e.inner.as_str()).collect())
+            .unwrap_or_default();
+        (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !used.contains(n.as_str()))
+            .expect("an unused name")
+    }
+
+    fn has_default_route(&self, id: &str) -> bool {
+        let st = self.lock();
+        st.endpoints.get(id).is_some_and(|eps| {
+            eps.iter()
+                .any(|(nid, _)| st.networks.get(nid).is_some_and(|n| !n.internal))
+        })
+    }
+
+    async fn start_dns(&self, record: &ContainerRecord) -> Result<(), DaemonError> {
+        if !self.uses_embedded_dns(record)
+            || self.dns.lock().expect("dns lock").contains_key(&record.id)
+        {
+            return Ok(());
+        }
+        let netns = self.netns_path(&record.id);
+        let socket = tokio::task::spawn_blocking(move || dns::bind_in_netns(&netns))
+            .await
+            .map_err(|e| DaemonError::internal(format!("dns task failed: {e}")))?
+            .map_err(internal("cannot bind 127.0.0.11:53 in the container"))?;
+        let upstream = match record.host_config.dns.as_ref().filter(|d| !d.is_empty()) {
+            Some(servers) => servers
+                .iter()
+                .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+                .map(|ip| SocketAddr::new(ip, 53))
+                .collect(),
+            None => {
+                dns::nameservers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+            }
+        };
+        let records = Arc::new(ContainerNames {
+            svc: self.me.clone(),
+            id: record.id.clone(),
+        });
+        let server =
+            dns::serve(socket, records, upstream).map_err(internal("cannot serve embedded DNS"))?;
+        self.dns
+            .lock()
+            .expect("dns lock")
+            .insert(record.id.clone(), server);
+        Ok(())
+    }
+
+    /// The addresses of `name` for a container: the containers on its user-defined
+    /// networks that answer to it.
+    fn lookup(&self, container_id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+        let st = self.lock();
+        let mine = st.endpoints.get(container_id)?;
+        let mut out = Vec::new();
+        for net_id in mine.keys() {
+            if st.networks.get(net_id).is_none_or(|n| n.default) {
+                continue;
+            }
+            let (bare, net_name) = (name, &st.networks[net_id].name);
+            let bare = bare.strip_suffix(&format!(".{net_name}")).unwrap_or(bare);
+            for eps in st.endpoints.values() {
+                if let Some(e) = eps.get(net_id)
+                    && e.dns_names.iter().any(|n| n == bare)
+                    && !out.contains(&e.ip)
+                {
+                    out.push(e.ip);
+                }
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Disconnects a container from every network: closes its ports and DNS server,
+    /// removes its namespace (and with it the veth pairs), frees its addresses.
+    /// Nothing attached is fine.
     pub async fn detach(&self, id: &str) {
         let _op = self.op.lock().await;
         if self.detach_locked(id).await
@@ -364,24 +777,24 @@ impl NetworkService {
     /// Returns whether there was something to undo. Leaves the table to the caller.
     async fn detach_locked(&self, id: &str) -> bool {
         self.proxies.lock().expect("proxies lock").remove(id);
-        let endpoint = {
-            let mut st = self.state.lock().expect("network state lock");
-            if let Some(ipam) = st.ipam.as_mut() {
-                ipam.release(id);
+        self.dns.lock().expect("dns lock").remove(id);
+        let endpoints = {
+            let mut st = self.lock();
+            for n in st.networks.values_mut() {
+                if let Some(i) = n.ipam.as_mut() {
+                    i.release(id);
+                }
             }
-            st.endpoints.remove(id)
+            st.endpoints.remove(id).unwrap_or_default()
         };
-        let netns = self.netns_dir.join(id);
-        let veth = endpoint
-            .as_ref()
-            .map_or_else(|| link::host_veth_name(id, 0), |e| e.veth.clone());
-        let had_netns = netns.exists();
-        if endpoint.is_none() && !had_netns {
+        let netns = self.netns_path(id);
+        let veths: Vec<String> = endpoints.values().map(|e| e.veth.clone()).collect();
+        if endpoints.is_empty() && !netns.exists() {
             return false;
         }
         if let Err(e) = blocking(move || {
             link::delete_netns(&netns)?;
-            link::delete_link(&veth)
+            veths.iter().try_for_each(|v| link::delete_link(v))
         })
         .await
         {
@@ -390,219 +803,445 @@ impl NetworkService {
         if let Err(e) = self.persist() {
             tracing::warn!(container = %id, error = %e, "cannot write network state");
         }
-        tracing::info!(container = %id, "container detached from bridge");
+        tracing::info!(container = %id, "container detached from its networks");
         true
     }
 
     /// At daemon start: keeps the endpoints of containers still running (re-binding
-    /// their port proxies), removes the others, and rewrites the firewall table.
-    pub async fn restore(&self, running: &HashSet<String>) {
+    /// their port proxies and DNS servers), removes the others, recreates the bridges
+    /// and rewrites the firewall table.
+    pub async fn restore(&self, running: &[ContainerRecord]) {
         let _op = self.op.lock().await;
-        let endpoints: Vec<(String, Endpoint)> = self
-            .state
-            .lock()
-            .expect("network state lock")
-            .endpoints
-            .clone()
-            .into_iter()
-            .collect();
-        for (id, e) in endpoints {
-            if !running.contains(&id) {
+        let live: HashSet<&str> = running.iter().map(|r| r.id.as_str()).collect();
+        let ids: Vec<String> = self.lock().endpoints.keys().cloned().collect();
+        for id in ids {
+            if !live.contains(id.as_str()) {
                 self.detach_locked(&id).await;
-                continue;
             }
+        }
+        let net_ids: Vec<String> = self.lock().networks.keys().cloned().collect();
+        for net_id in net_ids {
+            if let Err(e) = self.ensure_bridge(&net_id).await {
+                tracing::warn!(network = %net_id, error = %e, "cannot set up the bridge");
+            }
+        }
+        for r in running {
+            let eps = self
+                .lock()
+                .endpoints
+                .get(&r.id)
+                .cloned()
+                .unwrap_or_default();
             let mut proxies = Vec::new();
-            for m in &e.ports {
-                let req = ports::PortRequest {
-                    proto: m.proto,
-                    container_port: m.container_port,
-                    host_ip: m.host_ip,
-                    host_ports: (m.host_port, m.host_port),
-                };
-                let target = SocketAddr::V4(SocketAddrV4::new(e.ip, m.container_port));
-                match proxy::bind(&req).and_then(|(b, _)| {
-                    proxy::spawn(b, target).map_err(|source| proxy::ProxyError::Bind {
-                        ip: m.host_ip,
-                        port: m.host_port,
-                        source,
-                    })
-                }) {
-                    Ok(p) => proxies.push(p),
-                    Err(e) => {
-                        tracing::warn!(container = %id, error = %e, "cannot re-establish port proxy")
+            for e in eps.values() {
+                for m in &e.ports {
+                    let req = ports::PortRequest {
+                        proto: m.proto,
+                        container_port: m.container_port,
+                        host_ip: m.host_ip,
+                        host_ports: (m.host_port, m.host_port),
+                    };
+                    let target = SocketAddr::V4(SocketAddrV4::new(e.ip, m.container_port));
+                    match proxy::bind(&req).and_then(|(b, _)| {
+                        proxy::spawn(b, target).map_err(|source| proxy::ProxyError::Bind {
+                            ip: m.host_ip,
+                            port: m.host_port,
+                            source,
+                        })
+                    }) {
+                        Ok(p) => proxies.push(p),
+                        Err(e) => {
+                            tracing::warn!(container = %r.id, error = %e, "cannot re-establish port proxy")
+                        }
                     }
                 }
             }
             self.proxies
                 .lock()
                 .expect("proxies lock")
-                .insert(id, proxies);
-        }
-        let ipam = self.state.lock().expect("network state lock").ipam.clone();
-        if let Some(ipam) = ipam {
-            let bridge = self.config.bridge.clone();
-            if let Err(e) =
-                blocking(move || link::ensure_bridge(&bridge, ipam.gateway, ipam.subnet)).await
+                .insert(r.id.clone(), proxies);
+            if !eps.is_empty()
+                && let Err(e) = self.start_dns(r).await
             {
-                tracing::warn!(error = %e, "cannot set up the bridge");
+                tracing::warn!(container = %r.id, error = %e, "cannot restore embedded DNS server");
             }
-            if let Err(e) = self.write_table().await {
-                tracing::warn!(error = %e, "cannot restore firewall table");
-            }
+        }
+        if let Err(e) = self.persist() {
+            tracing::warn!(error = %e, "cannot write network state");
+        }
+        if let Err(e) = self.write_table().await {
+            tracing::warn!(error = %e, "cannot restore firewall table");
         }
     }
 
-    /// A container's endpoint on the bridge, while it has one.
+    /// A container's endpoint on its first network, while it has one.
     pub fn endpoint(&self, id: &str) -> Option<Endpoint> {
-        self.state
-            .lock()
-            .expect("network state lock")
-            .endpoints
-            .get(id)
+        let st = self.lock();
+        let eps = st.endpoints.get(id)?;
+        eps.values()
+            .find(|e| e.inner == "eth0")
+            .or(eps.values().next())
             .cloned()
     }
 
-    /// `NetworkSettings` of a container's inspect, Docker's shape.
-    pub fn settings_json(&self, record: &ContainerRecord) -> Value {
-        let ep = self.endpoint(&record.id);
-        let exposed = exposed(record);
-        let (ip, prefix, gw, mac, eid) = match &ep {
-            Some(e) => (
-                e.ip.to_string(),
-                e.prefix,
-                e.gateway.to_string(),
-                e.mac.clone(),
-                e.endpoint_id.clone(),
-            ),
-            None => Default::default(),
-        };
-        let ports = ep.as_ref().map_or(&[][..], |e| &e.ports[..]);
-        json!({
-            "Bridge": "", "SandboxID": "",
-            "SandboxKey": ep.as_ref().map(|e| e.netns.display().to_string()).unwrap_or_default(),
-            "Ports": ports::ports_json(&exposed, ports),
-            "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-            "EndpointID": eid, "Gateway": gw, "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "IPAddress": ip, "IPPrefixLen": prefix, "IPv6Gateway": "", "MacAddress": mac,
-            "Networks": self.networks_json(record),
-        })
-    }
+    // ------------------------------------------------------------ networks
 
-    /// `NetworkSettings.Networks` (also in `GET /containers/json`).
-    pub fn networks_json(&self, record: &ContainerRecord) -> Value {
-        let mode = record.host_config.network_mode.clone();
-        let ep = self.endpoint(&record.id);
-        let net_id = match mode.as_str() {
-            "bridge" => self.state.lock().expect("network state lock").id.clone(),
-            "host" | "none" => builtin_id(&mode),
-            _ => String::new(),
-        };
-        let (ip, prefix, gw, mac, eid) = match &ep {
-            Some(e) => (
-                e.ip.to_string(),
-                e.prefix,
-                e.gateway.to_string(),
-                e.mac.clone(),
-                e.endpoint_id.clone(),
-            ),
-            None => Default::default(),
-        };
-        json!({ mode: {
-            "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": mac, "DriverOpts": null,
-            "NetworkID": net_id, "EndpointID": eid, "Gateway": gw, "IPAddress": ip, "IPPrefixLen": prefix,
-            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
-        }})
-    }
-
-    /// `Ports` of `GET /containers/json`.
-    pub fn ports_list_json(&self, record: &ContainerRecord) -> Value {
-        let ep = self.endpoint(&record.id);
-        ports::ports_list_json(
-            &exposed(record),
-            ep.as_ref().map_or(&[][..], |e| &e.ports[..]),
-        )
-    }
-
-    /// `GET /networks`: the built-in networks, with `containers` (ID → name) attached
-    /// to the bridge.
-    pub fn list(&self, names: &BTreeMap<String, String>) -> Vec<Value> {
-        ["bridge", "host", "none"]
-            .iter()
-            .map(|n| self.network_json(n, names))
-            .collect()
-    }
-
-    /// `GET /networks/{id}`: by name, full ID or unique ID prefix.
+    /// `POST /networks/create`: the new network's ID.
     ///
     /// # Errors
-    /// `NotFound` with Docker's message.
-    pub fn inspect(
-        &self,
-        name_or_id: &str,
-        names: &BTreeMap<String, String>,
-    ) -> Result<Value, DaemonError> {
-        let bridge_id = self.state.lock().expect("network state lock").id.clone();
-        let found = ["bridge", "host", "none"].into_iter().find(|n| {
-            let id = if *n == "bridge" {
-                bridge_id.clone()
-            } else {
-                builtin_id(n)
-            };
-            *n == name_or_id || (!name_or_id.is_empty() && id.starts_with(name_or_id))
-        });
-        match found {
-            Some(n) => Ok(self.network_json(n, names)),
-            None => Err(DaemonError::not_found(format!(
-                "network {name_or_id} not found"
-            ))),
+    /// `Conflict` for a name in use, `NotFound` for a driver other than `bridge`,
+    /// `InvalidArgument` for bad addresses or options.
+    pub async fn create_network(&self, req: CreateNetwork) -> Result<String, DaemonError> {
+        let _op = self.op.lock().await;
+        if req.name.is_empty() {
+            return Err(DaemonError::invalid("network name cannot be empty"));
         }
+        if !matches!(req.driver.as_str(), "" | "bridge") {
+            return Err(DaemonError::not_found(format!(
+                "plugin \"{}\" not found",
+                req.driver
+            )));
+        }
+        if BUILTIN.contains(&req.name.as_str())
+            || self.lock().networks.values().any(|n| n.name == req.name)
+        {
+            return Err(DaemonError::conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+        let bad = |e: ipam::IpamError| DaemonError::invalid(e.to_string());
+        let subnet = match &req.subnet {
+            Some(s) => {
+                let s: Subnet = s.parse().map_err(bad)?;
+                if self.used_subnets().iter().any(|u| u.overlaps(&s)) {
+                    return Err(DaemonError::conflict(
+                        "invalid pool request: Pool overlaps with other one on this address space",
+                    ));
+                }
+                s
+            }
+            None => ipam::pick_free_pool(&self.used_subnets()).map_err(bad)?,
+        };
+        let gateway = match &req.gateway {
+            Some(g) => {
+                let g: Ipv4Addr = g
+                    .parse()
+                    .map_err(|_| DaemonError::invalid(format!("invalid gateway address {g}")))?;
+                if !subnet.contains(g) {
+                    return Err(DaemonError::invalid(format!(
+                        "no matching subnet for gateway {g}"
+                    )));
+                }
+                g
+            }
+            None => subnet.first_host(),
+        };
+        let mut ipam = Ipam::new(subnet, gateway);
+        if let Some(r) = &req.ip_range {
+            let r: Subnet = r.parse().map_err(bad)?;
+            if !subnet.overlaps(&r) || r.prefix() < subnet.prefix() {
+                return Err(DaemonError::invalid(format!(
+                    "no matching subnet for range {r}"
+                )));
+            }
+            ipam.range = Some(r);
+        }
+        let id = new_id();
+        let bridge = req
+            .options
+            .get("com.docker.network.bridge.name")
+            .cloned()
+            .unwrap_or_else(|| format!("br-{}", &id[..12]));
+        if !valid_bridge_name(&bridge) {
+            return Err(DaemonError::invalid(format!(
+                "invalid bridge name {bridge:?}"
+            )));
+        }
+        if self.lock().networks.values().any(|n| n.bridge == bridge) {
+            return Err(DaemonError::conflict(format!(
+                "bridge name {bridge} is in use by another network"
+            )));
+        }
+        self.lock().networks.insert(
+            id.clone(),
+            Network {
+                id: id.clone(),
+                name: req.name.clone(),
+                created: crate::filters::go_time(chrono::Utc::now()),
+                bridge,
+                ipam: Some(ipam),
+                internal: req.internal,
+                attachable: req.attachable,
+                labels: req.labels,
+                options: req.options,
+                default: false,
+            },
+        );
+        let result = async {
+            self.ensure_bridge(&id).await?;
+            self.persist()?;
+            self.write_table().await
+        }
+        .await;
+        if let Err(e) = result {
+            let n = self.lock().networks.remove(&id);
+            if let Some(n) = n {
+                let _ = blocking(move || link::delete_link(&n.bridge)).await;
+            }
+            let _ = self.persist();
+            return Err(e);
+        }
+        tracing::info!(network = %id, name = %req.name, "network created");
+        Ok(id)
     }
 
-    fn network_json(&self, name: &str, names: &BTreeMap<String, String>) -> Value {
-        let st = self.state.lock().expect("network state lock");
-        let (id, driver) = match name {
-            "bridge" => (st.id.clone(), "bridge"),
-            other => (
-                builtin_id(other),
-                if other == "host" { "host" } else { "null" },
-            ),
-        };
-        let mut v = json!({
-            "Name": name, "Id": id, "Created": st.created, "Scope": "local", "Driver": driver,
-            "EnableIPv4": true, "EnableIPv6": false,
-            "IPAM": {"Driver": "default", "Options": null, "Config": []},
-            "Internal": false, "Attachable": false, "Ingress": false,
-            "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
-            "Containers": {}, "Options": {}, "Labels": {},
-        });
-        if name == "bridge" {
-            if let Some(ipam) = &st.ipam {
-                v["IPAM"]["Config"] = json!([{"Subnet": ipam.subnet.to_string(), "Gateway": ipam.gateway.to_string()}]);
-            }
-            v["Options"] = json!({
-                "com.docker.network.bridge.default_bridge": "true",
-                "com.docker.network.bridge.enable_icc": "true",
-                "com.docker.network.bridge.enable_ip_masquerade": "true",
-                "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-                "com.docker.network.bridge.name": self.config.bridge,
-                "com.docker.network.driver.mtu": "1500",
-            });
-            let mut containers = serde_json::Map::new();
-            for (cid, e) in &st.endpoints {
-                containers.insert(
-                    cid.clone(),
-                    json!({
-                        "Name": names.get(cid).map(|n| n.trim_start_matches('/')).unwrap_or(""),
-                        "EndpointID": e.endpoint_id, "MacAddress": e.mac,
-                        "IPv4Address": format!("{}/{}", e.ip, e.prefix), "IPv6Address": "",
-                    }),
-                );
-            }
-            v["Containers"] = Value::Object(containers);
+    /// `DELETE /networks/{id}`.
+    ///
+    /// # Errors
+    /// `NotFound`; `Conflict` for a built-in network or one with active endpoints.
+    pub async fn remove_network(&self, name_or_id: &str) -> Result<(), DaemonError> {
+        let _op = self.op.lock().await;
+        if matches!(name_or_id, "host" | "none") {
+            return Err(DaemonError::conflict(format!(
+                "{name_or_id} is a pre-defined network and cannot be removed"
+            )));
         }
-        v
+        let n = self
+            .lock()
+            .find(name_or_id)
+            .cloned()
+            .ok_or_else(|| DaemonError::not_found(format!("network {name_or_id} not found")))?;
+        if n.default {
+            return Err(DaemonError::conflict(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        if self.lock().users(&n.id) > 0 {
+            return Err(DaemonError::conflict(format!(
+                "error while removing network: network {} has active endpoints",
+                n.name
+            )));
+        }
+        {
+            let mut st = self.lock();
+            st.networks.remove(&n.id);
+            for c in st.configs.values_mut() {
+                c.remove(&n.id);
+            }
+        }
+        self.persist()?;
+        let bridge = n.bridge.clone();
+        blocking(move || link::delete_link(&bridge)).await?;
+        self.write_table().await?;
+        tracing::info!(network = %n.id, name = %n.name, "network removed");
+        Ok(())
     }
+
+    /// `POST /networks/prune`: removes user-defined networks without endpoints;
+    /// returns their names.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for bad filters.
+    pub async fn prune(
+        &self,
+        filters: &crate::filters::Filters,
+    ) -> Result<Vec<String>, DaemonError> {
+        filters.validate(&["until", "label", "label!"])?;
+        let until = match filters.get("until").next() {
+            Some(v) => Some(crate::filters::parse_time(v)?),
+            None => None,
+        };
+        let candidates: Vec<Network> = {
+            let st = self.lock();
+            st.networks
+                .values()
+                .filter(|n| !n.default && st.users(&n.id) == 0)
+                .filter(|n| {
+                    let labels = Some(&n.labels);
+                    (!filters.contains("label") || filters.match_labels("label", labels))
+                        && (!filters.contains("label!") || !filters.match_labels("label!", labels))
+                        && until.is_none_or(|u| {
+                            chrono::DateTime::parse_from_rfc3339(&n.created).is_ok_and(|c| c < u)
+                        })
+                })
+                .cloned()
+                .collect()
+        };
+        let mut removed = Vec::new();
+        for n in candidates {
+            if self.remove_network(&n.id).await.is_ok() {
+                removed.push(n.name);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// `POST /networks/{id}/connect`: joins now when the container runs, else when it
+    /// starts.
+    ///
+    /// # Errors
+    /// `NotFound`; `Conflict` when already connected or when the container's network
+    /// mode cannot take more networks; `InvalidArgument` for bad addresses.
+    pub async fn connect(
+        &self,
+        network: &str,
+        record: &ContainerRecord,
+        running: bool,
+        cfg: EndpointConfig,
+    ) -> Result<(), DaemonError> {
+        let _op = self.op.lock().await;
+        let n = self
+            .lock()
+            .find(network)
+            .cloned()
+            .ok_or_else(|| DaemonError::not_found(format!("network {network} not found")))?;
+        let mode = record.host_config.network_mode.as_str();
+        if !is_bridge_mode(mode) {
+            return Err(DaemonError::conflict(
+                "container cannot be disconnected from host network or connected to host network",
+            ));
+        }
+        if n.default && (!cfg.aliases.is_empty() || cfg.ipv4.is_some()) {
+            return Err(DaemonError::invalid(
+                "user specified IP address is supported on user defined networks only",
+            ));
+        }
+        let already = {
+            let st = self.lock();
+            st.configs
+                .get(&record.id)
+                .is_some_and(|c| c.contains_key(&n.id))
+                || st.find(mode).is_some_and(|p| p.id == n.id)
+        };
+        if already {
+            return Err(DaemonError::conflict(format!(
+                "endpoint with name {} already exists in network {}",
+                record.name.trim_start_matches('/'),
+                n.name
+            )));
+        }
+        self.lock()
+            .configs
+            .entry(record.id.clone())
+            .or_default()
+            .insert(n.id.clone(), cfg.clone());
+        if running && self.netns_path(&record.id).exists() {
+            let index = self.lock().endpoints.get(&record.id).map_or(0, |e| e.len());
+            if let Err(e) = self.join_locked(record, &n.id, &cfg, index.max(1)).await {
+                if let Some(c) = self.lock().configs.get_mut(&record.id) {
+                    c.remove(&n.id);
+                }
+                return Err(e);
+            }
+            if let Err(e) = self.start_dns(record).await {
+                tracing::warn!(container = %record.id, error = %e, "cannot start embedded DNS server");
+            }
+        }
+        self.persist()?;
+        self.write_table().await
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    ///
+    /// # Errors
+    /// `NotFound` for the network; `Conflict` when the container is not connected.
+    pub async fn disconnect(
+        &self,
+        network: &str,
+        record: &ContainerRecord,
+    ) -> Result<(), DaemonError> {
+        let _op = self.op.lock().await;
+        let n = self
+            .lock()
+            .find(network)
+            .cloned()
+            .ok_or_else(|| DaemonError::not_found(format!("network {network} not found")))?;
+        let (configured, endpoint) = {
+            let mut st = self.lock();
+            let configured = st
+                .configs
+                .get_mut(&record.id)
+                .and_then(|c| c.remove(&n.id))
+                .is_some();
+            let endpoint = st
+                .endpoints
+                .get_mut(&record.id)
+                .and_then(|e| e.remove(&n.id));
+            if let Some(i) = st.networks.get_mut(&n.id).and_then(|n| n.ipam.as_mut()) {
+                i.release(&record.id);
+            }
+            (configured, endpoint)
+        };
+        if !configured && endpoint.is_none() {
+            return Err(DaemonError::conflict(format!(
+                "container {} is not connected to network {}",
+                record.id, n.name
+            )));
+        }
+        if let Some(e) = endpoint {
+            if !e.ports.is_empty() {
+                self.proxies
+                    .lock()
+                    .expect("proxies lock")
+                    .remove(&record.id);
+            }
+            let veth = e.veth.clone();
+            blocking(move || link::delete_link(&veth)).await?;
+        }
+        self.persist()?;
+        self.write_table().await
+    }
+}
+
+/// A container's view of the names on its networks, for its DNS server.
+struct ContainerNames {
+    svc: Weak<NetworkService>,
+    id: String,
+}
+
+impl dns::Records for ContainerNames {
+    fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+        self.svc.upgrade()?.lookup(&self.id, name)
+    }
+}
+
+/// An `EndpointSettings` of the API (`NetworkingConfig.EndpointsConfig.*`, the body of
+/// `network connect`).
+///
+/// # Errors
+/// `InvalidArgument` for a bad address.
+pub fn endpoint_config(v: &Value) -> Result<EndpointConfig, DaemonError> {
+    let aliases = v["Aliases"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ipv4 = match v["IPAMConfig"]["IPv4Address"].as_str() {
+        Some("") | None => None,
+        Some(s) => Some(
+            s.parse()
+                .map_err(|_| DaemonError::invalid(format!("invalid IPv4 address: {s}")))?,
+        ),
+    };
+    Ok(EndpointConfig { aliases, ipv4 })
+}
+
+/// `eth3` → 3.
+fn inner_index(inner: &str) -> usize {
+    inner.trim_start_matches("eth").parse().unwrap_or(0)
+}
+
+fn valid_bridge_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && !name.contains(['/', ' ', ':'])
+        && name != "."
+        && name != ".."
 }
 
 /// The built-in networks' IDs: fixed per name, so that they stay the same across
@@ -613,67 +1252,4 @@ fn builtin_id(name: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn svc(dir: &Path, bip: Option<&str>) -> NetworkService {
-        NetworkService::open(
-            &dir.join("data"),
-            &dir.join("exec"),
-            NetworkConfig {
-                bridge: "bt0".into(),
-                bip: bip.map(str::to_string),
-            },
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn bad_bridge_name_or_bip_is_refused() {
-        let d = tempfile::tempdir().unwrap();
-        let open = |bridge: &str, bip: Option<&str>| {
-            NetworkService::open(
-                d.path(),
-                d.path(),
-                NetworkConfig {
-                    bridge: bridge.into(),
-                    bip: bip.map(str::to_string),
-                },
-            )
-        };
-        assert!(open("a-very-long-bridge-name", None).is_err());
-        assert!(open("ok0", Some("10.0.0.1")).is_err());
-        assert!(open("ok0", Some("10.0.0.1/24")).is_ok());
-    }
-
-    #[test]
-    fn bip_sets_subnet_and_gateway_and_network_id_persists() {
-        let d = tempfile::tempdir().unwrap();
-        let s = svc(d.path(), Some("10.77.0.1/24"));
-        let ipam = s.ensure_ipam().unwrap();
-        assert_eq!(ipam.subnet.to_string(), "10.77.0.0/24");
-        assert_eq!(ipam.gateway, Ipv4Addr::new(10, 77, 0, 1));
-        s.persist().unwrap();
-        let id = s.state.lock().unwrap().id.clone();
-        let again = svc(d.path(), None);
-        assert_eq!(again.state.lock().unwrap().id, id);
-        assert_eq!(again.ensure_ipam().unwrap(), ipam);
-        assert_eq!(again.table(), "berth-bt0");
-    }
-
-    #[test]
-    fn builtin_networks_are_listed_and_found_by_prefix() {
-        let d = tempfile::tempdir().unwrap();
-        let s = svc(d.path(), None);
-        let names = BTreeMap::new();
-        let list = s.list(&names);
-        let got: Vec<&str> = list.iter().map(|n| n["Name"].as_str().unwrap()).collect();
-        assert_eq!(got, ["bridge", "host", "none"]);
-        let host_id = builtin_id("host");
-        assert_eq!(s.inspect(&host_id[..12], &names).unwrap()["Name"], "host");
-        assert_eq!(
-            s.inspect("nope", &names).unwrap_err().message(),
-            "network nope not found"
-        );
-    }
-}
+mod tests;
