@@ -13,7 +13,7 @@
 
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands::{container, image, inspect, port, system, volume};
+use crate::commands::{container, image, inspect, network, port, system, volume};
 
 /// The program name used in messages ("berth: 'berth tag' requires ...").
 pub(crate) const BIN: &str = "berth";
@@ -107,6 +107,8 @@ pub(crate) enum Command {
         after_long_help = "berth container ls, berth container list, berth container ps, berth ps"
     )]
     Ps(container::ListArgs),
+    /// Manage networks
+    Network(network::NetworkGroup),
     /// List port mappings or a specific mapping for the container
     Port(port::PortArgs),
     /// Rename a container

@@ -490,3 +490,108 @@ fn network_prune_removes_unused_networks_and_internal_has_no_way_out() {
         out.stderr_text()
     );
 }
+
+#[test]
+fn berth_network_commands_match_docker() {
+    let d = daemon();
+    let (subnet, prefix) = free_subnet();
+    let id = d
+        .berth([
+            "network", "create", "--subnet", &subnet, "--label", "tier=db", "bnet",
+        ])
+        .assert_success()
+        .trim()
+        .to_string();
+    for args in [
+        vec!["network", "ls"],
+        vec!["network", "ls", "-q"],
+        vec!["network", "ls", "--no-trunc", "--filter", "label=tier=db"],
+        vec![
+            "network",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.Driver}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
+            "bnet",
+        ],
+    ] {
+        assert_eq!(
+            d.berth(&args).assert_success(),
+            d.docker(&args).assert_success(),
+            "{args:?}"
+        );
+    }
+    let ls = d
+        .berth(["network", "ls", "--filter", "label=tier=db", "-q"])
+        .assert_success();
+    assert_eq!(ls.trim(), &id[..12]);
+
+    d.berth([
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "bnet",
+        "--network-alias",
+        "database",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .assert_success();
+    let out = d
+        .berth([
+            "run",
+            "--rm",
+            "--network",
+            "bnet",
+            "busybox",
+            "nslookup",
+            "database",
+        ])
+        .assert_success();
+    assert!(out.contains(&format!("{prefix}.")), "{out}");
+    d.berth(["run", "-d", "--name", "app", "busybox", "sleep", "300"])
+        .assert_success();
+    let fixed = format!("{prefix}.77");
+    d.berth([
+        "network", "connect", "--ip", &fixed, "--alias", "api", "bnet", "app",
+    ])
+    .assert_success();
+    let ip = d
+        .docker([
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.bnet.IPAddress}}",
+            "app",
+        ])
+        .assert_success();
+    assert_eq!(ip.trim(), fixed);
+    let out = d
+        .berth([
+            "run",
+            "--rm",
+            "--network",
+            "bnet",
+            "busybox",
+            "nslookup",
+            "api",
+        ])
+        .assert_success();
+    assert!(out.contains(&fixed), "{out}");
+    d.berth(["network", "disconnect", "bnet", "app"])
+        .assert_success();
+    let out = d.berth(["network", "rm", "bnet"]);
+    assert!(
+        out.stderr_text().contains("has active endpoints"),
+        "{}",
+        out.stderr_text()
+    );
+    d.berth(["rm", "-f", "db", "app"]).assert_success();
+    assert_eq!(
+        d.berth(["network", "rm", "bnet"]).assert_success(),
+        "bnet\n"
+    );
+    let out = d.berth(["network", "prune", "-f"]).assert_success();
+    assert_eq!(out, "");
+}

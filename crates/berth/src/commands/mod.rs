@@ -9,6 +9,7 @@
 pub(crate) mod container;
 pub(crate) mod image;
 pub(crate) mod inspect;
+pub(crate) mod network;
 pub(crate) mod port;
 pub(crate) mod system;
 pub(crate) mod volume;
@@ -64,6 +65,7 @@ pub(crate) async fn run(cli: Cli, ctx: Ctx) -> anyhow::Result<()> {
         Command::Kill(a) => container::lifecycle::kill(&ctx, a).await,
         Command::Load(a) => image::transfer::load(&ctx, a).await,
         Command::Logs(a) => container::logs::run(&ctx, a).await,
+        Command::Network(g) => network::run_group(&ctx, g).await,
         Command::Port(a) => port::run(&ctx, a).await,
         Command::Ps(a) => container::list::run(&ctx, a).await,
         Command::Rename(a) => container::lifecycle::rename(&ctx, a).await,
