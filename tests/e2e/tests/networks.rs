@@ -235,7 +235,22 @@ fn published_port_is_reachable_on_loopback_and_gateway_and_listed() {
 fn published_ports_survive_a_daemon_restart_and_dead_containers_are_cleaned() {
     let mut d = daemon();
     let port = free_port();
+    let (subnet, prefix) = free_subnet();
+    d.docker(["network", "create", "--subnet", &subnet, "keep"])
+        .assert_success();
     httpd(&d, "live", &["-p", &format!("127.0.0.1:{port}:80")]);
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "named",
+        "--network",
+        "keep",
+        "busybox",
+        "sleep",
+        "600",
+    ])
+    .assert_success();
     d.docker(["run", "-d", "--name", "dies", "busybox", "sleep", "600"])
         .assert_success();
     let dies_ns = inspect(&d, "dies", "{{.NetworkSettings.SandboxKey}}");
@@ -261,6 +276,19 @@ fn published_ports_survive_a_daemon_restart_and_dead_containers_are_cleaned() {
         1,
         "{table}"
     );
+    // The embedded DNS server answers again for the container that kept running.
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--network",
+            "keep",
+            "busybox",
+            "nslookup",
+            "named",
+        ])
+        .assert_success();
+    assert!(out.contains(&format!("{prefix}.")), "{out}");
     let gone = eventually(Duration::from_secs(10), || {
         (!std::path::Path::new(&dies_ns).exists()).then_some(())
     });
