@@ -152,6 +152,20 @@ fn bridge_gives_eth0_an_address_a_gateway_route_and_docker_inspect_fields() {
         .unwrap_or("");
     assert!(out.contains(&format!("{own}\th1\n")), "{out}");
 
+    // --mac-address sets eth0's address.
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--mac-address",
+            "02:42:de:ad:be:ef",
+            "busybox",
+            "cat",
+            "/sys/class/net/eth0/address",
+        ])
+        .assert_success();
+    assert_eq!(out, "02:42:de:ad:be:ef\n");
+
     let sandbox = inspect(&d, "web", "{{.NetworkSettings.SandboxKey}}");
     assert!(std::path::Path::new(&sandbox).exists(), "{sandbox}");
     d.docker(["rm", "-f", "web"]).assert_success();

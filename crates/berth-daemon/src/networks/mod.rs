@@ -99,6 +99,9 @@ pub struct EndpointConfig {
     /// `--ip`.
     #[serde(default)]
     pub ipv4: Option<Ipv4Addr>,
+    /// `--mac-address`; Docker's `02:42:<address>` when absent.
+    #[serde(default)]
+    pub mac: Option<String>,
 }
 
 /// A container's live attachment to a network.
@@ -630,7 +633,7 @@ impl NetworkService {
             address: ip,
             subnet,
             gateway: (!internal && !self.has_default_route(&id)).then_some(gateway),
-            mac: ipam::mac_for(ip),
+            mac: cfg.mac.clone().unwrap_or_else(|| ipam::mac_for(ip)),
             bridge,
         };
         let v = veth.clone();
@@ -869,7 +872,10 @@ impl NetworkService {
         if let Err(e) = self.persist() {
             tracing::warn!(error = %e, "cannot write network state");
         }
-        if let Err(e) = self.write_table().await {
+        // A daemon that never set up a network leaves nftables alone.
+        if !self.ruleset().bridges.is_empty()
+            && let Err(e) = self.write_table().await
+        {
             tracing::warn!(error = %e, "cannot restore firewall table");
         }
     }
@@ -1228,7 +1234,22 @@ pub fn endpoint_config(v: &Value) -> Result<EndpointConfig, DaemonError> {
                 .map_err(|_| DaemonError::invalid(format!("invalid IPv4 address: {s}")))?,
         ),
     };
-    Ok(EndpointConfig { aliases, ipv4 })
+    let mac = match v["MacAddress"].as_str() {
+        Some("") | None => None,
+        Some(m) if valid_mac(m) => Some(m.to_ascii_lowercase()),
+        Some(m) => return Err(DaemonError::invalid(format!("invalid MAC address: {m}"))),
+    };
+    Ok(EndpointConfig { aliases, ipv4, mac })
+}
+
+/// Six colon-separated hex octets, unicast (a multicast MAC would break the bridge).
+fn valid_mac(m: &str) -> bool {
+    let octets: Vec<&str> = m.split(':').collect();
+    octets.len() == 6
+        && octets
+            .iter()
+            .all(|o| o.len() == 2 && o.chars().all(|c| c.is_ascii_hexdigit()))
+        && u8::from_str_radix(octets[0], 16).is_ok_and(|b| b & 1 == 0)
 }
 
 /// `eth3` → 3.

@@ -85,6 +85,10 @@ fn endpoint_config_reads_aliases_and_address() {
     assert_eq!(c.aliases, ["db", "x"]);
     assert_eq!(c.ipv4, Some(Ipv4Addr::new(10, 1, 0, 9)));
     assert!(endpoint_config(&serde_json::json!({"IPAMConfig": {"IPv4Address": "x"}})).is_err());
+    let c = endpoint_config(&serde_json::json!({"MacAddress": "02:AB:00:00:00:01"})).unwrap();
+    assert_eq!(c.mac.as_deref(), Some("02:ab:00:00:00:01"));
+    assert!(endpoint_config(&serde_json::json!({"MacAddress": "01:00:5e:00:00:01"})).is_err());
+    assert!(endpoint_config(&serde_json::json!({"MacAddress": "nope"})).is_err());
 }
 
 #[test]
