@@ -152,6 +152,26 @@ fn bridge_gives_eth0_an_address_a_gateway_route_and_docker_inspect_fields() {
         .unwrap_or("");
     assert!(out.contains(&format!("{own}\th1\n")), "{out}");
 
+    // --link writes the linked container into /etc/hosts; host-gateway is the gateway.
+    let hosts = d
+        .docker([
+            "run",
+            "--rm",
+            "--link",
+            "web:site",
+            "--add-host",
+            "gw:host-gateway",
+            "busybox",
+            "cat",
+            "/etc/hosts",
+        ])
+        .assert_success();
+    assert!(
+        hosts.contains(&format!("{ip}\tsite {} web\n", &id[..12])),
+        "{hosts}"
+    );
+    assert!(hosts.contains(&format!("{gateway}\tgw\n")), "{hosts}");
+
     // --mac-address sets eth0's address.
     let out = d
         .docker([

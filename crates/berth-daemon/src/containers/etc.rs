@@ -1,23 +1,35 @@
 //! The files Docker generates for each container: /etc/hostname, /etc/hosts,
 //! /etc/resolv.conf, bind-mounted over the image's.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::model::ContainerRecord;
 use crate::DaemonError;
 
-/// Writes `hostname`, `hosts` and `resolv.conf` into the container's directory. With
-/// an address on a network, `hosts` maps the hostname to it, as Docker's does; with
-/// `embedded_dns` (a user-defined network) the only nameserver is 127.0.0.11.
+/// What the network service tells these files.
+#[derive(Debug, Default)]
+pub(super) struct NetworkView {
+    /// The container's address: `hosts` maps the hostname to it, as Docker's does.
+    pub(super) address: Option<Ipv4Addr>,
+    /// On a user-defined network the only nameserver is the embedded 127.0.0.11.
+    pub(super) embedded_dns: bool,
+    /// What `--add-host NAME:host-gateway` means: the default bridge's gateway.
+    pub(super) host_gateway: Option<Ipv4Addr>,
+    /// `--link` entries: address and the names it answers to.
+    pub(super) links: Vec<(Ipv4Addr, String)>,
+}
+
+/// Writes `hostname`, `hosts` and `resolv.conf` into the container's directory.
 ///
 /// # Errors
 /// Writing the files.
 pub(super) fn write_files(
     dir: &Path,
     record: &ContainerRecord,
-    address: Option<std::net::Ipv4Addr>,
-    embedded_dns: bool,
+    net: &NetworkView,
 ) -> Result<(), DaemonError> {
+    let address = net.address;
     let c = &record.config;
     let host_net = record.host_config.network_mode == "host";
     let hostname = if host_net {
@@ -42,12 +54,19 @@ pub(super) fn write_files(
             c.hostname
         )
     };
+    for (ip, names) in &net.links {
+        hosts.push_str(&format!("{ip}\t{names}\n"));
+    }
     for extra in record.host_config.extra_hosts.iter().flatten() {
-        if let Some((name, ip)) = extra.split_once(':') {
+        if let Some((name, ip)) = extra.split_once([':', '=']) {
+            let ip = match (ip, net.host_gateway) {
+                ("host-gateway", Some(gw)) => gw.to_string(),
+                _ => ip.to_string(),
+            };
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
     }
-    let resolv = resolv_conf(record, embedded_dns);
+    let resolv = resolv_conf(record, net.embedded_dns);
     let w = |name: &str, data: &str| {
         std::fs::write(dir.join(name), data)
             .map_err(|e| DaemonError::internal(format!("cannot write {name}: {e}")))

@@ -479,8 +479,13 @@ impl ContainerService {
                 return Err(e);
             }
         };
-        let dns = self.networks.uses_embedded_dns(&record);
-        let launch = match etc::write_files(&dir, &record, network.as_ref().map(|n| n.1), dns)
+        let view = etc::NetworkView {
+            address: network.as_ref().map(|n| n.1),
+            embedded_dns: self.networks.uses_embedded_dns(&record),
+            host_gateway: self.networks.host_gateway(&id),
+            links: self.link_hosts(&record),
+        };
+        let launch = match etc::write_files(&dir, &record, &view)
             .and_then(|()| spec::launch_spec(&record, &dir, &paths, &self.cgroup_parent))
         {
             Ok(mut l) => {
@@ -548,6 +553,36 @@ impl ContainerService {
         tracing::info!(container = %id, pid, "container started");
         self.spawn_monitor(entry.clone());
         Ok(())
+    }
+
+    /// `--link NAME[:ALIAS]`: the `/etc/hosts` lines for the running containers named,
+    /// as Docker writes them (`<ip>\t<alias> <short id> <name>`).
+    fn link_hosts(&self, record: &ContainerRecord) -> Vec<(std::net::Ipv4Addr, String)> {
+        let links = record
+            .host_config
+            .extra
+            .get("Links")
+            .and_then(|l| l.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for link in links.iter().filter_map(|l| l.as_str()) {
+            let (name, alias) = link.split_once(':').unwrap_or((link, link));
+            let alias = alias.rsplit('/').next().unwrap_or(alias);
+            let Ok(target) = self.get(name.trim_start_matches('/')) else {
+                continue;
+            };
+            let target = target.record();
+            if let Some(ep) = self.networks.endpoint(&target.id) {
+                let tname = target.name.trim_start_matches('/');
+                let mut names = vec![alias.to_string(), target.id[..12].to_string()];
+                if tname != alias {
+                    names.push(tname.to_string());
+                }
+                out.push((ep.ip, names.join(" ")));
+            }
+        }
+        out
     }
 
     /// `--network container:NAME`: the namespace of that container, which must run.

@@ -880,6 +880,24 @@ impl NetworkService {
         }
     }
 
+    /// The address `--add-host NAME:host-gateway` stands for: the default bridge's
+    /// gateway once it is set up, else the gateway of the container's own network.
+    pub fn host_gateway(&self, container_id: &str) -> Option<Ipv4Addr> {
+        let st = self.lock();
+        let default = st.networks.get(&st.default_id())?;
+        default
+            .ipam
+            .as_ref()
+            .filter(|_| link::link_exists(&default.bridge))
+            .map(|i| i.gateway)
+            .or_else(|| {
+                st.endpoints
+                    .get(container_id)
+                    .and_then(|e| e.values().next())
+                    .map(|e| e.gateway)
+            })
+    }
+
     /// A container's endpoint on its first network, while it has one.
     pub fn endpoint(&self, id: &str) -> Option<Endpoint> {
         let st = self.lock();
