@@ -404,6 +404,8 @@ fn user_network_containers_find_each_other_by_name_and_alias() {
         "{out}"
     );
     assert!(out.ends_with("hello from web\n"), "{out}");
+    // A renamed container answers to its new name.
+    d.docker(["rename", "web", "site"]).assert_success();
     let out = d.docker([
         "run",
         "--rm",
@@ -415,7 +417,7 @@ fn user_network_containers_find_each_other_by_name_and_alias() {
         "1",
         "-W",
         "3",
-        "web",
+        "site",
     ]);
     assert!(out.status.success(), "{}", out.stderr_text());
 
@@ -448,7 +450,7 @@ fn user_network_containers_find_each_other_by_name_and_alias() {
             "appnet",
         ])
         .assert_success();
-    assert_eq!(containers.trim(), "web");
+    assert_eq!(containers.trim(), "site");
     let out = d.docker(["network", "rm", "appnet"]);
     assert!(!out.status.success());
     assert!(
@@ -504,7 +506,7 @@ fn user_network_containers_find_each_other_by_name_and_alias() {
         "disconnected container still reaches web"
     );
 
-    d.docker(["rm", "-f", "web", "other"]).assert_success();
+    d.docker(["rm", "-f", "site", "other"]).assert_success();
     d.docker(["network", "rm", "appnet"]).assert_success();
     assert!(!link_exists(&bridge_dev), "{bridge_dev} left behind");
     let out = d.docker(["network", "inspect", "appnet"]);

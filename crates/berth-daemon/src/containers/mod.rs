@@ -952,6 +952,7 @@ impl ContainerService {
             self.reserve_name(Some(&new), &id)?
         };
         self.index.lock().expect("index lock").names.remove(&old);
+        self.networks.rename(&id, &old, &new);
         entry.edit(|r| r.name = new);
         self.persist(&entry)
     }

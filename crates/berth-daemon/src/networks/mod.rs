@@ -880,6 +880,23 @@ impl NetworkService {
         }
     }
 
+    /// A container was renamed: its DNS names follow.
+    pub fn rename(&self, container_id: &str, old: &str, new: &str) {
+        let (old, new) = (
+            old.trim_start_matches('/').to_ascii_lowercase(),
+            new.trim_start_matches('/').to_ascii_lowercase(),
+        );
+        if let Some(eps) = self.lock().endpoints.get_mut(container_id) {
+            for e in eps.values_mut() {
+                e.dns_names.retain(|n| *n != old);
+                e.dns_names.insert(0, new.clone());
+            }
+        }
+        if let Err(e) = self.persist() {
+            tracing::warn!(container = %container_id, error = %e, "cannot write network state");
+        }
+    }
+
     /// The address `--add-host NAME:host-gateway` stands for: the default bridge's
     /// gateway once it is set up, else the gateway of the container's own network.
     pub fn host_gateway(&self, container_id: &str) -> Option<Ipv4Addr> {
