@@ -152,6 +152,22 @@ fn bridge_gives_eth0_an_address_a_gateway_route_and_docker_inspect_fields() {
         .unwrap_or("");
     assert!(out.contains(&format!("{own}\th1\n")), "{out}");
 
+    // --network container:NAME shares web's namespace: its loopback, its address.
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--network",
+            "container:web",
+            "busybox",
+            "sh",
+            "-c",
+            "wget -q -O- http://127.0.0.1/; ip -4 -o addr show eth0",
+        ])
+        .assert_success();
+    assert!(out.starts_with("hello from web\n"), "{out}");
+    assert!(out.contains(&format!("inet {ip}/")), "{out}");
+
     // --link writes the linked container into /etc/hosts; host-gateway is the gateway.
     let hosts = d
         .docker([
