@@ -161,6 +161,10 @@ impl NetworkService {
         }
         self.persist()?;
         let bridge = n.bridge.clone();
+        self.ready_bridges
+            .lock()
+            .expect("bridges lock")
+            .remove(&bridge);
         blocking(move || link::delete_link(&bridge)).await?;
         self.write_table().await?;
         tracing::info!(network = %n.id, name = %n.name, "network removed");

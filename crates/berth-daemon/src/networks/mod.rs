@@ -219,6 +219,8 @@ pub struct NetworkService {
     proxies: Mutex<BTreeMap<String, Vec<PortProxy>>>,
     /// Container ID → its DNS server.
     dns: Mutex<BTreeMap<String, DnsServer>>,
+    /// Bridges this daemon run has set up (created or checked, addressed, up).
+    ready_bridges: Mutex<HashSet<String>>,
     /// Serializes changes: each reads the state, changes the host, then writes the
     /// state and the firewall table.
     op: tokio::sync::Mutex<()>,
@@ -316,6 +318,7 @@ impl NetworkService {
             state: Mutex::new(state),
             proxies: Mutex::new(BTreeMap::new()),
             dns: Mutex::new(BTreeMap::new()),
+            ready_bridges: Mutex::new(HashSet::new()),
             op: tokio::sync::Mutex::new(()),
             me: me.clone(),
         }))
@@ -413,7 +416,23 @@ impl NetworkService {
             (n.bridge.clone(), n.ipam.clone())
         };
         let Some(ipam) = ipam else { return Ok(()) };
-        blocking(move || link::ensure_bridge(&bridge, ipam.gateway, ipam.subnet)).await
+        // Set up once per daemon run: a process spawn saved on every container start.
+        if self
+            .ready_bridges
+            .lock()
+            .expect("bridges lock")
+            .contains(&bridge)
+            && link::link_exists(&bridge)
+        {
+            return Ok(());
+        }
+        let b = bridge.clone();
+        blocking(move || link::ensure_bridge(&b, ipam.gateway, ipam.subnet)).await?;
+        self.ready_bridges
+            .lock()
+            .expect("bridges lock")
+            .insert(bridge);
+        Ok(())
     }
 
     // ------------------------------------------------------------ containers
