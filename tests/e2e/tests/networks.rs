@@ -497,6 +497,10 @@ fn user_network_containers_find_each_other_by_name_and_alias() {
     d.docker(["network", "connect", "--alias", "o2", "appnet", "other"])
         .assert_success();
     assert!(seen("up").is_some(), "connected container cannot reach web");
+    let filtered = d
+        .docker(["ps", "--filter", "network=appnet", "--format", "{{.Names}}"])
+        .assert_success();
+    assert!(filtered.lines().any(|l| l == "other"), "{filtered}");
     let nets = inspect(
         &d,
         "other",

@@ -267,12 +267,23 @@ impl ContainerService {
             {
                 continue;
             }
-            if filters.contains("network")
-                && !filters
-                    .get("network")
-                    .any(|n| n == r.host_config.network_mode)
-            {
-                continue;
+            if filters.contains("network") {
+                // By name or ID of any network the container is on, as Docker matches.
+                let nets = self.networks.networks_json(&r);
+                let on = |n: &str| {
+                    n == r.host_config.network_mode
+                        || nets.as_object().is_some_and(|m| {
+                            m.iter().any(|(name, v)| {
+                                name == n
+                                    || v["NetworkID"]
+                                        .as_str()
+                                        .is_some_and(|id| !id.is_empty() && id.starts_with(n))
+                            })
+                        })
+                };
+                if !filters.get("network").any(on) {
+                    continue;
+                }
             }
             let created = r.created.timestamp();
             let mut v = json!({
