@@ -67,7 +67,7 @@ async fn create(
         Some(v) => serde_json::from_value(v)
             .map_err(|e| ApiError::bad_request(format!("invalid HostConfig: {e}")))?,
     };
-    body.remove("NetworkingConfig");
+    let networking_config = body.remove("NetworkingConfig").filter(|v| !v.is_null());
     let config: Config = serde_json::from_value(Value::Object(body))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (id, warnings) = d
@@ -76,6 +76,7 @@ async fn create(
             name: q.name,
             config,
             host_config,
+            networking_config,
         })
         .await?;
     Ok((

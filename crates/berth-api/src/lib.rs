@@ -30,6 +30,7 @@ mod events;
 mod exec;
 pub mod extract;
 mod images;
+mod networks;
 mod resources;
 mod system;
 mod version;
@@ -57,6 +58,7 @@ fn routes() -> Router<Arc<Daemon>> {
         .merge(volumes::routes())
         .merge(events::routes())
         .merge(resources::routes())
+        .merge(networks::routes())
 }
 
 /// The Engine API over `daemon`, as a service for hyper (or `oneshot` in tests).
@@ -99,6 +101,7 @@ mod tests {
             data_root: dir.path().join("d"),
             exec_root: dir.path().join("e"),
             cgroup_parent: "berth".into(),
+            network: Default::default(),
         };
         let daemon = Arc::new(Daemon::open(config).unwrap());
         let routes = routes().route("/echo/{*rest}", get(echo));

@@ -16,6 +16,7 @@ fn daemon() -> (tempfile::TempDir, Arc<Daemon>) {
         data_root: dir.path().join("data"),
         exec_root: dir.path().join("exec"),
         cgroup_parent: "berth".into(),
+        network: Default::default(),
     };
     (dir, Arc::new(Daemon::open(config).unwrap()))
 }

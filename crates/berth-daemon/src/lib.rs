@@ -15,6 +15,7 @@ mod error;
 pub mod events;
 pub mod filters;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod volumes;
 
@@ -35,6 +36,8 @@ pub struct DaemonConfig {
     /// (`--cgroup-parent`, default `berth`). Daemons that share a host keep their
     /// containers apart by giving each its own.
     pub cgroup_parent: String,
+    /// The default bridge network (`--bridge`, `--bip`).
+    pub network: networks::NetworkConfig,
 }
 
 /// The daemon: owns every service's state.
@@ -43,6 +46,7 @@ pub struct Daemon {
     images: Arc<images::ImageService>,
     containers: Arc<containers::ContainerService>,
     events: Arc<events::EventBus>,
+    networks: Arc<networks::NetworkService>,
 }
 
 impl Daemon {
@@ -62,24 +66,45 @@ impl Daemon {
             &config.data_root,
             events.clone(),
         )?);
+        let networks = networks::NetworkService::open(
+            &config.data_root,
+            &config.exec_root,
+            config.network.clone(),
+        )?;
         let containers = containers::ContainerService::open(
             &config.data_root,
             &config.exec_root,
             &config.cgroup_parent,
             images.clone(),
             events.clone(),
+            networks.clone(),
         )?;
         Ok(Daemon {
             config,
             images,
             containers,
             events,
+            networks,
         })
     }
 
     /// Reconnects to containers that kept running while the daemon was down.
+    /// Network endpoints of containers that died meanwhile are removed first.
     pub async fn restore(&self) {
+        let running: Vec<_> = self
+            .containers
+            .all()
+            .into_iter()
+            .map(|e| e.record())
+            .filter(|r| r.state.running)
+            .collect();
+        self.networks.restore(&running).await;
         self.containers.restore().await;
+    }
+
+    /// The network service.
+    pub fn networks(&self) -> &Arc<networks::NetworkService> {
+        &self.networks
     }
 
     /// The local volume store.

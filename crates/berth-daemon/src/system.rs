@@ -942,6 +942,7 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
             data_root: dir.path().join("data"),
             exec_root: dir.path().join("exec"),
             cgroup_parent: "berth".into(),
+            network: Default::default(),
         })
         .unwrap();
         (dir, d)

@@ -13,7 +13,7 @@
 
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands::{container, events, image, inspect, registry, system, volume};
+use crate::commands::{container, events, image, inspect, network, port, registry, system, volume};
 
 /// The program name used in messages ("berth: 'berth tag' requires ...").
 pub(crate) const BIN: &str = "berth";
@@ -129,6 +129,10 @@ pub(crate) enum Command {
         after_long_help = "berth container ls, berth container list, berth container ps, berth ps"
     )]
     Ps(container::ListArgs),
+    /// Manage networks
+    Network(network::NetworkGroup),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
     /// Download an image from a registry
     Pull(registry::PullArgs),
     /// Upload an image to a registry

@@ -70,6 +70,13 @@ struct Flags {
     /// Maximum concurrent layer uploads per push.
     #[arg(long, value_name = "N", default_value_t = 5)]
     max_concurrent_uploads: usize,
+    /// The bridge device of the default `bridge` network (created and owned by berthd).
+    #[arg(short = 'b', long, value_name = "NAME", default_value = "berth0")]
+    bridge: String,
+    /// The bridge's IP address and subnet, e.g. 172.18.0.1/16 [default: the first
+    /// free private pool, 172.17.0.0/16 unless the host uses it].
+    #[arg(long, value_name = "CIDR")]
+    bip: Option<String>,
 }
 
 /// The keys `daemon.json` may hold; each is the name of a flag (`hosts` for `-H`).
@@ -89,6 +96,8 @@ struct FileConfig {
     registry_mirrors: Option<Vec<String>>,
     max_concurrent_downloads: Option<usize>,
     max_concurrent_uploads: Option<usize>,
+    bridge: Option<String>,
+    bip: Option<String>,
 }
 
 /// File keys and the flag (clap id) each corresponds to.
@@ -106,6 +115,8 @@ const FILE_KEYS: &[(&str, &str)] = &[
     ("registry-mirrors", "registry_mirrors"),
     ("max-concurrent-downloads", "max_concurrent_downloads"),
     ("max-concurrent-uploads", "max_concurrent_uploads"),
+    ("bridge", "bridge"),
+    ("bip", "bip"),
 ];
 
 /// Log output format.
@@ -141,6 +152,10 @@ pub(crate) struct Config {
     pub(crate) max_concurrent_downloads: usize,
     /// Layers uploaded at once per push.
     pub(crate) max_concurrent_uploads: usize,
+    /// The default bridge's device name.
+    pub(crate) bridge: String,
+    /// The default bridge's address and subnet.
+    pub(crate) bip: Option<String>,
 }
 
 impl Config {
@@ -252,6 +267,8 @@ fn merge(
             .max_concurrent_uploads
             .unwrap_or(flags.max_concurrent_uploads)
             .max(1),
+        bridge: file.bridge.unwrap_or(flags.bridge),
+        bip: file.bip.or(flags.bip),
     })
 }
 
@@ -320,6 +337,8 @@ fn flag_value(flags: &Flags, id: &str) -> String {
         "registry_mirrors" => format!("[{}]", flags.registry_mirrors.join(" ")),
         "max_concurrent_downloads" => flags.max_concurrent_downloads.to_string(),
         "max_concurrent_uploads" => flags.max_concurrent_uploads.to_string(),
+        "bridge" => flags.bridge.clone(),
+        "bip" => flags.bip.clone().unwrap_or_default(),
         _ => String::new(),
     }
 }
@@ -430,15 +449,31 @@ mod tests {
     }
 
     #[test]
+    fn bridge_and_bip_come_from_flags_or_file() {
+        let c = load(&[], None).unwrap();
+        assert_eq!((c.bridge.as_str(), c.bip.as_deref()), ("berth0", None));
+        let c = load(&["-b", "br1", "--bip", "10.1.0.1/24"], None).unwrap();
+        assert_eq!(
+            (c.bridge.as_str(), c.bip.as_deref()),
+            ("br1", Some("10.1.0.1/24"))
+        );
+        let c = load(&[], Some(r#"{"bridge":"br2","bip":"10.2.0.1/24"}"#)).unwrap();
+        assert_eq!(
+            (c.bridge.as_str(), c.bip.as_deref()),
+            ("br2", Some("10.2.0.1/24"))
+        );
+    }
+
+    #[test]
     fn unknown_file_keys_are_refused_like_dockerd() {
         let err = load(
             &[],
-            Some(r#"{"data-root":"/y","storage-drvier":"x","bip":"1"}"#),
+            Some(r#"{"data-root":"/y","storage-drvier":"x","fixed-cidr":"1"}"#),
         )
         .unwrap_err();
         assert!(
             format!("{err:#}").contains(
-                "the following directives don't match any configuration option: bip, storage-drvier"
+                "the following directives don't match any configuration option: fixed-cidr, storage-drvier"
             ),
             "{err:#}"
         );

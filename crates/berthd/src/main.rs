@@ -100,6 +100,10 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         data_root: config.data_root.clone(),
         exec_root: config.exec_root.clone(),
         cgroup_parent: config.cgroup_parent.clone(),
+        network: berth_daemon::networks::NetworkConfig {
+            bridge: config.bridge.clone(),
+            bip: config.bip.clone(),
+        },
     })
     .context("cannot open the daemon state")?;
     daemon

@@ -701,10 +701,28 @@ impl BerthdBuilder {
             .tempdir_in(&base)
             .unwrap_or_else(|e| panic!("cannot make a temp dir in {}: {e}", base.display()))
             .keep();
+        let mut args = self.args;
+        // Daemons run in parallel: each gets a bridge, subnet and nft table of its own.
+        if !args.iter().any(|a| a == "--bridge" || a == "-b") {
+            let suffix = root
+                .file_name()
+                .map(|n| {
+                    n.to_string_lossy()
+                        .trim_start_matches("berth-e2e-")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            args.push("--bridge".into());
+            args.push(format!("be-{}", &suffix[..suffix.len().min(10)]));
+        }
+        if !args.iter().any(|a| a == "--bip") {
+            args.push("--bip".into());
+            args.push(free_test_subnet());
+        }
         // From here on, Drop cleans up whatever happens.
         let mut daemon = Berthd {
             root,
-            args: self.args,
+            args,
             child: None,
             keep: std::env::var_os("BERTH_E2E_KEEP").is_some_and(|v| v == "1"),
         };
@@ -1059,6 +1077,7 @@ impl Berthd {
         }
         remove_cgroups(&self.cgroup_parent());
         unmount_all_under(&self.root);
+        self.remove_network();
         if self.keep {
             eprintln!(
                 "berth-e2e: keeping {} (BERTH_E2E_KEEP=1)",
@@ -1069,6 +1088,71 @@ impl Berthd {
         if let Err(e) = std::fs::remove_dir_all(&self.root) {
             // Never panic in Drop: it may run during a panic, which would abort.
             eprintln!("berth-e2e: cannot remove {}: {e}", self.root.display());
+        }
+    }
+}
+
+impl Berthd {
+    /// The daemon's bridge device (`--bridge`).
+    pub fn bridge(&self) -> String {
+        self.args
+            .iter()
+            .position(|a| a == "--bridge" || a == "-b")
+            .and_then(|i| self.args.get(i + 1))
+            .cloned()
+            .unwrap_or_else(|| "berth0".into())
+    }
+
+    /// The daemon's nftables table (berthd names it after the bridge).
+    pub fn nft_table(&self) -> String {
+        match self.bridge().as_str() {
+            "berth0" => "berth".into(),
+            b => format!("berth-{b}"),
+        }
+    }
+
+    /// Removes the bridge and the nft table the daemon made (the namespaces are
+    /// mounts under the root, gone already, and their veths with them).
+    fn remove_network(&self) {
+        // The default bridge, and those of networks the test created (berthd records
+        // each network's bridge in its state file).
+        let mut bridges = vec![self.bridge()];
+        let state =
+            std::fs::read(self.data_root().join("network/networks.json")).unwrap_or_default();
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&state) {
+            let nets = v["networks"].as_object().cloned().unwrap_or_default();
+            bridges.extend(
+                nets.values()
+                    .filter_map(|n| n["bridge"].as_str().map(str::to_string)),
+            );
+        }
+        for bridge in bridges {
+            if Path::new("/sys/class/net").join(&bridge).exists() {
+                let _ = Command::new("ip").args(["link", "del", &bridge]).status();
+            }
+        }
+        let table = self.nft_table();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A /24 under 10.200.0.0/13 that no route on the host covers, different for each
+/// daemon of this process (and, by the PID, likely of others).
+fn free_test_subnet() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let start = std::process::id().wrapping_mul(97);
+    loop {
+        let n = (start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))) % 2048;
+        let (b, c) = (200 + n / 256, n % 256);
+        // /proc/net/route prints the destination's network-order bytes as a native word.
+        let dest = u32::from_ne_bytes([10, b as u8, c as u8, 0]);
+        if !routes.contains(&format!("\t{dest:08X}\t")) {
+            return format!("10.{b}.{c}.1/24");
         }
     }
 }

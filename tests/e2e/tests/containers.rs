@@ -142,7 +142,8 @@ fn kill_wait_rename_and_name_conflicts() {
         "{}",
         out.stderr_text()
     );
-    let out = d.docker(["inspect", "a1"]);
+    // --type container: "a1" is also a prefix that a network's random ID may start with.
+    let out = d.docker(["inspect", "--type", "container", "a1"]);
     assert_ne!(code(&out), 0);
 }
 

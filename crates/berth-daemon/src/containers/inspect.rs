@@ -95,15 +95,6 @@ fn mounts_json(r: &super::ContainerRecord) -> Value {
     json!(r.mounts)
 }
 
-fn networks_json(r: &super::ContainerRecord) -> Value {
-    let mode = r.host_config.network_mode.clone();
-    json!({ mode: {
-        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
-        "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
-    }})
-}
-
 impl ContainerService {
     /// `GET /containers/{id}/json`.
     ///
@@ -164,14 +155,7 @@ impl ContainerService {
             },
             "Mounts": mounts_json(&r),
             "Config": r.config,
-            "NetworkSettings": {
-                "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
-                "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-                "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "",
-                "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-                "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-                "Networks": networks_json(&r),
-            },
+            "NetworkSettings": self.networks.settings_json(&r),
         });
         if size {
             v["SizeRw"] = json!(crate::volumes::disk_usage(&paths.upper));
@@ -288,12 +272,23 @@ impl ContainerService {
             {
                 continue;
             }
-            if filters.contains("network")
-                && !filters
-                    .get("network")
-                    .any(|n| n == r.host_config.network_mode)
-            {
-                continue;
+            if filters.contains("network") {
+                // By name or ID of any network the container is on, as Docker matches.
+                let nets = self.networks.networks_json(&r);
+                let on = |n: &str| {
+                    n == r.host_config.network_mode
+                        || nets.as_object().is_some_and(|m| {
+                            m.iter().any(|(name, v)| {
+                                name == n
+                                    || v["NetworkID"]
+                                        .as_str()
+                                        .is_some_and(|id| !id.is_empty() && id.starts_with(n))
+                            })
+                        })
+                };
+                if !filters.get("network").any(on) {
+                    continue;
+                }
             }
             let created = r.created.timestamp();
             let mut v = json!({
@@ -303,12 +298,12 @@ impl ContainerService {
                 "ImageID": r.image,
                 "Command": command_text(&r),
                 "Created": created,
-                "Ports": [],
+                "Ports": self.networks.ports_list_json(&r),
                 "Labels": r.config.labels.clone().unwrap_or_default(),
                 "State": r.state.status,
                 "Status": status_text(&r),
                 "HostConfig": {"NetworkMode": r.host_config.network_mode},
-                "NetworkSettings": {"Networks": networks_json(&r)},
+                "NetworkSettings": {"Networks": self.networks.networks_json(&r)},
                 "Mounts": mounts_json(&r),
             });
             if size {

@@ -91,6 +91,7 @@ pub struct ContainerService {
     cgroup_parent: String,
     volumes: crate::volumes::VolumeStore,
     images: Arc<ImageService>,
+    networks: Arc<crate::networks::NetworkService>,
     index: Mutex<Index>,
     events: Arc<EventBus>,
     execs: exec::Execs,
@@ -117,6 +118,8 @@ pub struct CreateRequest {
     pub config: Config,
     /// `HostConfig`.
     pub host_config: HostConfig,
+    /// `NetworkingConfig` (`EndpointsConfig`: aliases and addresses per network).
+    pub networking_config: Option<serde_json::Value>,
 }
 
 fn no_such_container(name: &str) -> DaemonError {
@@ -140,6 +143,7 @@ impl ContainerService {
         cgroup_parent: &str,
         images: Arc<ImageService>,
         events: Arc<EventBus>,
+        networks: Arc<crate::networks::NetworkService>,
     ) -> Result<Arc<Self>, DaemonError> {
         let root = data_root.join("containers");
         std::fs::create_dir_all(&root).map_err(io_err("cannot create containers dir"))?;
@@ -150,6 +154,7 @@ impl ContainerService {
             cgroup_parent: cgroup_parent.trim_matches('/').to_string(),
             volumes: crate::volumes::VolumeStore::new(data_root, events.clone()),
             images: images.clone(),
+            networks,
             index: Mutex::new(Index::default()),
             events,
             execs: exec::Execs::default(),
@@ -292,6 +297,7 @@ impl ContainerService {
             name,
             mut config,
             host_config,
+            networking_config,
         } = req;
         if config.image.is_empty() {
             return Err(DaemonError::invalid("No command specified"));
@@ -335,6 +341,11 @@ impl ContainerService {
         };
         let dir = self.dir(&id);
         let result = (|| {
+            self.networks.register(
+                &id,
+                &record.host_config.network_mode,
+                networking_config.as_ref(),
+            )?;
             let inherited = self.volumes_from(&record)?;
             std::fs::create_dir_all(&dir).map_err(io_err("cannot create container dir"))?;
             RootfsPaths::under(&dir)
@@ -463,6 +474,15 @@ impl ContainerService {
     }
 
     async fn start_locked(&self, entry: &Arc<Entry>) -> Result<(), DaemonError> {
+        let result = self.start_attached(entry).await;
+        if result.is_err() {
+            // Whatever part of the network was set up goes with the failed start.
+            self.networks.detach(&entry.record().id).await;
+        }
+        result
+    }
+
+    async fn start_attached(&self, entry: &Arc<Entry>) -> Result<(), DaemonError> {
         let record = entry.record();
         let id = record.id.clone();
         let dir = self.dir(&id);
@@ -474,6 +494,13 @@ impl ContainerService {
         let lowers = self.lower_dirs(&id, &image)?;
         rootfs::mount(&paths, &lowers).map_err(io_err("cannot mount container rootfs"))?;
         let state_dir = self.state_dir(&id);
+        let network = match self.networks.attach(&record).await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = rootfs::unmount_rootfs(&paths);
+                return Err(e);
+            }
+        };
         let fail = |e: DaemonError, entry: &Entry| {
             let _ = rootfs::unmount_rootfs(&paths);
             let _ = std::fs::remove_dir_all(&state_dir);
@@ -488,10 +515,29 @@ impl ContainerService {
             let _ = self.persist(entry);
             e
         };
-        let launch = match etc::write_files(&dir, &record)
+        let shared_netns = match self.shared_netns(&record) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = rootfs::unmount_rootfs(&paths);
+                return Err(e);
+            }
+        };
+        let view = etc::NetworkView {
+            address: network.as_ref().map(|n| n.1),
+            embedded_dns: self.networks.uses_embedded_dns(&record),
+            host_gateway: self.networks.host_gateway(&id),
+            links: self.link_hosts(&record),
+        };
+        let launch = match etc::write_files(&dir, &record, &view)
             .and_then(|()| spec::launch_spec(&record, &dir, &paths, &self.cgroup_parent))
         {
-            Ok(l) => l,
+            Ok(mut l) => {
+                if let Some(netns) = network.as_ref().map(|n| &n.0).or(shared_netns.as_ref()) {
+                    l.namespaces.network =
+                        berth_shim_protocol::NetworkNamespace::Path(netns.clone());
+                }
+                l
+            }
             Err(e) => return Err(fail(e, entry)),
         };
         let _ = std::fs::remove_dir_all(&state_dir);
@@ -553,6 +599,58 @@ impl ContainerService {
         Ok(())
     }
 
+    /// `--link NAME[:ALIAS]`: the `/etc/hosts` lines for the running containers named,
+    /// as Docker writes them (`<ip>\t<alias> <short id> <name>`).
+    fn link_hosts(&self, record: &ContainerRecord) -> Vec<(std::net::Ipv4Addr, String)> {
+        let links = record
+            .host_config
+            .extra
+            .get("Links")
+            .and_then(|l| l.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for link in links.iter().filter_map(|l| l.as_str()) {
+            let (name, alias) = link.split_once(':').unwrap_or((link, link));
+            let alias = alias.rsplit('/').next().unwrap_or(alias);
+            let Ok(target) = self.get(name.trim_start_matches('/')) else {
+                continue;
+            };
+            let target = target.record();
+            if let Some(ep) = self.networks.endpoint(&target.id) {
+                let tname = target.name.trim_start_matches('/');
+                let mut names = vec![alias.to_string(), target.id[..12].to_string()];
+                if tname != alias {
+                    names.push(tname.to_string());
+                }
+                out.push((ep.ip, names.join(" ")));
+            }
+        }
+        out
+    }
+
+    /// `--network container:NAME`: the namespace of that container, which must run.
+    fn shared_netns(&self, record: &ContainerRecord) -> Result<Option<PathBuf>, DaemonError> {
+        let Some(other) = record.host_config.network_mode.strip_prefix("container:") else {
+            return Ok(None);
+        };
+        let target = self.get(other)?.record();
+        if !target.state.running {
+            return Err(DaemonError::conflict(format!(
+                "cannot join network namespace of a non running container: container {} is exited",
+                target.id
+            )));
+        }
+        let own = self.networks.netns_path(&target.id);
+        if own.exists() {
+            return Ok(Some(own));
+        }
+        Ok(Some(PathBuf::from(format!(
+            "/proc/{}/ns/net",
+            target.state.pid
+        ))))
+    }
+
     fn spawn_monitor(&self, entry: Arc<Entry>) {
         let Some(me) = self.me.upgrade() else { return };
         tokio::spawn(async move { me.monitor(entry).await });
@@ -576,6 +674,7 @@ impl ContainerService {
             tracing::warn!(container = %record.id, error = %e, "cannot unmount rootfs");
         }
         let _ = std::fs::remove_dir_all(self.state_dir(&record.id));
+        self.networks.detach(&record.id).await;
         entry.edit(|r| {
             r.state.running = false;
             r.state.paused = false;
@@ -883,6 +982,7 @@ impl ContainerService {
             }
         }
         let dir = self.dir(&r.id);
+        self.networks.forget(&r.id).await;
         rootfs::unmount_rootfs(&RootfsPaths::under(&dir))
             .map_err(io_err("cannot unmount rootfs"))?;
         let _ = std::fs::remove_dir_all(self.state_dir(&r.id));
@@ -933,6 +1033,7 @@ impl ContainerService {
             self.reserve_name(Some(&new), &id)?
         };
         self.index.lock().expect("index lock").names.remove(&old);
+        self.networks.rename(&id, &old, &new);
         entry.edit(|r| r.name = new);
         self.persist(&entry)?;
         self.event(

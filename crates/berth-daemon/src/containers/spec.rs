@@ -98,9 +98,11 @@ pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
             "CPU cfs quota can not be less than 1ms (i.e. 1000)",
         ));
     }
-    let mode = hc.network_mode.as_str();
-    if !matches!(mode, "" | "default" | "bridge" | "none" | "host") {
-        return Err(DaemonError::not_found(format!("network {mode} not found")));
+    // Network names are checked by the network service when the container is created.
+    if hc.network_mode == "container:" {
+        return Err(DaemonError::invalid(
+            "invalid network mode: container: requires a container name or ID",
+        ));
     }
     if !matches!(hc.cgroupns_mode.as_str(), "" | "host" | "private") {
         return Err(DaemonError::invalid(format!(
@@ -564,8 +566,8 @@ pub(super) fn launch_spec(
     }
     let network = match hc.network_mode.as_str() {
         "host" => NetworkNamespace::Host,
-        // Bridge networking arrives with the network service; until then a bridge
-        // container gets its own namespace with loopback only.
+        // `none`; for bridge networks and `container:` the service that sets up the
+        // namespace replaces this with its path.
         _ => NetworkNamespace::New,
     };
     let cgroup_path = cgroup_path(record, default_cgroup_parent);

@@ -10,6 +10,8 @@ pub(crate) mod container;
 pub(crate) mod events;
 pub(crate) mod image;
 pub(crate) mod inspect;
+pub(crate) mod network;
+pub(crate) mod port;
 pub(crate) mod registry;
 pub(crate) mod system;
 pub(crate) mod volume;
@@ -76,6 +78,8 @@ pub(crate) async fn run(cli: Cli, ctx: Ctx) -> anyhow::Result<()> {
         Command::Events(a) => events::run(&ctx, a).await,
         Command::Pull(a) => registry::pull(&ctx, a).await,
         Command::Push(a) => registry::push(&ctx, a).await,
+        Command::Network(g) => network::run_group(&ctx, g).await,
+        Command::Port(a) => port::run(&ctx, a).await,
         Command::Ps(a) => container::list::run(&ctx, a).await,
         Command::Pause(a) => container::resources::pause(&ctx, a, false).await,
         Command::Unpause(a) => container::resources::pause(&ctx, a, true).await,

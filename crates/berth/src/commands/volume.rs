@@ -276,7 +276,7 @@ fn volume_row(v: &Json) -> Value {
 
 /// fvbommel/sortorder's `NaturalLess` as an ordering: runs of digits
 /// compare by value.
-fn natural_cmp(a: &str, b: &str) -> Ordering {
+pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
