@@ -232,6 +232,7 @@ mod tests {
                 data_root: dir.path().join("d"),
                 exec_root: dir.path().join("e"),
                 cgroup_parent: "berth-test".into(),
+                network: Default::default(),
             })
             .unwrap(),
         );
