@@ -489,3 +489,95 @@ fn memory_swap_and_cpu_period_quota_reach_the_cgroup() {
         out.stderr_text()
     );
 }
+
+#[test]
+fn new_volumes_are_filled_from_the_image_unless_nocopy() {
+    let d = daemon();
+    let ls = |volume: &str| {
+        d.docker([
+            "run",
+            "--rm",
+            "-v",
+            &format!("{volume}:/x"),
+            "busybox",
+            "ls",
+            "/x",
+        ])
+        .assert_success()
+    };
+    // A new named volume at a path the image fills gets the image's files at create.
+    d.docker(["create", "-v", "filled:/etc", "busybox", "true"])
+        .assert_success();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "-v",
+            "filled:/x",
+            "busybox",
+            "cat",
+            "/x/passwd",
+        ])
+        .assert_success();
+    assert!(out.starts_with("root:"), "{out}");
+    // A volume that has content already is left as it is.
+    d.docker([
+        "run",
+        "--rm",
+        "-v",
+        "filled:/x",
+        "busybox",
+        "sh",
+        "-c",
+        "rm -rf /x/* && echo mine > /x/only",
+    ])
+    .assert_success();
+    d.docker(["create", "-v", "filled:/etc", "busybox", "true"])
+        .assert_success();
+    assert_eq!(ls("filled"), "only\n");
+    // nocopy, in both syntaxes, keeps a new volume empty.
+    d.docker(["create", "-v", "bare:/etc:nocopy", "busybox", "true"])
+        .assert_success();
+    assert_eq!(ls("bare"), "");
+    d.docker([
+        "create",
+        "--mount",
+        "type=volume,source=bare2,target=/etc,volume-nocopy",
+        "busybox",
+        "true",
+    ])
+    .assert_success();
+    assert_eq!(ls("bare2"), "");
+    // Anonymous volumes are filled too; a path the image lacks gives an empty one.
+    let id = d
+        .docker([
+            "create",
+            "-v",
+            "/etc",
+            "-v",
+            "/nothing/here",
+            "busybox",
+            "true",
+        ])
+        .assert_success();
+    let sources = d
+        .docker([
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Destination}}={{.Source}} {{end}}",
+            id.trim(),
+        ])
+        .assert_success();
+    for pair in sources.split_whitespace() {
+        let (dest, source) = pair.split_once('=').unwrap();
+        let names: Vec<String> = std::fs::read_dir(source)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        match dest {
+            "/etc" => assert!(names.contains(&"passwd".to_string()), "{names:?}"),
+            "/nothing/here" => assert!(names.is_empty(), "{names:?}"),
+            other => panic!("unexpected mount {other}"),
+        }
+    }
+}

@@ -697,6 +697,80 @@ fn go_file_mode(mode: u32) -> u32 {
     m
 }
 
+/// Docker's `populateVolumes`, run at create: a volume (named or anonymous) mounted
+/// where the image has a directory, and still empty, is first filled with that
+/// directory's content and given its owner and mode, unless the mount says `nocopy`.
+/// The image's view comes from a detached read-only overlay of the container's
+/// layers, and the destination is resolved inside it (`RESOLVE_IN_ROOT`), so an
+/// image's symlink at the mount path never leads the copy out of the image.
+pub(super) fn populate_volumes(
+    paths: &RootfsPaths,
+    lowers: &[PathBuf],
+    mounts: &[super::model::MountPoint],
+) -> Result<(), DaemonError> {
+    let empty_dir = |p: &str| std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
+    let wanted: Vec<_> = mounts
+        .iter()
+        .filter(|m| m.kind == "volume" && !m.no_copy && empty_dir(&m.source))
+        .collect();
+    if wanted.is_empty() || lowers.is_empty() {
+        return Ok(());
+    }
+    let fail = |what: &str, e: std::io::Error| {
+        DaemonError::internal(format!("failed to populate volume: {what}: {e}"))
+    };
+    let root = detached_overlay(paths, lowers, false).map_err(|e| fail("image view", e))?;
+    for m in wanted {
+        let rel = m.destination.trim_start_matches('/');
+        if rel.is_empty() {
+            continue;
+        }
+        let dir = match rustix::fs::openat2(
+            &root,
+            rel,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Ok(fd) => fd,
+            // Nothing (or no directory) at that path in the image: nothing to copy.
+            Err(Errno::NOENT | Errno::NOTDIR) => continue,
+            Err(e) => return Err(fail(&m.destination, e.into())),
+        };
+        let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| fail("pipe", e.into()))?;
+        let (reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
+        let packer = std::thread::spawn(move || -> std::io::Result<()> {
+            let mut packer = TreePacker::new(writer, PackOptions::default());
+            packer.append_children(dir.as_fd(), b"")?;
+            packer.finish().map(|_| ())
+        });
+        let opts = ApplyOptions {
+            whiteouts: false,
+            ..ApplyOptions::default()
+        };
+        let applied = layer::apply_layer(std::path::Path::new(&m.source), reader, &opts);
+        let packed = packer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("packer panicked")));
+        applied.map_err(|e| fail(&m.destination, std::io::Error::other(e.to_string())))?;
+        packed.map_err(|e| fail(&m.destination, e))?;
+        // The volume's root takes the image directory's owner and mode, as Docker's
+        // copy does (a database image's data dir owned by its user stays so).
+        let st = rustix::fs::statat(&root, rel, AtFlags::empty())
+            .map_err(|e| fail(&m.destination, e.into()))?;
+        let target = std::path::Path::new(&m.source);
+        std::os::unix::fs::chown(target, Some(st.st_uid), Some(st.st_gid))
+            .map_err(|e| fail(&m.source, e))?;
+        std::fs::set_permissions(
+            target,
+            std::os::unix::fs::PermissionsExt::from_mode(st.st_mode & 0o7777),
+        )
+        .map_err(|e| fail(&m.source, e))?;
+    }
+    Ok(())
+}
+
 /// A detached overlay of the container's layers: read-only with the upperdir as its
 /// top lower dir, or writable with the real upper and work dirs.
 fn detached_overlay(

@@ -353,7 +353,10 @@ impl ContainerService {
                 .map_err(io_err("cannot create container dirs"))?;
             init_layer::create(&dir, &self.images.layer_dirs(&image.record.id)?)
                 .map_err(io_err("cannot create init layer"))?;
-            spec::mounts_for(&record, &self.volumes, inherited)
+            let mounts = spec::mounts_for(&record, &self.volumes, inherited)?;
+            let lowers = self.lower_dirs(&id, &image.record.id)?;
+            archive::populate_volumes(&RootfsPaths::under(&dir), &lowers, &mounts)?;
+            Ok(mounts)
         })();
         let mounts = match result {
             Ok(m) => m,

@@ -277,6 +277,10 @@ pub struct MountPoint {
     /// An anonymous volume created for this container (removed by `rm -v`).
     #[serde(default, skip_serializing)]
     pub anonymous: bool,
+    /// `nocopy` / `volume-nocopy`: the volume is not filled from the image at create
+    /// (the only moment that matters, so it is not kept).
+    #[serde(default, skip_serializing)]
+    pub no_copy: bool,
 }
 
 /// What berth stores for a container (`<data-root>/containers/<id>/config.json`).

@@ -333,6 +333,7 @@ pub(super) fn mounts_for(
                     rw,
                     propagation: "rprivate".into(),
                     anonymous: false,
+                    no_copy: false,
                 },
                 &mut out,
             )?;
@@ -363,6 +364,7 @@ pub(super) fn mounts_for(
                     rw,
                     propagation: String::new(),
                     anonymous,
+                    no_copy: mode.split(',').any(|o| o == "nocopy"),
                 },
                 &mut out,
             )?;
@@ -388,6 +390,7 @@ pub(super) fn mounts_for(
                         rw: !m.read_only,
                         propagation: "rprivate".into(),
                         anonymous: false,
+                        no_copy: false,
                     },
                     &mut out,
                 )?;
@@ -410,6 +413,12 @@ pub(super) fn mounts_for(
                         rw: !m.read_only,
                         propagation: String::new(),
                         anonymous,
+                        no_copy: m
+                            .volume_options
+                            .as_ref()
+                            .and_then(|o| o.get("NoCopy"))
+                            .and_then(serde_json::Value::as_bool)
+                            .unwrap_or(false),
                     },
                     &mut out,
                 )?;
@@ -425,6 +434,7 @@ pub(super) fn mounts_for(
                     rw: !m.read_only,
                     propagation: String::new(),
                     anonymous: false,
+                    no_copy: false,
                 },
                 &mut out,
             )?,
@@ -447,6 +457,7 @@ pub(super) fn mounts_for(
                 rw: true,
                 propagation: String::new(),
                 anonymous: false,
+                no_copy: false,
             },
             &mut out,
         )?;
@@ -472,6 +483,7 @@ pub(super) fn mounts_for(
             rw: true,
             propagation: String::new(),
             anonymous: true,
+            no_copy: false,
         });
     }
     let mut all = inherited;
