@@ -581,3 +581,34 @@ fn new_volumes_are_filled_from_the_image_unless_nocopy() {
         }
     }
 }
+
+#[test]
+fn user_by_name_resolves_in_the_images_passwd_and_group() {
+    let d = daemon();
+    let out = d
+        .docker(["run", "--rm", "-u", "www-data", "busybox", "id"])
+        .assert_success();
+    assert_eq!(
+        out,
+        "uid=33(www-data) gid=33(www-data) groups=33(www-data)\n"
+    );
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--user",
+            "nobody:nogroup",
+            "busybox",
+            "id",
+            "-u",
+        ])
+        .assert_success();
+    assert_eq!(out, "65534\n");
+    let out = d.docker(["run", "--rm", "-u", "no-such-user", "busybox", "id"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        out.stderr_text().contains("no-such-user"),
+        "{}",
+        out.stderr_text()
+    );
+}
