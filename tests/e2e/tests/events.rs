@@ -29,6 +29,8 @@ fn past_events_replay_in_order_with_docker_s_actions_and_attributes() {
     d.docker(["run", "-d", "--name", "ev3", "busybox", "sleep", "100"])
         .assert_success();
     d.docker(["stop", "-t", "1", "ev3"]).assert_success();
+    d.docker(["commit", "-m", "snap", "ev3", "evimg:1"])
+        .assert_success();
     std::thread::sleep(Duration::from_millis(20));
     let until = unix_now();
 
@@ -55,6 +57,7 @@ fn past_events_replay_in_order_with_docker_s_actions_and_attributes() {
         "container kill ev3",
         "container die ev3",
         "container stop ev3",
+        "container commit ev3",
     ];
     let got: Vec<&str> = lines.lines().collect();
     let mut at = 0;

@@ -92,7 +92,7 @@ impl ContainerService {
             None
         };
         let images = self.images.clone();
-        tokio::task::spawn_blocking(move || {
+        let committed = tokio::task::spawn_blocking(move || {
             let frozen = match &freezer {
                 Some(cg) if cg.is_frozen() => false,
                 Some(cg) => match cg.set_frozen(true) {
@@ -118,7 +118,23 @@ impl ContainerService {
             result
         })
         .await
-        .map_err(|e| DaemonError::internal(format!("commit task failed: {e}")))?
+        .map_err(|e| DaemonError::internal(format!("commit task failed: {e}")))?;
+        let id = committed?;
+        // Docker's container `commit` event names the new image.
+        let mut extra = vec![
+            ("comment", opts.comment.clone()),
+            ("imageID", id.to_string()),
+        ];
+        if !opts.repo.is_empty() {
+            let tag = if opts.tag.is_empty() {
+                "latest"
+            } else {
+                &opts.tag
+            };
+            extra.push(("imageRef", format!("{}:{tag}", opts.repo)));
+        }
+        self.event(&record, "commit", &extra);
+        Ok(id)
     }
 
     /// `GET /containers/{id}/changes`: what the container changed over its image,

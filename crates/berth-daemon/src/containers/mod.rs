@@ -678,6 +678,16 @@ impl ContainerService {
         }
         let _ = std::fs::remove_dir_all(self.state_dir(&record.id));
         self.networks.detach(&record.id).await;
+        // Before the state says "exited": `stop` and `kill` waiters look at it and then
+        // report their own events, which Docker always sends after `die`.
+        if status.oom_killed {
+            self.event(&record, "oom", &[]);
+        }
+        self.event(
+            &record,
+            "die",
+            &[("exitCode", status.exit_code.to_string())],
+        );
         entry.edit(|r| {
             r.state.running = false;
             r.state.paused = false;
@@ -690,14 +700,6 @@ impl ContainerService {
         let _ = self.persist(entry);
         entry.exits.send_modify(|n| *n += 1);
         tracing::info!(container = %record.id, exit_code = status.exit_code, "container exited");
-        if status.oom_killed {
-            self.event(&record, "oom", &[]);
-        }
-        self.event(
-            &record,
-            "die",
-            &[("exitCode", status.exit_code.to_string())],
-        );
         if record.host_config.auto_remove {
             let _ = self.remove(&record.id, true, true).await;
             return;
