@@ -140,6 +140,23 @@ fn describe(cmd: &Command) -> String {
     line
 }
 
+/// A finished command's exit status; -1 when a signal ended it.
+pub fn exit_code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// Polls `f` every 50 ms until it is true or `limit` passes; whether it became true.
+pub fn eventually(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
 /// Runs `cmd` to completion with `stdin` as its input (empty if `None`),
 /// capturing stdout and stderr. Panics if it cannot start or outlives
 /// `$BERTH_E2E_CMD_TIMEOUT` (it is killed first).

@@ -2,31 +2,19 @@
 //! `-a`, `-m`, pause), `diff`, `export`, and `cp` both ways over the archive API,
 //! including the symlink confinement `docker cp` must keep. Needs root.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use berth_e2e::{Berthd, OutputExt};
+use berth_e2e::{Berthd, OutputExt, eventually};
 use berth_store::layer;
 
 fn daemon() -> Berthd {
     let d = Berthd::start();
     d.load_image("busybox");
     d
-}
-
-/// Polls `f` until it is true or `limit` passes.
-fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// Names of the entries in a tarball.

@@ -6,28 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use berth_e2e::{Berthd, OutputExt};
+use berth_e2e::{Berthd, OutputExt, eventually, exit_code as code};
 
 fn daemon() -> Berthd {
     let d = Berthd::start();
     d.load_image("busybox");
     d
-}
-
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-/// Polls `f` until it is true or `limit` passes.
-fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 #[test]

@@ -6,9 +6,9 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_e2e::{Berthd, OutputExt};
+use berth_e2e::{Berthd, OutputExt, eventually, exit_code as code};
 use serde_json::{Value, json};
 
 const DRIVER: &str = include_str!("pty_driver.py");
@@ -198,18 +198,6 @@ fn sig_proxy_forwards_the_clients_signals_without_a_tty() {
     let status = child.wait().unwrap();
     assert!(rest.contains("got-term"), "{rest}");
     assert_eq!(status.code(), Some(7));
-}
-
-/// Polls `f` until it is true or `limit` passes.
-fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 fn running(d: &Berthd, name: &str) -> bool {
@@ -405,10 +393,6 @@ fn the_daemon_detaches_a_non_tty_client_on_its_detach_keys() {
         None,
     );
     assert_eq!(r.status, 400, "{}", r.text());
-}
-
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
 }
 
 #[test]
