@@ -14,7 +14,8 @@
 //!   other's state, and `~/.docker` or a real `/var/lib/berth` never interferes.
 //! - Cleanup is in `Drop`, so it also runs when a test panics: stop the daemon
 //!   by PID (SIGTERM, then SIGKILL), kill what it left running (shims and
-//!   containers, found by a marker in their environment and by parentage),
+//!   containers, found by a marker in their environment, by parentage and in
+//!   the daemon's private cgroup subtree, scanning again until nothing is left),
 //!   lazily unmount everything under the directory, deepest first, then remove
 //!   it. Nothing is found by process name: other daemons on the machine are
 //!   not ours to stop.
@@ -577,8 +578,16 @@ fn remove_cgroups(parent: &str) {
             i += 1;
         }
         for dir in dirs.iter().rev() {
-            if let Err(e) = std::fs::remove_dir(dir) {
-                eprintln!("berth-e2e: cannot remove cgroup {}: {e}", dir.display());
+            // A process killed a moment ago pins its cgroup until it is reaped (by
+            // init, not by us): EBUSY is worth a few retries.
+            let mut tries = 0;
+            while let Err(e) = std::fs::remove_dir(dir) {
+                tries += 1;
+                if e.raw_os_error() != Some(libc::EBUSY) || tries == 40 {
+                    eprintln!("berth-e2e: cannot remove cgroup {}: {e}", dir.display());
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
         }
     }
@@ -662,6 +671,94 @@ fn processes_of(root: &Path) -> Vec<i32> {
     let mut pids: Vec<i32> = result.into_iter().collect();
     pids.sort_unstable();
     pids
+}
+
+/// PIDs of the live (not zombie) processes in the cgroup subtree `parent` of every
+/// mounted hierarchy: the daemon's containers, whatever their environment and
+/// parent (an exec'd container process carries no marker, and one whose shim
+/// was killed has init as its parent).
+fn cgroup_processes(parent: &str) -> Vec<i32> {
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        roots.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    let mut pids = HashSet::new();
+    for root in roots {
+        let mut dirs = vec![root.join(parent)];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            pids.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+    }
+    let mut pids: Vec<i32> = pids.into_iter().filter(|p| !is_zombie(*p)).collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Whether `pid` has exited and waits to be reaped (or is gone): killing it again
+/// achieves nothing, and its parent, not we, must reap it.
+fn is_zombie(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|state| state == "Z" || state == "X"),
+        Err(_) => true,
+    }
+}
+
+/// Thaws every v1 freezer cgroup in the subtree `parent`: a task in a frozen v1
+/// cgroup (a paused container) does not act on SIGKILL until it is thawed.
+fn thaw_cgroups(parent: &str) {
+    let mut dirs = vec![Path::new("/sys/fs/cgroup/freezer").join(parent)];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    }
+}
+
+/// Kills, by PID, everything the daemon rooted at `root` left running: processes
+/// with its marker and their descendants, and every process in its cgroup subtree
+/// `cgroup_parent`. The scan is repeated until it finds nothing (up to 5 s),
+/// because one scan races with a shim caught creating a container: the init it
+/// forks after the scan (comm `youki:[2:INIT]`, cmdline still berth-shim's)
+/// survives the shim, orphaned, waiting forever for a start that never comes,
+/// and pins the container's cgroups.
+fn kill_leftovers(root: &Path, cgroup_parent: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut killed = Vec::new();
+    thaw_cgroups(cgroup_parent);
+    loop {
+        let mut pids = processes_of(root);
+        pids.retain(|p| !is_zombie(*p));
+        pids.extend(cgroup_processes(cgroup_parent));
+        pids.sort_unstable();
+        pids.dedup();
+        if pids.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            eprintln!("berth-e2e: processes still alive after SIGKILL: {pids:?}");
+            break;
+        }
+        for pid in &pids {
+            send_signal(*pid as u32, Signal::KILL);
+        }
+        killed.extend(pids);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !killed.is_empty() {
+        killed.sort_unstable();
+        killed.dedup();
+        eprintln!("berth-e2e: killed leftover processes {killed:?}");
+    }
 }
 
 fn send_signal(pid: u32, signal: Signal) {
@@ -1084,14 +1181,7 @@ impl Berthd {
         }
         // Shims and containers the daemon left running (live restore) hold
         // mounts and cgroups: end them, by PID, before unmounting.
-        let leftovers = processes_of(&self.root);
-        for pid in &leftovers {
-            send_signal(*pid as u32, Signal::KILL);
-        }
-        if !leftovers.is_empty() {
-            eprintln!("berth-e2e: killed leftover processes {leftovers:?}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        kill_leftovers(&self.root, &self.cgroup_parent());
         remove_cgroups(&self.cgroup_parent());
         unmount_all_under(&self.root);
         self.remove_network();
