@@ -2,7 +2,8 @@
 //! runs in a real terminal emulator (tmux), keys are typed into it with `send-keys`,
 //! the screen is read back with `capture-pane`, and the window is resized with
 //! `resize-window`. `interactive.rs` covers the same ground through python's pty; this
-//! adds a full terminal between the user and the client, as issue 5 asks.
+//! adds a full terminal between the user and the client, as issue 5 asks. Each flow
+//! runs once with the docker CLI and once with berth's own.
 //!
 //! Each test has a tmux server of its own on a socket in its own temp directory
 //! (`tmux -S`), never the user's server, and kills it when it ends, also on failure.
