@@ -42,6 +42,13 @@ fn pause_freezes_the_cgroup_and_unpause_thaws_it() {
     assert_eq!(state, "paused true true\n");
     let ps = d.docker(["ps", "--format", "{{.Status}}"]).assert_success();
     assert!(ps.trim().ends_with("(Paused)"), "{ps}");
+    let exec = d.docker(["exec", "p1", "true"]);
+    assert!(
+        exec.stderr_text()
+            .contains("is paused, unpause the container before exec"),
+        "{}",
+        exec.stderr_text()
+    );
     let again = d.docker(["pause", "p1"]);
     assert!(
         again.stderr_text().contains("is already paused"),
