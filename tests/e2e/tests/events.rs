@@ -28,6 +28,8 @@ fn past_events_replay_in_order_with_docker_s_actions_and_attributes() {
     d.docker(["volume", "rm", "evv"]).assert_success();
     d.docker(["run", "-d", "--name", "ev3", "busybox", "sleep", "100"])
         .assert_success();
+    let out = d.docker(["exec", "ev3", "sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5));
     d.docker(["stop", "-t", "1", "ev3"]).assert_success();
     d.docker(["commit", "-m", "snap", "ev3", "evimg:1"])
         .assert_success();
@@ -52,6 +54,9 @@ fn past_events_replay_in_order_with_docker_s_actions_and_attributes() {
         "volume destroy <no value>",
         "container create ev3",
         "container start ev3",
+        "container exec_create: sh -c exit 5 ev3",
+        "container exec_start: sh -c exit 5 ev3",
+        "container exec_die ev3",
         // sleep as PID 1 ignores SIGTERM: SIGKILL follows after the timeout.
         "container kill ev3",
         "container kill ev3",

@@ -357,10 +357,25 @@ impl ContainerService {
         match shim::call(&state_dir, &request).await {
             Ok(Reply::ExecState(s)) => {
                 if let Some(code) = s.exit_code {
-                    self.exec_edit(id, |r| {
-                        r.running = false;
-                        r.exit_code = Some(code);
-                    });
+                    // Only the refresh that ends it reports `exec_die`, once.
+                    let ended = {
+                        let mut execs = self.execs.by_id.lock().expect("execs lock");
+                        match execs.get_mut(id) {
+                            Some(r) if r.running => {
+                                r.running = false;
+                                r.exit_code = Some(code);
+                                true
+                            }
+                            _ => false,
+                        }
+                    };
+                    if ended && let Ok(entry) = self.get(&rec.container_id) {
+                        self.event(
+                            &entry.record(),
+                            "exec_die",
+                            &[("execID", id.to_string()), ("exitCode", code.to_string())],
+                        );
+                    }
                 }
             }
             // The shim is gone or forgot it: the container (and so the exec) ended.
