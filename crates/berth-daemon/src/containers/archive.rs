@@ -180,9 +180,19 @@ impl ContainerService {
             None
         };
         let path = path.to_string();
-        tokio::task::spawn_blocking(move || root.extract(&path, body, opts, owner))
-            .await
-            .map_err(|e| DaemonError::internal(format!("extract task failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let body = SharedReader(std::sync::Arc::new(std::sync::Mutex::new(body)));
+            let result = root.extract(&path, body.clone(), opts, owner);
+            if result.is_err() {
+                // Read what the client is still sending (within a bound) before
+                // answering, as Go's server does: closing on an unread upload makes
+                // the client report a broken pipe instead of this error.
+                let _ = std::io::copy(&mut body.take(REFUSED_UPLOAD_DRAIN), &mut std::io::sink());
+            }
+            result
+        })
+        .await
+        .map_err(|e| DaemonError::internal(format!("extract task failed: {e}")))?
     }
 }
 
@@ -769,6 +779,24 @@ pub(super) fn populate_volumes(
         .map_err(|e| fail(&m.source, e))?;
     }
     Ok(())
+}
+
+/// How much of a refused upload is read and discarded before the error is sent.
+const REFUSED_UPLOAD_DRAIN: u64 = 64 << 20;
+
+/// A reader shared between the extraction and the drain that follows a refusal.
+struct SharedReader<R>(std::sync::Arc<std::sync::Mutex<R>>);
+
+impl<R> Clone for SharedReader<R> {
+    fn clone(&self) -> Self {
+        SharedReader(self.0.clone())
+    }
+}
+
+impl<R: Read> Read for SharedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("upload reader lock").read(buf)
+    }
 }
 
 /// A detached overlay of the container's layers: read-only with the upperdir as its
