@@ -772,7 +772,7 @@ fn exec_runs_in_the_container_with_its_rules_and_reports_the_exit_code() {
         &shim,
         json!({
             "exec_id": "e1",
-            "args": ["sh", "-c", "echo $FROM_EXEC $HOME; hostname; grep -E '^(Seccomp|CapBnd):' /proc/self/status; echo oops >&2; exit 4"],
+            "args": ["sh", "-c", "echo $FROM_EXEC $HOME; hostname; grep -E '^(Seccomp|CapBnd|CapEff):' /proc/self/status; echo oops >&2; exit 4"],
             "env": env,
             "cwd": "/tmp",
         }),
@@ -785,6 +785,8 @@ fn exec_runs_in_the_container_with_its_rules_and_reports_the_exit_code() {
     // The container's seccomp profile (mode 2) and Docker's default bounding set.
     assert!(out.contains("Seccomp:\t2"), "{out}");
     assert!(out.contains("CapBnd:\t00000000a80425fb"), "{out}");
+    // The executor held CAP_SYS_ADMIN to load the seccomp filter; execve dropped it.
+    assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
     assert_eq!(err, b"oops\n");
     let state = exec_state(&shim, "e1");
     assert_eq!(state["exec_state"]["exit_code"], 4, "{state}");
