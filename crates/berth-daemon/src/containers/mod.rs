@@ -354,8 +354,11 @@ impl ContainerService {
             init_layer::create(&dir, &self.images.layer_dirs(&image.record.id)?)
                 .map_err(io_err("cannot create init layer"))?;
             let mounts = spec::mounts_for(&record, &self.volumes, inherited)?;
-            let lowers = self.lower_dirs(&id, &image.record.id)?;
-            archive::populate_volumes(&RootfsPaths::under(&dir), &lowers, &mounts)?;
+            // Most containers have no volume: keep the create path free of this work.
+            if mounts.iter().any(|m| m.kind == "volume") {
+                let lowers = self.lower_dirs(&id, &image.record.id)?;
+                archive::populate_volumes(&RootfsPaths::under(&dir), &lowers, &mounts)?;
+            }
             Ok(mounts)
         })();
         let mounts = match result {

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::cli::{self, Cli, Command, StatusError, Usage};
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 
 /// What every command gets: the daemon client and the invocation.
 pub(crate) struct Ctx {
@@ -217,6 +217,38 @@ pub(crate) fn joined_errors(errors: &[String]) -> StatusError {
     StatusError {
         message: errors.join("\n"),
         code: 1,
+    }
+}
+
+/// A daemon error that ends the command at once (nothing listens).
+pub(crate) fn fatal(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Connect { .. } | ClientError::Permission { .. }
+    )
+}
+
+/// Prints the name of each success; joins the errors (docker's `errors.Join`).
+/// With `ignore_missing`, not-found errors go to stderr and do not fail.
+pub(crate) fn report_each(
+    ctx: &Ctx,
+    names: &[String],
+    results: Vec<Result<serde_json::Value, ClientError>>,
+    ignore_missing: bool,
+) -> anyhow::Result<()> {
+    let mut errors = Vec::new();
+    for (name, r) in names.iter().zip(results) {
+        match r {
+            Ok(_) => ctx.print(&format!("{name}\n"))?,
+            Err(e) if fatal(&e) => return Err(e.into()),
+            Err(e) if ignore_missing && e.is_not_found() => eprintln!("{e}"),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(joined_errors(&errors).into())
     }
 }
 

@@ -7,7 +7,7 @@ use hyper::Method;
 use serde_json::{Map, Value as Json, json};
 
 use crate::cli::{Cancelled, FORMAT_HELP, INSPECT_FORMAT_HELP};
-use crate::client::{ClientError, path_escape, with_query};
+use crate::client::{path_escape, with_query};
 use crate::commands::volume::natural_cmp;
 use crate::commands::{Ctx, confirm, filters_json, joined_errors, parse_filter};
 use crate::format::template::{RowFormatter, TABLE_PREFIX, row};
@@ -322,9 +322,7 @@ pub(crate) async fn remove(ctx: &Ctx, a: RemoveArgs) -> anyhow::Result<()> {
         let path = format!("/networks/{}", path_escape(name));
         match ctx.client.call_json(Method::DELETE, &path, None).await {
             Ok(_) => ctx.print(&format!("{name}\n"))?,
-            Err(e @ (ClientError::Connect { .. } | ClientError::Permission { .. })) => {
-                return Err(e.into());
-            }
+            Err(e) if crate::commands::fatal(&e) => return Err(e.into()),
             Err(e) if a.force && e.to_string().contains("not found") => {}
             Err(e) => errors.push(e.to_string()),
         }

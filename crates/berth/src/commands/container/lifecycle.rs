@@ -9,8 +9,10 @@ use hyper::Method;
 use super::attach::{self, Streams};
 use super::run::{forward_signals, wait_exit_or_removed};
 use crate::cli::{Cancelled, StatusError};
-use crate::client::{ClientError, path_escape, with_query};
-use crate::commands::{Ctx, confirm, filters_json, joined_errors, parse_filter};
+use crate::client::{path_escape, with_query};
+use crate::commands::{
+    Ctx, confirm, fatal, filters_json, joined_errors, parse_filter, report_each,
+};
 use crate::format::units;
 
 /// Options of `start`.
@@ -31,14 +33,6 @@ pub(crate) struct StartArgs {
     interactive: bool,
     #[arg(hide = true)]
     args: Vec<String>,
-}
-
-/// A daemon error that ends the command at once (nothing listens).
-fn fatal(e: &ClientError) -> bool {
-    matches!(
-        e,
-        ClientError::Connect { .. } | ClientError::Permission { .. }
-    )
 }
 
 /// `start`: plain starts print each name; `-a`/`-i` attach to one container.
@@ -194,30 +188,6 @@ pub(crate) async fn stop(ctx: &Ctx, a: StopArgs, restart: bool) -> anyhow::Resul
         join_all(a.args.iter().cloned().map(call)).await
     };
     report_each(ctx, &a.args, results, false)
-}
-
-/// Prints the name of each success; joins the errors (docker's `errors.Join`).
-/// With `ignore_missing`, not-found errors go to stderr and do not fail.
-fn report_each(
-    ctx: &Ctx,
-    names: &[String],
-    results: Vec<Result<serde_json::Value, ClientError>>,
-    ignore_missing: bool,
-) -> anyhow::Result<()> {
-    let mut errors = Vec::new();
-    for (name, r) in names.iter().zip(results) {
-        match r {
-            Ok(_) => ctx.print(&format!("{name}\n"))?,
-            Err(e) if fatal(&e) => return Err(e.into()),
-            Err(e) if ignore_missing && e.is_not_found() => eprintln!("{e}"),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(joined_errors(&errors).into())
-    }
 }
 
 /// Options of `kill`.

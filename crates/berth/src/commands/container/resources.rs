@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use super::values;
 use crate::client::{body_stream, path_escape, with_query};
-use crate::commands::{Ctx, joined_errors};
+use crate::commands::{Ctx, joined_errors, report_each};
 use crate::format::tabwriter::TabWriter;
 use crate::format::template::{RowFormatter, row};
 use crate::format::units;
@@ -37,18 +37,7 @@ pub(crate) async fn pause(ctx: &Ctx, a: PauseArgs, resume: bool) -> anyhow::Resu
         async move { ctx.client.call_json(Method::POST, &path, None).await }
     }))
     .await;
-    let mut errors = Vec::new();
-    for (name, r) in a.args.iter().zip(results) {
-        match r {
-            Ok(_) => ctx.print(&format!("{name}\n"))?,
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(joined_errors(&errors).into())
-    }
+    report_each(ctx, &a.args, results, false)
 }
 
 /// Options of `top`.
@@ -195,23 +184,12 @@ pub(crate) async fn update(ctx: &Ctx, a: UpdateArgs) -> anyhow::Result<()> {
         async move { ctx.client.call_json(Method::POST, &path, Some(body)).await }
     }))
     .await;
-    let mut errors = Vec::new();
-    for (name, r) in a.args.iter().zip(results) {
-        match r {
-            Ok(v) => {
-                for w in v["Warnings"].as_array().into_iter().flatten() {
-                    eprintln!("{}", w.as_str().unwrap_or(""));
-                }
-                ctx.print(&format!("{name}\n"))?;
-            }
-            Err(e) => errors.push(e.to_string()),
+    for v in results.iter().flatten() {
+        for w in v["Warnings"].as_array().into_iter().flatten() {
+            eprintln!("{}", w.as_str().unwrap_or(""));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(joined_errors(&errors).into())
-    }
+    report_each(ctx, &a.args, results, false)
 }
 
 /// Options of `stats`.
