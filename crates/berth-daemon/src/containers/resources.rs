@@ -348,14 +348,8 @@ impl ContainerService {
             spec::validate_restart_policy(policy).map_err(|e| fail(e.message()))?;
         }
         if r.state.running {
-            let (cpu_quota, cpu_period) = if req.nano_cpus > 0 {
-                (Some(req.nano_cpus / 10_000), Some(100_000))
-            } else {
-                (
-                    (req.cpu_quota != 0).then_some(req.cpu_quota),
-                    (req.cpu_period != 0).then_some(req.cpu_period as u64),
-                )
-            };
+            let (cpu_quota, cpu_period) =
+                spec::cfs_quota_period(req.nano_cpus, req.cpu_quota, req.cpu_period);
             let limits = Limits {
                 memory: (req.memory != 0).then_some(req.memory),
                 memory_swap: (req.memory_swap != 0).then_some(req.memory_swap),

@@ -583,14 +583,7 @@ pub(super) fn launch_spec(
         _ => NetworkNamespace::New,
     };
     let cgroup_path = cgroup_path(record, default_cgroup_parent);
-    let (cpu_quota, cpu_period) = if hc.nano_cpus > 0 {
-        (Some(hc.nano_cpus / 10_000), Some(100_000))
-    } else {
-        (
-            (hc.cpu_quota != 0).then_some(hc.cpu_quota),
-            (hc.cpu_period != 0).then_some(hc.cpu_period as u64),
-        )
-    };
+    let (cpu_quota, cpu_period) = cfs_quota_period(hc.nano_cpus, hc.cpu_quota, hc.cpu_period);
     let log_path = dir.join(format!("{}-json.log", record.id));
     let log_opts = &hc.log_config.config;
     let max_size = match log_opts.get("max-size") {
@@ -726,6 +719,23 @@ pub(super) fn launch_spec(
 }
 
 /// go-units' RAMInBytes: `10m`, `1g`, `512k`, plain bytes.
+/// The CFS quota and period (µs) for Docker's limits: `--cpus` (NanoCpus) is a quota
+/// over a 100 ms period; otherwise `--cpu-quota`/`--cpu-period` as given (0: unset).
+pub(super) fn cfs_quota_period(
+    nano_cpus: i64,
+    quota: i64,
+    period: i64,
+) -> (Option<i64>, Option<u64>) {
+    if nano_cpus > 0 {
+        (Some(nano_cpus / 10_000), Some(100_000))
+    } else {
+        (
+            (quota != 0).then_some(quota),
+            (period != 0).then_some(period as u64),
+        )
+    }
+}
+
 /// The container's cgroup path as the runtime creates it: `/<parent>/<id>`, the parent
 /// being `--cgroup-parent` or the daemon's default.
 pub(super) fn cgroup_path(record: &ContainerRecord, default_parent: &str) -> String {
