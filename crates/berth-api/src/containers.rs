@@ -395,6 +395,7 @@ pub(crate) async fn splice<C>(
     client: C,
     shim: tokio::net::UnixStream,
     stdin: Option<Vec<u8>>,
+    output: Output,
 ) -> (bool, tokio::io::WriteHalf<C>)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
@@ -422,7 +423,19 @@ where
                 return;
             }
             if detach {
+                drop(shim_w);
                 let _ = detach_tx.send(());
+                // Whatever the client sends after detaching is read and dropped for
+                // a while: closing a unix socket with unread input makes the client's
+                // next read fail with "connection reset" instead of a clean end.
+                let drain = async {
+                    while let Ok(n) = client_r.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(DETACH_DRAIN, drain).await;
                 return;
             }
         }
@@ -430,11 +443,64 @@ where
         std::future::pending::<()>().await;
     });
     let detached = tokio::select! {
-        _ = tokio::io::copy(&mut shim_r, &mut client_w) => false,
+        _ = forward(&mut shim_r, &mut client_w, output) => false,
         Ok(()) = detach_rx => true,
     };
-    input.abort();
+    // After a detach the input task ends by itself, once it has drained the client.
+    if !detached {
+        input.abort();
+    }
     (detached, client_w)
+}
+
+/// How long a detached client's further input is drained before its connection
+/// closes.
+const DETACH_DRAIN: Duration = Duration::from_secs(2);
+
+/// The shape of the output a hijacked client is sent. The shim frames a stream
+/// without a TTY (Docker's 8-byte stdout/stderr headers) and passes a TTY's bytes
+/// raw; Docker decides the shape of an exec's output by the *start* request's `Tty`,
+/// not the exec's, so the two can disagree (docker-py starts a TTY exec with
+/// `Tty: false` and reads frames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// The shim's stream as it is.
+    AsIs,
+    /// Raw TTY bytes, sent as stdout frames.
+    Frame,
+    /// Framed output, sent raw (headers removed).
+    Unframe,
+}
+
+async fn forward<R, W>(shim: &mut R, client: &mut W, output: Output) -> std::io::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    if output == Output::AsIs {
+        return tokio::io::copy(shim, client).await.map(drop);
+    }
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut out = Vec::with_capacity(buf.len() + 8);
+    let mut unframer = crate::websocket::Unframer::default();
+    loop {
+        let n = shim.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        out.clear();
+        match output {
+            Output::Frame => {
+                out.extend_from_slice(&[1, 0, 0, 0]);
+                out.extend_from_slice(&(n as u32).to_be_bytes());
+                out.extend_from_slice(&buf[..n]);
+            }
+            _ => unframer.feed(&buf[..n], &mut out),
+        }
+        if !out.is_empty() {
+            client.write_all(&out).await?;
+        }
+    }
 }
 
 /// `GET /containers/{id}/attach/ws`: the attach stream over a websocket (see
@@ -487,6 +553,10 @@ async fn attach_ws(
     Ok(resp)
 }
 
+/// How long a hijacked connection waits between its headers and data that is ready
+/// at once (see the attach handler).
+const HIJACK_SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// `POST /containers/{id}/attach`: hijacks the connection.
 async fn attach(
     State(d): State<Arc<Daemon>>,
@@ -534,6 +604,12 @@ async fn attach(
         // `logs=1`: what the container wrote so far comes first, framed as the
         // stream is.
         if want_logs && (stdout || stderr) {
+            // docker-py reads the answer's headers through a buffered reader and then
+            // the stream from the raw socket: bytes that arrive together with the
+            // headers are lost to it. Docker's daemon takes a moment to open its log
+            // reader; give the client that moment too, or `attach(logs=True)` of an
+            // exited container returns nothing about half the time.
+            tokio::time::sleep(HIJACK_SETTLE).await;
             let opts = LogOptions {
                 stdout,
                 stderr,
@@ -582,7 +658,8 @@ async fn attach(
             let _ = ack.send(());
         }
         let Ok(shim) = shim else { return };
-        let (detached, mut client_w) = splice(client, shim, stdin.then_some(detach_keys)).await;
+        let (detached, mut client_w) =
+            splice(client, shim, stdin.then_some(detach_keys), Output::AsIs).await;
         let _ = client_w.shutdown().await;
         tracing::debug!(container = %id, detached, "attach stream ended");
     });

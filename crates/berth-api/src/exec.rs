@@ -21,7 +21,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::containers::{splice, stream_content_type, terminal_size};
+use crate::containers::{Output, splice, stream_content_type, terminal_size};
 use crate::error::ApiError;
 use crate::extract::{Json, Pairs, Path, Query};
 
@@ -79,7 +79,14 @@ async fn start(
             "exec start needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)",
         ));
     }
-    let tty = info["ProcessConfig"]["tty"].as_bool().unwrap_or(false);
+    // The shape of the output follows the start request's `Tty`, as Docker's does.
+    let exec_tty = info["ProcessConfig"]["tty"].as_bool().unwrap_or(false);
+    let tty = start.tty;
+    let output = match (exec_tty, tty) {
+        (true, false) => Output::Frame,
+        (false, true) => Output::Unframe,
+        _ => Output::AsIs,
+    };
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let client = match on_upgrade.await {
@@ -91,7 +98,7 @@ async fn start(
         };
         match d.containers().exec_start(&id, &start).await {
             Ok(Some(exec)) => {
-                let (_, mut client_w) = splice(client, exec.stream, exec.stdin).await;
+                let (_, mut client_w) = splice(client, exec.stream, exec.stdin, output).await;
                 // The exit code first: the client inspects the exec as soon as its
                 // stream ends.
                 d.containers().exec_finished(&id).await;

@@ -11,7 +11,12 @@ use axum::routing::get;
 use berth_daemon::Daemon;
 use berth_daemon::system::{SystemInfo, VersionInfo};
 
-use crate::extract::Json;
+use berth_daemon::filters::Filters;
+use berth_daemon::{DaemonError, ErrorKind};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::extract::{Json, Pairs, Query};
 use crate::version::ApiVersion;
 
 /// The system routes.
@@ -20,6 +25,115 @@ pub(crate) fn routes() -> Router<Arc<Daemon>> {
         .route("/_ping", get(ping).head(ping_head))
         .route("/version", get(version))
         .route("/info", get(info))
+        .route("/system/df", get(disk_usage))
+        .route("/swarm", get(no_swarm))
+        .route("/swarm/{*rest}", get(no_swarm).post(no_swarm))
+        .route("/nodes", get(no_swarm))
+        .route(
+            "/nodes/{*rest}",
+            get(no_swarm).post(no_swarm).delete(no_swarm),
+        )
+        .route("/services", get(no_swarm))
+        .route(
+            "/services/{*rest}",
+            get(no_swarm).post(no_swarm).delete(no_swarm),
+        )
+        .route("/tasks", get(no_swarm))
+        .route("/tasks/{*rest}", get(no_swarm))
+        .route("/secrets", get(no_swarm))
+        .route(
+            "/secrets/{*rest}",
+            get(no_swarm).post(no_swarm).delete(no_swarm),
+        )
+        .route("/configs", get(no_swarm))
+        .route(
+            "/configs/{*rest}",
+            get(no_swarm).post(no_swarm).delete(no_swarm),
+        )
+}
+
+/// The swarm-mode endpoints. berth has no swarm mode, so it answers as a Docker node
+/// that is not part of a swarm does: 503. docker-py's `leave_swarm(force=True)`
+/// counts that as done.
+async fn no_swarm(uri: axum::http::Uri) -> ApiError {
+    // The version middleware has already taken any `/v1.NN` prefix off.
+    let path = uri.path();
+    let message = if path == "/swarm/leave" {
+        "This node is not part of a swarm"
+    } else if path == "/swarm/init" || path == "/swarm/join" {
+        "berth does not support swarm mode"
+    } else {
+        "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."
+    };
+    ApiError(DaemonError::new(ErrorKind::Unavailable, message))
+}
+
+/// `GET /system/df`: the space images, containers and volumes take (`type=` picks
+/// some of them). berth's builds keep no cache apart from images, so `BuildCache`
+/// is empty.
+async fn disk_usage(
+    State(d): State<Arc<Daemon>>,
+    Query(q): Query<Pairs>,
+) -> Result<Response, ApiError> {
+    let types: Vec<&str> = q
+        .iter()
+        .filter(|(k, _)| k == "type")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if let Some(bad) = types
+        .iter()
+        .find(|t| !matches!(**t, "container" | "image" | "volume" | "build-cache"))
+    {
+        return Err(ApiError::bad_request(format!("unknown object type: {bad}")));
+    }
+    let wants = |t: &str| types.is_empty() || types.contains(&t);
+    let none = Filters::default();
+    let containers = d.containers().list(true, None, true, &none)?;
+    let mut out = json!({});
+    if wants("image") {
+        let (layers_size, shared) = d.images().disk_usage();
+        let mut images = serde_json::to_value(d.images().list(true, &none)?)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        for image in images.as_array_mut().into_iter().flatten() {
+            let id = image["Id"].as_str().unwrap_or_default().to_string();
+            image["SharedSize"] = json!(shared.get(&id).copied().unwrap_or(0));
+            image["Containers"] = json!(
+                containers
+                    .iter()
+                    .filter(|c| c["ImageID"].as_str() == Some(id.as_str()))
+                    .count()
+            );
+        }
+        out["LayersSize"] = json!(layers_size);
+        out["Images"] = images;
+    }
+    if wants("container") {
+        out["Containers"] = json!(containers);
+    }
+    if wants("volume") {
+        let c = d.containers().clone();
+        let mut volumes = d
+            .volumes()
+            .list(&none, &|name| !c.volume_users(name).is_empty())?["Volumes"]
+            .take();
+        for v in volumes.as_array_mut().into_iter().flatten() {
+            let name = v["Name"].as_str().unwrap_or_default().to_string();
+            let data = d.volumes().data(&name);
+            let size =
+                tokio::task::spawn_blocking(move || berth_daemon::volumes::disk_usage(&data))
+                    .await
+                    .unwrap_or(0);
+            v["UsageData"] = json!({
+                "Size": size,
+                "RefCount": c.volume_users(&name).len(),
+            });
+        }
+        out["Volumes"] = volumes;
+    }
+    if wants("build-cache") {
+        out["BuildCache"] = json!([]);
+    }
+    Ok(Json(out).into_response())
 }
 
 /// The headers of both ping answers. The docker CLI reads `Builder-Version` (1 is the

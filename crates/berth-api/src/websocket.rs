@@ -158,12 +158,12 @@ async fn read_client_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<C
 
 /// Removes the shim's 8-byte frame headers (no TTY): the payloads, in order.
 #[derive(Default)]
-struct Unframer {
+pub(crate) struct Unframer {
     pending: Vec<u8>,
 }
 
 impl Unframer {
-    fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) {
+    pub(crate) fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) {
         self.pending.extend_from_slice(data);
         let mut at = 0;
         while self.pending.len() - at >= 8 {

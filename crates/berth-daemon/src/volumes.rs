@@ -309,7 +309,7 @@ impl VolumeStore {
 
 /// Bytes of the non-directories under `dir`, each inode counted once (hardlinks are
 /// not double-counted): what `SizeRw` and prune's reclaimed space report.
-pub(crate) fn disk_usage(dir: &Path) -> u64 {
+pub fn disk_usage(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let mut seen = std::collections::HashSet::new();
     let mut total = 0;

@@ -100,6 +100,13 @@ impl ContainerService {
                     // No freezer on this host: commit the running container, as a
                     // runtime without pause support does.
                     Err(berth_cgroups::CgroupError::NoController(_)) => false,
+                    // The cgroup went away: the container exited after its record
+                    // was read, so there is nothing left to freeze.
+                    Err(berth_cgroups::CgroupError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        false
+                    }
                     Err(e) => {
                         return Err(DaemonError::internal(format!(
                             "cannot pause container: {e}"

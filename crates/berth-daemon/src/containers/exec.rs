@@ -34,7 +34,9 @@ pub struct ExecConfig {
     pub attach_stdout: bool,
     #[serde(default)]
     pub attach_stderr: bool,
-    #[serde(default)]
+    /// Go's JSON decoding matches names without regard to case, and docker-py sends
+    /// this one as `detachKeys`.
+    #[serde(default, alias = "detachKeys")]
     pub detach_keys: Option<String>,
     #[serde(default)]
     pub tty: bool,

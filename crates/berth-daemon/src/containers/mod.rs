@@ -324,6 +324,9 @@ impl ContainerService {
         if host_config.log_config.kind.is_empty() {
             host_config.log_config.kind = "json-file".into();
         }
+        host_config
+            .extra
+            .insert("Runtime".into(), serde_json::Value::String("runc".into()));
         let record = ContainerRecord {
             id: id.clone(),
             name: name.clone(),
@@ -345,6 +348,11 @@ impl ContainerService {
                 &id,
                 &record.host_config.network_mode,
                 networking_config.as_ref(),
+                record
+                    .config
+                    .extra
+                    .get("MacAddress")
+                    .and_then(serde_json::Value::as_str),
             )?;
             let inherited = self.volumes_from(&record)?;
             std::fs::create_dir_all(&dir).map_err(io_err("cannot create container dir"))?;
@@ -691,10 +699,15 @@ impl ContainerService {
             "die",
             &[("exitCode", status.exit_code.to_string())],
         );
+        // Restarting is decided with the exit, in one edit: a client woken by the exit
+        // (`wait`, then `rm`) must already see "restarting", as Docker's does.
+        let restart =
+            !record.host_config.auto_remove && self.should_restart(entry, status.exit_code);
         entry.edit(|r| {
             r.state.running = false;
             r.state.paused = false;
-            r.state.status = "exited".into();
+            r.state.restarting = restart;
+            r.state.status = if restart { "restarting" } else { "exited" }.into();
             r.state.pid = 0;
             r.state.exit_code = status.exit_code;
             r.state.oom_killed = status.oom_killed;
@@ -707,16 +720,12 @@ impl ContainerService {
             let _ = self.remove(&record.id, true, true).await;
             return;
         }
-        if self.should_restart(entry, status.exit_code) {
+        if restart {
             let me = self.clone();
             let entry = entry.clone();
             tokio::spawn(async move {
                 let delay =
                     Duration::from_millis(100 * (1 << entry.record().restart_count.min(10)));
-                entry.edit(|r| {
-                    r.state.restarting = true;
-                    r.state.status = "restarting".into();
-                });
                 tokio::time::sleep(delay).await;
                 let _op = entry.op.lock().await;
                 let r = entry.record();
@@ -729,6 +738,14 @@ impl ContainerService {
                         .by_id
                         .contains_key(&r.id)
                 {
+                    // Stopped (or removed) during the back-off: it stays exited.
+                    if !r.state.running {
+                        entry.edit(|r| {
+                            r.state.restarting = false;
+                            r.state.status = "exited".into();
+                        });
+                        let _ = me.persist(&entry);
+                    }
                     return;
                 }
                 entry.edit(|r| {
@@ -827,11 +844,26 @@ impl ContainerService {
                 r.id
             )));
         }
-        if sig == 9 {
-            entry.edit(|r| r.manually_stopped = true);
-            self.persist(&entry)?;
+        if sig != 9 {
+            return self.signal(&r, sig).await;
         }
-        self.signal(&r, sig).await
+        entry.edit(|r| r.manually_stopped = true);
+        self.persist(&entry)?;
+        // Docker answers a SIGKILL only once the container has exited, so a client
+        // inspecting right after sees it stopped with its exit code.
+        let mut exits = entry.exits.subscribe();
+        let seen = *exits.borrow_and_update();
+        self.signal(&r, sig).await?;
+        let exited = async {
+            while *exits.borrow() == seen && entry.record().state.running {
+                if exits.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        // Bounded: a process stuck in the kernel (D state) must not hang the API.
+        let _ = tokio::time::timeout(Duration::from_secs(10), exited).await;
+        Ok(())
     }
 
     async fn signal(&self, r: &ContainerRecord, sig: i32) -> Result<(), DaemonError> {
@@ -874,7 +906,14 @@ impl ContainerService {
         signal: Option<&str>,
     ) -> Result<bool, DaemonError> {
         let r = entry.record();
-        entry.edit(|r| r.manually_stopped = true);
+        entry.edit(|r| {
+            r.manually_stopped = true;
+            // A pending restart is called off now, not when its back-off ends.
+            if r.state.restarting {
+                r.state.restarting = false;
+                r.state.status = "exited".into();
+            }
+        });
         self.persist(entry)?;
         if !r.state.running {
             return Ok(false);
@@ -969,6 +1008,16 @@ impl ContainerService {
         let entry = self.get(name)?;
         let _op = entry.op.lock().await;
         let r = entry.record();
+        if r.state.restarting && !force {
+            return Err(DaemonError::conflict(format!(
+                "cannot remove container \"{}\": container is restarting: stop the container before removing or force remove",
+                r.name
+            )));
+        }
+        if r.state.restarting {
+            // The pending restart sees this and gives up.
+            entry.edit(|r| r.manually_stopped = true);
+        }
         if r.state.running {
             if !force {
                 return Err(DaemonError::conflict(format!(
@@ -1094,21 +1143,29 @@ impl ContainerService {
             None => None,
         };
         let mut deleted = Vec::new();
+        let mut reclaimed = 0;
         for entry in self.all() {
             let r = entry.record();
             let labels = r.config.labels.as_ref();
             if r.state.running
+                || r.state.restarting
                 || until.is_some_and(|u| r.created >= u)
                 || (filters.contains("label") && !filters.match_labels("label", labels))
                 || (filters.contains("label!") && filters.match_labels("label!", labels))
             {
                 continue;
             }
+            // What the container wrote is what its removal frees, as Docker counts.
+            let upper = RootfsPaths::under(&self.dir(&r.id)).upper;
+            let size = tokio::task::spawn_blocking(move || crate::volumes::disk_usage(&upper))
+                .await
+                .unwrap_or(0);
             if self.remove(&r.id, false, false).await.is_ok() {
                 deleted.push(r.id);
+                reclaimed += size;
             }
         }
-        Ok((deleted, 0))
+        Ok((deleted, reclaimed))
     }
 
     /// The container service's images, for inspect.

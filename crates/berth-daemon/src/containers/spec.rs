@@ -52,6 +52,25 @@ pub(super) fn validate_restart_policy(p: &super::model::RestartPolicy) -> Result
 /// `InvalidArgument` with Docker's message.
 pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
     validate_restart_policy(&hc.restart_policy)?;
+    // `runc` is the one runtime name berth answers to (`/info` lists it as the default).
+    if let Some(name) = hc.extra.get("Runtime").and_then(serde_json::Value::as_str)
+        && !matches!(name, "" | "runc")
+    {
+        return Err(DaemonError::invalid(format!(
+            "unknown or invalid runtime name: {name}"
+        )));
+    }
+    // The drivers berth has: every container's output goes to its json-file log
+    // (`local` is the same to a user; `none` keeps nothing readable by `logs`).
+    if !matches!(
+        hc.log_config.kind.as_str(),
+        "" | "json-file" | "local" | "none"
+    ) {
+        return Err(DaemonError::invalid(format!(
+            "logger: no log driver named '{}' is registered",
+            hc.log_config.kind
+        )));
+    }
     if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "" | "no") {
         return Err(DaemonError::invalid(
             "can't create 'AutoRemove' container with restart policy",
@@ -314,6 +333,16 @@ pub(super) fn mounts_for(
             }
         };
         let rw = !mode.split(',').any(|o| o == "ro");
+        if let Some(bad) = mode.split(',').find(|o| !BIND_MODES.contains(o)) {
+            return Err(DaemonError::invalid(format!(
+                "invalid mode: {}",
+                if bad.is_empty() { mode } else { bad }
+            )));
+        }
+        let propagation = mode
+            .split(',')
+            .find(|o| PROPAGATIONS.contains(o))
+            .unwrap_or("rprivate");
         if src.starts_with('/') {
             if !Path::new(src).exists() {
                 std::fs::create_dir_all(src).map_err(|e| {
@@ -331,7 +360,7 @@ pub(super) fn mounts_for(
                     driver: String::new(),
                     mode: mode.into(),
                     rw,
-                    propagation: "rprivate".into(),
+                    propagation: propagation.into(),
                     anonymous: false,
                     no_copy: false,
                 },
@@ -388,7 +417,13 @@ pub(super) fn mounts_for(
                         driver: String::new(),
                         mode: String::new(),
                         rw: !m.read_only,
-                        propagation: "rprivate".into(),
+                        propagation: m
+                            .bind_options
+                            .as_ref()
+                            .and_then(|o| o["Propagation"].as_str())
+                            .filter(|p| !p.is_empty())
+                            .unwrap_or("rprivate")
+                            .into(),
                         anonymous: false,
                         no_copy: false,
                     },
@@ -532,6 +567,32 @@ fn mount_spec(m: &MountPoint) -> MountSpec {
         }
     }
 }
+
+/// Mount propagation modes a bind may name (Docker's, from the kernel's).
+const PROPAGATIONS: [&str; 6] = [
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
+
+/// Every option a `-v src:dst:mode` mode may hold: access, SELinux relabelling
+/// (accepted, nothing to do without SELinux), propagation, `nocopy`, and the
+/// consistency flags Docker Desktop introduced and Linux ignores.
+const BIND_MODES: [&str; 15] = [
+    "",
+    "ro",
+    "rw",
+    "z",
+    "Z",
+    "nocopy",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "private",
+    "rprivate",
+    "consistent",
+    "cached",
+    "delegated",
+];
 
 /// The shim's launch spec for a container about to start.
 ///

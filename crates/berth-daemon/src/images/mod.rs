@@ -208,6 +208,36 @@ impl ImageService {
             .collect())
     }
 
+    /// Layer sizes for `GET /system/df`: the unpacked size of every layer once, and
+    /// for each image (by id) the size of its layers that other images share.
+    pub fn disk_usage(&self) -> (u64, HashMap<String, i64>) {
+        let state = self.lock();
+        let mut users: HashMap<Digest, u32> = HashMap::new();
+        let mut chains_of = Vec::with_capacity(state.images.len());
+        for (id, image) in &state.images {
+            let diff_ids: Vec<Digest> = image.record.layers.iter().map(|l| l.diff_id).collect();
+            let chains = chain_ids(&diff_ids);
+            for c in &chains {
+                *users.entry(*c).or_default() += 1;
+            }
+            chains_of.push((id.to_string(), chains));
+        }
+        let size = |c: &Digest| self.snapshots.info(c).map(|i| i.size).unwrap_or(0);
+        let sizes: HashMap<Digest, u64> = users.keys().map(|c| (*c, size(c))).collect();
+        let shared = chains_of
+            .into_iter()
+            .map(|(id, chains)| {
+                let s: u64 = chains
+                    .iter()
+                    .filter(|c| users[c] > 1)
+                    .map(|c| sizes[c])
+                    .sum();
+                (id, s as i64)
+            })
+            .collect();
+        (sizes.values().sum(), shared)
+    }
+
     /// Number of images, for `/info`.
     pub fn count(&self) -> usize {
         self.lock().images.len()

@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 use berth_net::ports;
 use serde_json::{Value, json};
 
-use super::{BUILTIN, Endpoint, Network, NetworkService, State, builtin_id, exposed};
+use super::{
+    BUILTIN, Endpoint, EndpointConfig, Network, NetworkService, State, builtin_id, exposed,
+};
 use crate::DaemonError;
 use crate::containers::ContainerRecord;
 
-fn endpoint_json(net_id: &str, e: Option<&Endpoint>, aliases: Option<&[String]>) -> Value {
+fn endpoint_json(net_id: &str, e: Option<&Endpoint>, cfg: Option<&EndpointConfig>) -> Value {
     let (ip, prefix, gw, mac, eid) = match e {
         Some(e) => (
             e.ip.to_string(),
@@ -20,10 +22,19 @@ fn endpoint_json(net_id: &str, e: Option<&Endpoint>, aliases: Option<&[String]>)
         ),
         None => Default::default(),
     };
+    // What was asked for shows whether or not the container runs, as Docker's does.
+    let ipam = cfg
+        .and_then(|c| c.ipv4)
+        .map(|ip| json!({ "IPv4Address": ip.to_string() }));
+    let mac = if mac.is_empty() {
+        cfg.and_then(|c| c.mac.clone()).unwrap_or_default()
+    } else {
+        mac
+    };
     json!({
-        "IPAMConfig": null, "Links": null,
-        "Aliases": aliases.filter(|a| !a.is_empty()),
-        "MacAddress": mac, "DriverOpts": null,
+        "IPAMConfig": ipam, "Links": null,
+        "Aliases": cfg.map(|c| &c.aliases).filter(|a| !a.is_empty()),
+        "MacAddress": mac, "DriverOpts": cfg.and_then(|c| c.driver_opts.as_ref()),
         "NetworkID": net_id, "EndpointID": eid, "Gateway": gw, "IPAddress": ip, "IPPrefixLen": prefix,
         "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
         "DNSNames": e.map(|e| &e.dns_names).filter(|n| !n.is_empty()),
@@ -79,10 +90,13 @@ impl NetworkService {
             let Some(n) = st.networks.get(&id) else {
                 continue;
             };
-            let aliases = configs.and_then(|c| c.get(&id)).map(|c| &c.aliases[..]);
             out.insert(
                 n.name.clone(),
-                endpoint_json(&id, eps.and_then(|e| e.get(&id)), aliases),
+                endpoint_json(
+                    &id,
+                    eps.and_then(|e| e.get(&id)),
+                    configs.and_then(|c| c.get(&id)),
+                ),
             );
         }
         if out.is_empty() && !mode.is_empty() && !mode.starts_with("container:") {

@@ -103,6 +103,9 @@ pub struct EndpointConfig {
     /// `--mac-address`; Docker's `02:42:<address>` when absent.
     #[serde(default)]
     pub mac: Option<String>,
+    /// `DriverOpts`: kept and shown; the bridge driver reads none of them.
+    #[serde(default)]
+    pub driver_opts: Option<BTreeMap<String, String>>,
 }
 
 /// A container's live attachment to a network.
@@ -448,6 +451,7 @@ impl NetworkService {
         container_id: &str,
         mode: &str,
         networking_config: Option<&Value>,
+        config_mac: Option<&str>,
     ) -> Result<(), DaemonError> {
         if !is_bridge_mode(mode) {
             return Ok(());
@@ -462,12 +466,27 @@ impl NetworkService {
                 .and_then(|n| n["EndpointsConfig"].as_object())
                 .cloned()
                 .unwrap_or_default();
-            configs.insert(primary.id.clone(), EndpointConfig::default());
+            // `Config.MacAddress` (deprecated in API 1.44, still sent by docker-py)
+            // is the primary network's MAC unless its endpoint names one.
+            let mac = match config_mac.filter(|m| !m.is_empty()) {
+                Some(m) => endpoint_config(&serde_json::json!({ "MacAddress": m }))?.mac,
+                None => None,
+            };
+            configs.insert(
+                primary.id.clone(),
+                EndpointConfig {
+                    mac: mac.clone(),
+                    ..EndpointConfig::default()
+                },
+            );
             for (name, cfg) in endpoints {
                 let n = st
                     .find(&name)
                     .ok_or_else(|| DaemonError::not_found(format!("network {name} not found")))?;
-                let c = endpoint_config(&cfg)?;
+                let mut c = endpoint_config(&cfg)?;
+                if n.id == primary.id && c.mac.is_none() {
+                    c.mac = mac.clone();
+                }
                 if n.default && (!c.aliases.is_empty() || c.ipv4.is_some()) {
                     return Err(DaemonError::invalid(
                         "user specified IP address is supported on user defined networks only",
@@ -984,7 +1003,18 @@ pub fn endpoint_config(v: &Value) -> Result<EndpointConfig, DaemonError> {
         Some(m) if valid_mac(m) => Some(m.to_ascii_lowercase()),
         Some(m) => return Err(DaemonError::invalid(format!("invalid MAC address: {m}"))),
     };
-    Ok(EndpointConfig { aliases, ipv4, mac })
+    let driver_opts = match &v["DriverOpts"] {
+        Value::Null => None,
+        opts => Some(serde_json::from_value(opts.clone()).map_err(|_| {
+            DaemonError::invalid("DriverOpts: a map of strings to strings is expected")
+        })?),
+    };
+    Ok(EndpointConfig {
+        aliases,
+        ipv4,
+        mac,
+        driver_opts,
+    })
 }
 
 /// Six colon-separated hex octets, unicast (a multicast MAC would break the bridge).

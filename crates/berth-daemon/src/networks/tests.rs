@@ -69,12 +69,12 @@ fn networks_are_listed_and_found_by_name_or_prefix() {
 fn register_checks_networks_and_keeps_endpoint_config() {
     let d = tempfile::tempdir().unwrap();
     let s = svc(d.path(), None);
-    let err = s.register("c1", "nope", None).unwrap_err();
+    let err = s.register("c1", "nope", None, None).unwrap_err();
     assert_eq!(err.message(), "network nope not found");
-    s.register("c1", "host", None).unwrap();
+    s.register("c1", "host", None, None).unwrap();
     let nc = serde_json::json!({"EndpointsConfig": {"bridge": {"Aliases": ["x"]}}});
-    assert!(s.register("c1", "bridge", Some(&nc)).is_err());
-    s.register("c2", "bridge", None).unwrap();
+    assert!(s.register("c1", "bridge", Some(&nc), None).is_err());
+    s.register("c2", "bridge", None, None).unwrap();
     assert_eq!(s.lock().configs["c2"].len(), 1);
 }
 

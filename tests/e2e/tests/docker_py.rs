@@ -1,0 +1,312 @@
+//! docker-py (Debian's python3-docker) against berthd: the corners where that client
+//! reads the Engine API differently from the docker CLI. Each test runs a short
+//! Python script on the daemon's socket; the script asserts and prints "ok".
+//! Needs root.
+
+use std::process::Command;
+
+use berth_e2e::{Berthd, OutputExt, run_command};
+
+fn daemon() -> Berthd {
+    let d = Berthd::start();
+    d.load_image("busybox");
+    d
+}
+
+/// Runs `body` with `c` bound to a low-level `docker.APIClient` on `d`, and `docker`
+/// and `time` imported; fails the test with Python's traceback if it raises.
+fn py(d: &Berthd, body: &str) -> String {
+    let script = format!(
+        "import docker, time, socket\n\
+         c = docker.APIClient(base_url='unix://{}', version='auto', timeout=60)\n\
+         {body}\n",
+        d.socket().display()
+    );
+    let out = run_command(Command::new("/usr/bin/python3").arg("-c").arg(script), None);
+    let text = out.assert_success();
+    assert!(
+        text.trim_end().ends_with("ok"),
+        "script did not finish: {text}"
+    );
+    text
+}
+
+#[test]
+fn a_tty_exec_started_without_tty_is_framed_as_docker_does() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+ct = c.create_container('busybox', 'cat', stdin_open=True)
+c.start(ct)
+cmd = 'sh -c "echo hello out; sleep 0.3; echo hello err >&2"'
+# docker-py starts with Tty false unless told: Docker frames by the start's Tty.
+e = c.exec_create(ct, cmd, tty=True)
+assert c.exec_start(e, demux=True) == (b'hello out\r\nhello err\r\n', None)
+e = c.exec_create(ct, cmd, tty=True)
+assert c.exec_start(e) == b'hello out\r\nhello err\r\n'
+# No TTY, raw output asked for: the frames' headers are gone.
+e = c.exec_create(ct, 'echo plain')
+assert c.exec_start(e, tty=True) == b'plain\n'
+c.remove_container(ct, force=True)
+print('ok')
+"#,
+    );
+}
+
+#[test]
+fn an_exec_detaches_with_lowercase_detach_keys_and_the_socket_ends_cleanly() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+ct = c.create_container('busybox', 'cat', stdin_open=True)
+c.start(ct)
+# docker-py sends the exec's detach keys as `detachKeys`.
+e = c.exec_create(ct, 'cat', stdin=True, tty=True, detach_keys='ctrl-p')
+s = c.exec_start(e, tty=True, socket=True)
+sock = s._sock if hasattr(s, '_sock') else s
+sock.sendall(b'\x10')
+time.sleep(0.5)
+try:
+    sock.sendall(b'after detach\n')
+    data = sock.recv(128)
+    assert data == b'', data
+except BrokenPipeError:
+    pass
+assert c.inspect_container(ct)['State']['Running']
+c.remove_container(ct, force=True)
+print('ok')
+"#,
+    );
+}
+
+#[test]
+fn attach_with_logs_of_an_exited_container_returns_its_output_every_time() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+for i in range(10):
+    ct = c.create_container('busybox', 'echo hello')
+    c.start(ct)
+    c.wait(ct, condition='not-running')
+    out = c.attach(ct, stream=False, logs=True)
+    assert out == b'hello\n', (i, out)
+    c.remove_container(ct)
+print('ok')
+"#,
+    );
+}
+
+#[test]
+fn kill_answers_once_the_container_has_stopped() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+ct = c.create_container('busybox', ['sleep', '9999'])
+c.start(ct)
+c.kill(ct)
+st = c.inspect_container(ct)['State']
+assert st['Running'] is False and st['ExitCode'] == 137, st
+c.remove_container(ct)
+print('ok')
+"#,
+    );
+}
+
+#[test]
+fn a_container_waiting_to_restart_refuses_removal_without_force() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+hc = c.create_host_config(restart_policy={'Name': 'always'}, network_mode='none')
+ct = c.create_container('busybox', ['sleep', '1'], host_config=hc)
+c.start(ct)
+c.wait(ct)
+try:
+    c.remove_container(ct)
+    raise AssertionError('removed a restarting container')
+except docker.errors.APIError as e:
+    assert e.status_code == 409, e
+    assert 'stop the container before removing' in e.explanation, e.explanation
+c.remove_container(ct, force=True)
+print('ok')
+"#,
+    );
+}
+
+#[test]
+fn create_checks_the_log_driver_and_runtime_names() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+lc = docker.types.LogConfig(type='asdf', config={})
+try:
+    c.create_container('busybox', 'true', host_config=c.create_host_config(log_config=lc))
+    raise AssertionError('accepted log driver asdf')
+except docker.errors.APIError as e:
+    assert e.status_code == 400, e
+    assert e.explanation == "logger: no log driver named 'asdf' is registered", e.explanation
+ct = c.create_container('busybox', 'true', runtime='runc')
+assert c.inspect_container(ct)['HostConfig']['Runtime'] == 'runc'
+c.remove_container(ct)
+try:
+    c.create_container('busybox', 'true', host_config=c.create_host_config(runtime='nope'))
+    raise AssertionError('accepted runtime nope')
+except docker.errors.APIError as e:
+    assert 'unknown or invalid runtime name: nope' in e.explanation, e.explanation
+assert c.containers(all=True) == []
+print('ok')
+"#,
+    );
+}
+
+#[test]
+fn prune_reports_the_space_of_what_containers_wrote() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+done = c.create_container('busybox', ['sh', '-c', 'echo hello > /data.txt'])
+running = c.create_container('busybox', ['sleep', '9999'])
+c.start(done)
+c.start(running)
+c.wait(done)
+r = c.prune_containers()
+assert r['ContainersDeleted'] == [done['Id']], r
+assert r['SpaceReclaimed'] > 0, r
+c.remove_container(running, force=True)
+print('ok')
+"#,
+    );
+}
+
+#[test]
+fn commit_with_pause_works_on_a_container_that_already_exited() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+ct = c.create_container('busybox', ['touch', '/test'])
+c.start(ct)
+c.wait(ct)
+img = c.commit(ct, repository='committed', changes=['EXPOSE 8000', 'CMD ["sh"]'])
+cfg = c.inspect_image(img['Id'])['Config']
+assert cfg['Cmd'] == ['sh'] and '8000/tcp' in cfg['ExposedPorts'], cfg
+print('ok')
+"#,
+    );
+}
+
+#[test]
+fn bind_modes_carry_propagation_and_bad_modes_are_refused() {
+    let d = daemon();
+    let dir = tempfile::tempdir().unwrap();
+    py(
+        &d,
+        &format!(
+            r#"
+hc = c.create_host_config(binds=['{0}:/mnt:rw,rshared'])
+ct = c.create_container('busybox', 'true', host_config=hc)
+m = c.inspect_container(ct)['Mounts'][0]
+assert m['Propagation'] == 'rshared' and m['RW'] is True, m
+c.remove_container(ct)
+try:
+    c.create_container('busybox', 'true', host_config=c.create_host_config(binds=['{0}:/mnt:bogus']))
+    raise AssertionError('accepted mode bogus')
+except docker.errors.APIError as e:
+    assert e.explanation == 'invalid mode: bogus', e.explanation
+print('ok')
+"#,
+            dir.path().display()
+        ),
+    );
+}
+
+#[test]
+fn endpoint_settings_keep_mac_driver_opts_and_the_asked_address() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+ct = c.create_container('busybox', ['sleep', '60'], mac_address='02:42:ac:11:00:0a')
+c.start(ct)
+assert c.inspect_container(ct)['NetworkSettings']['MacAddress'] == '02:42:ac:11:00:0a'
+out = c.exec_start(c.exec_create(ct, 'cat /sys/class/net/eth0/address'))
+assert out == b'02:42:ac:11:00:0a\n', out
+c.remove_container(ct, force=True)
+net = c.create_network('dpy', ipam=docker.types.IPAMConfig(pool_configs=[
+    docker.types.IPAMPool(subnet='10.229.7.0/24')]))
+nc = c.create_networking_config({'dpy': c.create_endpoint_config(
+    aliases=['hello'], driver_opt={'key1': 'a'}, ipv4_address='10.229.7.9')})
+ct = c.create_container('busybox', 'true', networking_config=nc,
+                        host_config=c.create_host_config(network_mode='dpy'))
+ep = c.inspect_container(ct)['NetworkSettings']['Networks']['dpy']
+assert ep['Aliases'] == ['hello'], ep
+assert ep['DriverOpts'] == {'key1': 'a'}, ep
+assert ep['IPAMConfig']['IPv4Address'] == '10.229.7.9', ep
+c.remove_container(ct)
+c.remove_network(net['Id'])
+print('ok')
+"#,
+    );
+}
+
+#[test]
+fn swarm_endpoints_answer_as_a_node_outside_a_swarm() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+assert c.leave_swarm(force=True) is True
+try:
+    c.inspect_swarm()
+    raise AssertionError('a swarm answered')
+except docker.errors.APIError as e:
+    assert e.status_code == 503 and 'not a swarm manager' in e.explanation, e
+print('ok')
+"#,
+    );
+    let out = d.docker(["swarm", "leave"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("This node is not part of a swarm"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn system_df_counts_images_containers_and_volumes() {
+    let d = daemon();
+    d.docker(["volume", "create", "dfvol"]).assert_success();
+    d.docker([
+        "run",
+        "-v",
+        "dfvol:/v",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /v/x; dd if=/dev/zero of=/big bs=1k count=64 2>/dev/null",
+    ])
+    .assert_success();
+    py(
+        &d,
+        r#"
+df = c.df()
+assert df['LayersSize'] > 0, df
+[img] = df['Images']
+assert img['Containers'] == 1 and img['SharedSize'] == 0, img
+[ct] = df['Containers']
+assert ct['SizeRw'] >= 64 * 1024, ct
+[vol] = df['Volumes']
+assert vol['Name'] == 'dfvol' and vol['UsageData'] == {'Size': 3, 'RefCount': 1}, vol
+assert df['BuildCache'] == []
+print('ok')
+"#,
+    );
+    let table = d.docker(["system", "df"]).assert_success();
+    assert!(table.contains("Local Volumes   1         1"), "{table}");
+}
