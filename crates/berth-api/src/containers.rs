@@ -49,6 +49,23 @@ pub(crate) fn routes() -> Router<Arc<Daemon>> {
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/attach/ws", get(attach_ws))
         .route("/containers/{id}", delete(remove))
+        .route("/containers/{id}/{alias}", delete(remove_link))
+}
+
+/// `DELETE /containers/{parent}/{alias}?link=1`: the link's full name has a slash,
+/// so it arrives as two path segments. Without `link` it names no container.
+async fn remove_link(
+    State(d): State<Arc<Daemon>>,
+    Path((parent, alias)): Path<(String, String)>,
+    Query(q): Query<RemoveQuery>,
+) -> Result<Response, ApiError> {
+    if !q.link {
+        return Err(ApiError(DaemonError::not_found(format!(
+            "No such container: {parent}/{alias}"
+        ))));
+    }
+    d.containers().remove_link(&parent, &alias)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]
@@ -222,6 +239,8 @@ struct RemoveQuery {
     force: bool,
     #[serde(default, deserialize_with = "docker_bool")]
     v: bool,
+    #[serde(default, deserialize_with = "docker_bool")]
+    link: bool,
 }
 
 async fn remove(

@@ -128,6 +128,12 @@ async fn create(
             gateway: field("Gateway"),
             labels: body.labels.unwrap_or_default(),
             options: body.options.unwrap_or_default(),
+            ipam_options: body
+                .ipam
+                .as_ref()
+                .and_then(|i| serde_json::from_value(i["Options"].clone()).ok()),
+            aux_addresses: serde_json::from_value(pool["AuxiliaryAddresses"].clone())
+                .unwrap_or_default(),
         })
         .await?;
     Ok((StatusCode::CREATED, Json(json!({"Id": id, "Warning": ""}))).into_response())

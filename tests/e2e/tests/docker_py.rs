@@ -310,3 +310,163 @@ print('ok')
     let table = d.docker(["system", "df"]).assert_success();
     assert!(table.contains("Local Volumes   1         1"), "{table}");
 }
+
+#[test]
+fn networks_echo_their_ipam_and_take_back_a_disconnected_container() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+    subnet='10.229.8.0/24', iprange='10.229.8.128/25', gateway='10.229.8.254',
+    aux_addresses={'a': '10.229.8.128'})])
+net = c.create_network('dpyipam', ipam=ipam)
+got = c.inspect_network(net['Id'])['IPAM']
+# docker-py sends no IPAM options, and Docker echoes what it was sent.
+assert got.get('Options') is None, got
+assert got['Config'] == [{'Subnet': '10.229.8.0/24', 'IPRange': '10.229.8.128/25',
+    'Gateway': '10.229.8.254', 'AuxiliaryAddresses': {'a': '10.229.8.128'}}], got
+ct = c.create_container('busybox', ['sleep', '60'],
+                        host_config=c.create_host_config(network_mode='dpyipam'))
+c.start(ct)
+ep = c.inspect_container(ct)['NetworkSettings']['Networks']['dpyipam']
+# The auxiliary address is never handed out.
+assert ep['IPAddress'] == '10.229.8.129', ep
+c.disconnect_container_from_network(ct, 'dpyipam')
+assert c.inspect_container(ct)['NetworkSettings']['Networks'] == {}
+c.connect_container_to_network(ct, 'dpyipam', ipv4_address='10.229.8.200',
+                               link_local_ips=['169.254.8.8'])
+ep = c.inspect_container(ct)['NetworkSettings']['Networks']['dpyipam']
+assert ep['IPAddress'] == '10.229.8.200', ep
+assert ep['IPAMConfig'] == {'IPv4Address': '10.229.8.200', 'LinkLocalIPs': ['169.254.8.8']}, ep
+c.remove_container(ct, force=True)
+c.remove_network(net['Id'])
+print('ok')
+"#,
+    );
+}
+
+#[test]
+fn legacy_links_give_hosts_entries_and_variables_and_can_be_removed() {
+    let d = daemon();
+    d.docker([
+        "run", "-d", "--name", "db", "-e", "FOO=1", "--expose", "6379", "busybox", "sleep", "60",
+    ])
+    .assert_success();
+    let out = d
+        .docker([
+            "run",
+            "--name",
+            "web",
+            "--link",
+            "db:store",
+            "busybox",
+            "sh",
+            "-c",
+            "env; grep store /etc/hosts",
+        ])
+        .assert_success();
+    for want in [
+        "STORE_NAME=/web/store",
+        "STORE_ENV_FOO=1",
+        "STORE_PORT=tcp://",
+        "STORE_PORT_6379_TCP_PORT=6379",
+    ] {
+        assert!(out.contains(want), "{want} missing from:\n{out}");
+    }
+    assert!(out.contains("\tstore "), "{out}");
+    let links = d
+        .docker(["inspect", "-f", "{{json .HostConfig.Links}}", "web"])
+        .assert_success();
+    assert_eq!(links.trim(), r#"["/db:/web/store"]"#);
+    // A link to a container that does not exist is refused at create, as Docker does.
+    let bad = d.docker(["create", "--link", "nope:x", "busybox"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("could not get container for nope"),
+        "{bad:?}"
+    );
+    py(
+        &d,
+        r#"
+names = [n for x in c.containers(all=True) for n in x['Names']]
+assert '/web/store' in names, names
+c.remove_container('web/store', link=True)
+names = [n for x in c.containers(all=True) for n in x['Names']]
+assert '/web/store' not in names and '/web' in names and '/db' in names, names
+assert c.inspect_container('web')['HostConfig']['Links'] is None
+print('ok')
+"#,
+    );
+    // A stopped link target stops the linking container's start.
+    d.docker(["stop", "-t", "0", "db"]).assert_success();
+    d.docker([
+        "create", "--name", "late", "--link", "db", "busybox", "true",
+    ])
+    .assert_success();
+    let refused = d.docker(["start", "late"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("Cannot link to a non running container: /db AS /late/db"),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_link_on_a_user_defined_network_is_a_name_only_its_holder_resolves() {
+    let d = daemon();
+    d.docker(["network", "create", "linknet"]).assert_success();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "upstream",
+        "--network",
+        "linknet",
+        "busybox",
+        "sleep",
+        "60",
+    ])
+    .assert_success();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "holder",
+        "--network",
+        "linknet",
+        "--link",
+        "upstream:bar",
+        "busybox",
+        "sleep",
+        "60",
+    ])
+    .assert_success();
+    d.docker(["exec", "holder", "nslookup", "bar"])
+        .assert_success();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "other",
+        "--network",
+        "linknet",
+        "busybox",
+        "sleep",
+        "60",
+    ])
+    .assert_success();
+    let other = d.docker(["exec", "other", "nslookup", "bar"]);
+    assert_ne!(berth_e2e::exit_code(&other), 0, "{other:?}");
+    let links = d
+        .docker([
+            "inspect",
+            "-f",
+            "{{json .NetworkSettings.Networks.linknet.Links}}",
+            "holder",
+        ])
+        .assert_success();
+    assert_eq!(links.trim(), r#"["upstream:bar"]"#);
+    d.docker(["rm", "-f", "upstream", "holder", "other"])
+        .assert_success();
+    d.docker(["network", "rm", "linknet"]).assert_success();
+}

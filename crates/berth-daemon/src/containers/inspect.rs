@@ -143,7 +143,7 @@ impl ContainerService {
             "ProcessLabel": "",
             "AppArmorProfile": "",
             "ExecIDs": exec_ids,
-            "HostConfig": r.host_config,
+            "HostConfig": host_config_json(&r),
             "GraphDriver": {
                 "Data": {
                     "LowerDir": lower,
@@ -293,7 +293,7 @@ impl ContainerService {
             let created = r.created.timestamp();
             let mut v = json!({
                 "Id": r.id,
-                "Names": [r.name],
+                "Names": std::iter::once(r.name.clone()).chain(self.link_names_to(&r)).collect::<Vec<_>>(),
                 "Image": if r.config.image.is_empty() { r.image.clone() } else { r.config.image.clone() },
                 "ImageID": r.image,
                 "Command": command_text(&r),
@@ -333,6 +333,13 @@ fn name_matches(pattern: &str, name: &str) -> bool {
         (None, Some(p)) => bare.ends_with(p),
         (None, None) => name.contains(pattern),
     }
+}
+
+/// `HostConfig` as inspect shows it: links in Docker's `/child:/parent/alias` form.
+fn host_config_json(r: &super::ContainerRecord) -> Value {
+    let mut v = serde_json::to_value(&r.host_config).unwrap_or(Value::Null);
+    v["Links"] = json!(super::links::links_for_inspect(r));
+    v
 }
 
 #[cfg(test)]

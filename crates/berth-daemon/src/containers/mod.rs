@@ -27,6 +27,7 @@ mod etc;
 pub mod exec;
 mod init_layer;
 mod inspect;
+mod links;
 pub mod logs;
 pub mod model;
 mod names;
@@ -344,6 +345,7 @@ impl ContainerService {
         };
         let dir = self.dir(&id);
         let result = (|| {
+            self.check_links(&record)?;
             self.networks.register(
                 &id,
                 &record.host_config.network_mode,
@@ -353,6 +355,7 @@ impl ContainerService {
                     .extra
                     .get("MacAddress")
                     .and_then(serde_json::Value::as_str),
+                &links::links_of(&record),
             )?;
             let inherited = self.volumes_from(&record)?;
             std::fs::create_dir_all(&dir).map_err(io_err("cannot create container dir"))?;
@@ -544,8 +547,20 @@ impl ContainerService {
         };
         let launch = match etc::write_files(&dir, &record, &view)
             .and_then(|()| spec::launch_spec(&record, &dir, &paths, &self.cgroup_parent))
+            .and_then(|l| Ok((l, self.link_env(&record)?)))
         {
-            Ok(mut l) => {
+            Ok((mut l, link_env)) => {
+                // Link variables come before the container's own, which win.
+                let own: Vec<String> = std::mem::take(&mut l.process.env);
+                let mut env: Vec<String> = link_env
+                    .into_iter()
+                    .filter(|v| {
+                        let key = v.split('=').next().unwrap_or(v);
+                        !own.iter().any(|o| o.split('=').next() == Some(key))
+                    })
+                    .collect();
+                env.extend(own);
+                l.process.env = env;
                 if let Some(netns) = network.as_ref().map(|n| &n.0).or(shared_netns.as_ref()) {
                     l.namespaces.network =
                         berth_shim_protocol::NetworkNamespace::Path(netns.clone());

@@ -24,15 +24,24 @@ fn endpoint_json(net_id: &str, e: Option<&Endpoint>, cfg: Option<&EndpointConfig
     };
     // What was asked for shows whether or not the container runs, as Docker's does.
     let ipam = cfg
-        .and_then(|c| c.ipv4)
-        .map(|ip| json!({ "IPv4Address": ip.to_string() }));
+        .filter(|c| c.ipv4.is_some() || !c.link_local_ips.is_empty())
+        .map(|c| {
+            let mut v = json!({});
+            if let Some(ip) = c.ipv4 {
+                v["IPv4Address"] = json!(ip.to_string());
+            }
+            if !c.link_local_ips.is_empty() {
+                v["LinkLocalIPs"] = json!(c.link_local_ips);
+            }
+            v
+        });
     let mac = if mac.is_empty() {
         cfg.and_then(|c| c.mac.clone()).unwrap_or_default()
     } else {
         mac
     };
     json!({
-        "IPAMConfig": ipam, "Links": null,
+        "IPAMConfig": ipam, "Links": cfg.map(|c| &c.links).filter(|l| !l.is_empty()),
         "Aliases": cfg.map(|c| &c.aliases).filter(|a| !a.is_empty()),
         "MacAddress": mac, "DriverOpts": cfg.and_then(|c| c.driver_opts.as_ref()),
         "NetworkID": net_id, "EndpointID": eid, "Gateway": gw, "IPAddress": ip, "IPPrefixLen": prefix,
@@ -82,7 +91,11 @@ impl NetworkService {
         let mut ids: Vec<String> = configs
             .map(|c| c.keys().cloned().collect())
             .unwrap_or_default();
-        if let Some(p) = st.find(mode) {
+        // The `NetworkMode` network first; it is listed only while connected (a
+        // container recorded without configs is on it).
+        if let Some(p) = st.find(mode)
+            && (configs.is_none() || ids.contains(&p.id))
+        {
             ids.retain(|i| *i != p.id);
             ids.insert(0, p.id.clone());
         }
@@ -99,7 +112,11 @@ impl NetworkService {
                 ),
             );
         }
-        if out.is_empty() && !mode.is_empty() && !mode.starts_with("container:") {
+        if out.is_empty()
+            && configs.is_none()
+            && !mode.is_empty()
+            && !mode.starts_with("container:")
+        {
             out.insert(mode.into(), endpoint_json("", None, None));
         }
         Value::Object(out)
@@ -169,7 +186,7 @@ fn network_json(st: &State, n: &Network, names: &BTreeMap<String, String>) -> Va
     let mut v = json!({
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": "bridge",
         "EnableIPv4": true, "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": if n.default { Value::Null } else { json!({}) }, "Config": []},
+        "IPAM": {"Driver": "default", "Options": n.ipam_options, "Config": []},
         "Internal": n.internal, "Attachable": n.attachable, "Ingress": false,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
         "Containers": {}, "Options": n.options, "Labels": n.labels,
@@ -178,6 +195,9 @@ fn network_json(st: &State, n: &Network, names: &BTreeMap<String, String>) -> Va
         let mut c = json!({"Subnet": ipam.subnet.to_string(), "Gateway": ipam.gateway.to_string()});
         if let Some(r) = ipam.range {
             c["IPRange"] = json!(r.to_string());
+        }
+        if !n.aux_addresses.is_empty() {
+            c["AuxiliaryAddresses"] = json!(n.aux_addresses);
         }
         v["IPAM"]["Config"] = json!([c]);
     }

@@ -1,6 +1,7 @@
 //! Creating, removing and pruning networks, and connecting running containers to
 //! them.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use berth_net::ipam::{self, Ipam, Subnet};
@@ -65,7 +66,24 @@ impl NetworkService {
             }
             None => subnet.first_host(),
         };
+        let mut aux_addresses = BTreeMap::new();
+        for (name, a) in &req.aux_addresses {
+            let ip: Ipv4Addr = a
+                .parse()
+                .map_err(|_| DaemonError::invalid(format!("invalid auxiliary address {a}")))?;
+            if !subnet.contains(ip) {
+                return Err(DaemonError::invalid(format!(
+                    "no matching subnet for aux-address {ip}"
+                )));
+            }
+            aux_addresses.insert(name.clone(), ip);
+        }
         let mut ipam = Ipam::new(subnet, gateway);
+        // Auxiliary addresses belong to devices outside berth: never hand them out.
+        for (name, ip) in &aux_addresses {
+            ipam.allocate(&format!("aux:{name}"), Some(*ip))
+                .map_err(bad)?;
+        }
         if let Some(r) = &req.ip_range {
             let r: Subnet = r.parse().map_err(bad)?;
             if !subnet.overlaps(&r) || r.prefix() < subnet.prefix() {
@@ -104,6 +122,8 @@ impl NetworkService {
                 labels: req.labels,
                 options: req.options,
                 default: false,
+                ipam_options: req.ipam_options,
+                aux_addresses,
             },
         );
         let result = async {
@@ -242,10 +262,12 @@ impl NetworkService {
         }
         let already = {
             let st = self.lock();
-            st.configs
-                .get(&record.id)
-                .is_some_and(|c| c.contains_key(&n.id))
-                || st.find(mode).is_some_and(|p| p.id == n.id)
+            match st.configs.get(&record.id) {
+                Some(c) => c.contains_key(&n.id),
+                // Recorded before configs were kept for every container: the
+                // `NetworkMode` network is the one it is on.
+                None => st.find(mode).is_some_and(|p| p.id == n.id),
+            }
         };
         if already {
             return Err(DaemonError::conflict(format!(

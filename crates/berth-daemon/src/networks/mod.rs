@@ -89,6 +89,13 @@ struct Network {
     /// The default `bridge` network (no DNS, containers use the host's resolvers).
     #[serde(default)]
     default: bool,
+    /// `IPAM.Options` as the client sent them (null when it sent none), echoed by
+    /// inspect as Docker's does.
+    #[serde(default)]
+    ipam_options: Option<BTreeMap<String, String>>,
+    /// `IPAM.Config[0].AuxiliaryAddresses`: kept out of allocation and shown.
+    #[serde(default)]
+    aux_addresses: BTreeMap<String, Ipv4Addr>,
 }
 
 /// How a container is to join a network (`NetworkingConfig`, `network connect`).
@@ -103,6 +110,12 @@ pub struct EndpointConfig {
     /// `--mac-address`; Docker's `02:42:<address>` when absent.
     #[serde(default)]
     pub mac: Option<String>,
+    /// `IPAMConfig.LinkLocalIPs` (`--link-local-ip`): kept and shown.
+    #[serde(default)]
+    pub link_local_ips: Vec<String>,
+    /// `Links` of the endpoint (`--link` on a user-defined network): kept and shown.
+    #[serde(default)]
+    pub links: Vec<String>,
     /// `DriverOpts`: kept and shown; the bridge driver reads none of them.
     #[serde(default)]
     pub driver_opts: Option<BTreeMap<String, String>>,
@@ -210,6 +223,10 @@ pub struct CreateNetwork {
     pub labels: BTreeMap<String, String>,
     /// `Options` (`com.docker.network.bridge.name`, …).
     pub options: BTreeMap<String, String>,
+    /// `IPAM.Options`, as sent.
+    pub ipam_options: Option<BTreeMap<String, String>>,
+    /// `IPAM.Config[0].AuxiliaryAddresses`.
+    pub aux_addresses: BTreeMap<String, String>,
 }
 
 /// The network service.
@@ -311,6 +328,8 @@ impl NetworkService {
                     labels: BTreeMap::new(),
                     options: BTreeMap::new(),
                     default: true,
+                    ipam_options: None,
+                    aux_addresses: BTreeMap::new(),
                 },
             );
         }
@@ -452,6 +471,7 @@ impl NetworkService {
         mode: &str,
         networking_config: Option<&Value>,
         config_mac: Option<&str>,
+        host_links: &[String],
     ) -> Result<(), DaemonError> {
         if !is_bridge_mode(mode) {
             return Ok(());
@@ -472,10 +492,17 @@ impl NetworkService {
                 Some(m) => endpoint_config(&serde_json::json!({ "MacAddress": m }))?.mac,
                 None => None,
             };
+            // `--link` with a user-defined network mode is a DNS alias on it.
+            let links = if primary.default {
+                Vec::new()
+            } else {
+                host_links.to_vec()
+            };
             configs.insert(
                 primary.id.clone(),
                 EndpointConfig {
                     mac: mac.clone(),
+                    links: links.clone(),
                     ..EndpointConfig::default()
                 },
             );
@@ -484,8 +511,15 @@ impl NetworkService {
                     .find(&name)
                     .ok_or_else(|| DaemonError::not_found(format!("network {name} not found")))?;
                 let mut c = endpoint_config(&cfg)?;
-                if n.id == primary.id && c.mac.is_none() {
-                    c.mac = mac.clone();
+                if n.id == primary.id {
+                    if c.mac.is_none() {
+                        c.mac = mac.clone();
+                    }
+                    for l in &links {
+                        if !c.links.contains(l) {
+                            c.links.push(l.clone());
+                        }
+                    }
                 }
                 if n.default && (!c.aliases.is_empty() || c.ipv4.is_some()) {
                     return Err(DaemonError::invalid(
@@ -518,11 +552,16 @@ impl NetworkService {
         let Some(primary) = st.find(mode).map(|n| n.id.clone()) else {
             return Vec::new();
         };
-        let configs = st.configs.get(&record.id).cloned().unwrap_or_default();
-        let mut out = vec![(
-            primary.clone(),
-            configs.get(&primary).cloned().unwrap_or_default(),
-        )];
+        // A container's configured networks are the ones it is connected to; its
+        // `NetworkMode` network is among them unless it was disconnected from it.
+        let Some(configs) = st.configs.get(&record.id).cloned() else {
+            return vec![(primary, EndpointConfig::default())];
+        };
+        let mut out: Vec<(String, EndpointConfig)> = configs
+            .get(&primary)
+            .map(|c| (primary.clone(), c.clone()))
+            .into_iter()
+            .collect();
         out.extend(
             configs
                 .into_iter()
@@ -792,6 +831,29 @@ impl NetworkService {
             }
             let (bare, net_name) = (name, &st.networks[net_id].name);
             let bare = bare.strip_suffix(&format!(".{net_name}")).unwrap_or(bare);
+            // A link on a user-defined network is a name only its holder resolves:
+            // the alias answers with the linked container's address on that network.
+            let links = st
+                .configs
+                .get(container_id)
+                .and_then(|c| c.get(net_id))
+                .map(|c| c.links.as_slice())
+                .unwrap_or_default();
+            for link in links {
+                let (target, alias) = link.split_once(':').unwrap_or((link, link));
+                if alias.rsplit('/').next() != Some(bare) {
+                    continue;
+                }
+                let target = target.trim_start_matches('/');
+                for eps in st.endpoints.values() {
+                    if let Some(e) = eps.get(net_id)
+                        && e.dns_names.iter().any(|n| n == target)
+                        && !out.contains(&e.ip)
+                    {
+                        out.push(e.ip);
+                    }
+                }
+            }
             for eps in st.endpoints.values() {
                 if let Some(e) = eps.get(net_id)
                     && e.dns_names.iter().any(|n| n == bare)
@@ -1003,6 +1065,25 @@ pub fn endpoint_config(v: &Value) -> Result<EndpointConfig, DaemonError> {
         Some(m) if valid_mac(m) => Some(m.to_ascii_lowercase()),
         Some(m) => return Err(DaemonError::invalid(format!("invalid MAC address: {m}"))),
     };
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let link_local_ips = strings(&v["IPAMConfig"]["LinkLocalIPs"]);
+    if let Some(bad) = link_local_ips
+        .iter()
+        .find(|ip| ip.parse::<std::net::IpAddr>().is_err())
+    {
+        return Err(DaemonError::invalid(format!(
+            "invalid link-local IP address: {bad}"
+        )));
+    }
+    let links = strings(&v["Links"]);
     let driver_opts = match &v["DriverOpts"] {
         Value::Null => None,
         opts => Some(serde_json::from_value(opts.clone()).map_err(|_| {
@@ -1013,6 +1094,8 @@ pub fn endpoint_config(v: &Value) -> Result<EndpointConfig, DaemonError> {
         aliases,
         ipv4,
         mac,
+        link_local_ips,
+        links,
         driver_opts,
     })
 }

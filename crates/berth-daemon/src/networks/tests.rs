@@ -69,12 +69,12 @@ fn networks_are_listed_and_found_by_name_or_prefix() {
 fn register_checks_networks_and_keeps_endpoint_config() {
     let d = tempfile::tempdir().unwrap();
     let s = svc(d.path(), None);
-    let err = s.register("c1", "nope", None, None).unwrap_err();
+    let err = s.register("c1", "nope", None, None, &[]).unwrap_err();
     assert_eq!(err.message(), "network nope not found");
-    s.register("c1", "host", None, None).unwrap();
+    s.register("c1", "host", None, None, &[]).unwrap();
     let nc = serde_json::json!({"EndpointsConfig": {"bridge": {"Aliases": ["x"]}}});
-    assert!(s.register("c1", "bridge", Some(&nc), None).is_err());
-    s.register("c2", "bridge", None, None).unwrap();
+    assert!(s.register("c1", "bridge", Some(&nc), None, &[]).is_err());
+    s.register("c2", "bridge", None, None, &[]).unwrap();
     assert_eq!(s.lock().configs["c2"].len(), 1);
 }
 
@@ -123,6 +123,8 @@ fn lookup_answers_names_on_shared_user_networks_only() {
                 labels: BTreeMap::new(),
                 options: BTreeMap::new(),
                 default: false,
+                ipam_options: None,
+                aux_addresses: BTreeMap::new(),
             },
         );
         st.endpoints.insert(
