@@ -184,6 +184,37 @@ impl Cgroup {
         }
     }
 
+    /// Kills every process still in the cgroup and removes its directories, for a
+    /// container whose supervisor is gone: an init that never started, or processes
+    /// outside the container's PID namespace (`--pid host`) that outlived its init.
+    /// A frozen cgroup is thawed first, as frozen processes do not die. Returns how
+    /// many processes were signalled.
+    pub fn kill_and_remove(&self) -> usize {
+        if self.is_frozen() {
+            let _ = self.set_frozen(false);
+        }
+        let mut killed = 0;
+        for _ in 0..KILL_ROUNDS {
+            let pids = self.pids().unwrap_or_default();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid as i32)
+                    && rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok()
+                {
+                    killed += 1;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for dir in self.v1.values().chain(self.v2.iter()) {
+            // Gone already (the runtime removed it) or still busy: nothing more to do.
+            let _ = std::fs::remove_dir(dir);
+        }
+        killed
+    }
+
     /// Whether the cgroup is frozen now.
     pub fn is_frozen(&self) -> bool {
         match self.dir("freezer") {
@@ -318,6 +349,10 @@ pub struct Limits {
 
 /// How long a freeze may take before it is undone.
 const FREEZE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Rounds of SIGKILL in [`Cgroup::kill_and_remove`] (a process may fork while the
+/// first round runs); each waits 5 ms.
+const KILL_ROUNDS: usize = 40;
 
 /// The controllers berth reads or writes.
 const KNOWN_V1: &[&str] = &[

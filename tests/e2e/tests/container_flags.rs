@@ -596,3 +596,52 @@ fn user_by_name_resolves_in_the_images_passwd_and_group() {
         out.stderr_text()
     );
 }
+
+#[test]
+fn a_container_whose_shim_dies_is_stopped_not_orphaned() {
+    let d = daemon();
+    let id = d
+        .docker(["run", "-d", "busybox", "sleep", "1000"])
+        .assert_success();
+    let id = id.trim();
+    // The shim is the process whose command line names this container's state dir.
+    let state_dir = format!("{}/c/{}", d.exec_root().display(), &id[..12]);
+    let shim = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                args.len() >= 2
+                    && args[0].ends_with(b"berth-shim")
+                    && args[1] == state_dir.as_bytes()
+            })
+        })
+        .expect("the container's shim");
+    let procs = format!(
+        "/sys/fs/cgroup/pids/{}/{id}/cgroup.procs",
+        d.cgroup_parent()
+    );
+    assert!(std::path::Path::new(&procs).exists());
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(shim).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            d.docker(["inspect", "-f", "{{.State.Running}}", id])
+                .assert_success()
+                .trim()
+                == "false"
+        }),
+        "the container still reads as running"
+    );
+    // Its processes died with it: nothing is left unmanaged in its cgroup.
+    assert!(
+        eventually(Duration::from_secs(5), || !std::path::Path::new(&procs)
+            .exists()),
+        "processes outlived the container: {:?}",
+        std::fs::read_to_string(&procs)
+    );
+}

@@ -698,6 +698,17 @@ impl ContainerService {
 
     async fn finish(self: &Arc<Self>, entry: &Arc<Entry>, status: ExitStatus) {
         let record = entry.record();
+        // Whatever is left in the container's cgroup dies with it: an init whose shim
+        // died before `start` waits for it forever, and `--pid host` processes outlive
+        // their init. Docker's runtime kills them the same way.
+        if let Ok(cgroup) = self.cgroup_of(entry) {
+            let killed = tokio::task::spawn_blocking(move || cgroup.kill_and_remove())
+                .await
+                .unwrap_or(0);
+            if killed > 0 {
+                tracing::info!(container = %record.id, killed, "killed processes left in the container's cgroup");
+            }
+        }
         let paths = RootfsPaths::under(&self.dir(&record.id));
         if let Err(e) = rootfs::unmount_rootfs(&paths) {
             tracing::warn!(container = %record.id, error = %e, "cannot unmount rootfs");
