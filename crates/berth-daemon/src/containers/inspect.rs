@@ -62,10 +62,10 @@ fn status_text(r: &super::ContainerRecord) -> String {
         let up = parse_time(&s.started_at)
             .map(|t| human_duration(now - t))
             .unwrap_or_default();
-        return if s.paused {
-            format!("Up {up} (Paused)")
-        } else {
-            format!("Up {up}")
+        return match &s.health {
+            _ if s.paused => format!("Up {up} (Paused)"),
+            Some(h) => format!("Up {up} ({})", super::health::status_suffix(h)),
+            None => format!("Up {up}"),
         };
     }
     if s.restarting {
@@ -205,6 +205,9 @@ impl ContainerService {
                 return Err(DaemonError::invalid(format!("invalid filter 'status={s}'")));
             }
         }
+        for h in filters.get("health") {
+            super::health::validate_filter(h)?;
+        }
         let before = filters
             .get("before")
             .next()
@@ -261,6 +264,13 @@ impl ContainerService {
                 continue;
             }
             if filters.contains("ancestor") && !ancestors.contains(&r.image) {
+                continue;
+            }
+            if filters.contains("health")
+                && !filters
+                    .get("health")
+                    .any(|h| h == super::health::filter_value(r.state.health.as_ref()))
+            {
                 continue;
             }
             if filters.contains("volume")

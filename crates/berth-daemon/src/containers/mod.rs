@@ -25,6 +25,7 @@ pub mod attach;
 mod commit;
 mod etc;
 pub mod exec;
+mod health;
 mod init_layer;
 mod inspect;
 pub mod logs;
@@ -65,6 +66,8 @@ pub struct Entry {
     exits: watch::Sender<u64>,
     removed: watch::Sender<bool>,
     attach_waiters: Mutex<Vec<oneshot::Sender<oneshot::Sender<()>>>>,
+    /// The healthcheck monitor while it runs (only for a running container with a check).
+    health: Mutex<Option<health::HealthMonitor>>,
 }
 
 impl Entry {
@@ -201,6 +204,7 @@ impl ContainerService {
             exits,
             removed,
             attach_waiters: Mutex::new(Vec::new()),
+            health: Mutex::new(None),
         });
         let mut index = self.index.lock().expect("index lock");
         index.names.insert(name, id.clone());
@@ -304,6 +308,7 @@ impl ContainerService {
         }
         let image = self.images.get(&config.image)?;
         spec::validate_host_config(&host_config)?;
+        health::validate(&config)?;
         spec::merge_image_config(&mut config, image.config.config.as_ref());
         let (path, args) = spec::command_line(&config)?;
         let id = loop {
@@ -594,6 +599,8 @@ impl ContainerService {
                 running: true,
                 pid,
                 started_at: crate::images::go_time(Utc::now()),
+                // The last healthcheck results survive a restart, as Docker keeps them.
+                health: r.state.health.take(),
                 ..model::State::default()
             };
             r.has_been_started = true;
@@ -602,6 +609,7 @@ impl ContainerService {
         tracing::info!(container = %id, pid, "container started");
         self.event(&entry.record(), "start", &[]);
         self.spawn_monitor(entry.clone());
+        self.start_health_monitor(entry);
         Ok(())
     }
 
@@ -674,6 +682,7 @@ impl ContainerService {
     }
 
     async fn finish(self: &Arc<Self>, entry: &Arc<Entry>, status: ExitStatus) {
+        self.stop_health_monitor(entry);
         let record = entry.record();
         let paths = RootfsPaths::under(&self.dir(&record.id));
         if let Err(e) = rootfs::unmount_rootfs(&paths) {
@@ -767,6 +776,7 @@ impl ContainerService {
             Ok(Reply::State(Status::Running { pid } | Status::Created { pid })) => {
                 entry.edit(|r| r.state.pid = pid);
                 tracing::info!(container = %id, pid, "reconnected to running container");
+                self.start_health_monitor(&entry);
                 self.spawn_monitor(entry);
             }
             Ok(Reply::State(Status::Exited(s))) => self.finish(&entry, s).await,
