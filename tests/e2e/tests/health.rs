@@ -311,3 +311,32 @@ fn image_healthcheck_runs_unless_no_healthcheck_and_flags_override_its_fields() 
     assert_eq!(disabled.trim(), "null");
     assert_eq!(ps_names(&d, "health=none"), ["disabled"]);
 }
+
+#[test]
+fn paused_container_is_not_probed_and_resumes_after_unpause() {
+    let d = Berthd::start();
+    d.load_image("busybox");
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "napper",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .assert_success();
+    wait_status(&d, "napper", "healthy");
+    d.docker(["pause", "napper"]).assert_success();
+    // As Docker: the monitor stops and the container reads unhealthy while paused.
+    let paused = health_json(&d, "napper");
+    assert_eq!(paused["Status"], "unhealthy", "{paused}");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(health_json(&d, "napper")["Log"], paused["Log"]);
+    d.docker(["unpause", "napper"]).assert_success();
+    wait_status(&d, "napper", "healthy");
+}

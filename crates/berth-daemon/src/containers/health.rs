@@ -344,6 +344,21 @@ impl ContainerService {
     /// restored) with a healthcheck, sets the status to `starting` (keeping the log)
     /// and starts its monitor. Does nothing for a container without a check.
     pub(super) fn start_health_monitor(&self, entry: &Arc<Entry>) {
+        self.spawn_health_monitor(entry, true);
+    }
+
+    /// Docker's `updateHealthMonitor` around pause: a paused container is not probed
+    /// (its monitor stops and it reads `unhealthy`); unpausing resumes the monitor
+    /// without resetting the status, which the next probe decides.
+    pub(super) fn pause_health_monitor(&self, entry: &Arc<Entry>, paused: bool) {
+        if paused {
+            self.stop_health_monitor(entry);
+        } else {
+            self.spawn_health_monitor(entry, false);
+        }
+    }
+
+    fn spawn_health_monitor(&self, entry: &Arc<Entry>, reset: bool) {
         let Some(hc) = HealthConfig::from_config(&entry.record().config) else {
             return;
         };
@@ -351,8 +366,10 @@ impl ContainerService {
         self.stop_health_monitor(entry);
         entry.edit(|r| {
             let h = r.state.health.get_or_insert_with(Health::default);
-            h.status = STARTING.into();
-            h.failing_streak = 0;
+            if reset || h.status.is_empty() {
+                h.status = STARTING.into();
+                h.failing_streak = 0;
+            }
         });
         let probe = Arc::new(Mutex::new(None));
         let task = {
