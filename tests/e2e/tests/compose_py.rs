@@ -68,12 +68,30 @@ fn inspect(d: &Berthd, name: &str, format: &str) -> String {
         .to_string()
 }
 
-/// An RFC 3339 UTC time (Go trims trailing zeros of the fraction) in a form that
-/// sorts as the time does: the fraction padded to nanoseconds.
-fn sortable_time(t: &str) -> String {
-    let t = t.trim_end_matches('Z');
-    let (secs, frac) = t.split_once('.').unwrap_or((t, ""));
-    format!("{secs}.{frac:0<9}")
+/// `<container name> <action>` of every start and health_status event so far, in order.
+fn start_and_health_events(d: &Berthd) -> Vec<String> {
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    d.docker([
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "event=health_status",
+        "--filter",
+        "event=start",
+        "--format",
+        "{{.Actor.Attributes.name}} {{.Action}}",
+    ])
+    .assert_success()
+    .lines()
+    .map(str::to_string)
+    .collect()
 }
 
 fn project_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -148,13 +166,14 @@ fn compose_project_lifecycle_with_healthcheck_ordering() {
         inspect(&d, "cpy_web_1", "{{.State.Health.Status}}"),
         "healthy"
     );
-    let web_started = sortable_time(&inspect(&d, "cpy_web_1", "{{.State.StartedAt}}"));
-    let first_healthy_end = inspect(&d, "cpy_web_1", "{{json (index .State.Health.Log 0).End}}");
-    let first_healthy_end = sortable_time(first_healthy_end.trim_matches('"'));
-    let client_started = sortable_time(&inspect(&d, "cpy_client_1", "{{.State.StartedAt}}"));
+    let order = start_and_health_events(&d);
+    let healthy = order
+        .iter()
+        .position(|l| l == "cpy_web_1 health_status: healthy");
+    let client = order.iter().position(|l| l == "cpy_client_1 start");
     assert!(
-        client_started >= first_healthy_end && first_healthy_end > web_started,
-        "web started {web_started}, healthy at {first_healthy_end}, client started {client_started}"
+        healthy.is_some() && client.is_some() && healthy < client,
+        "{order:?}"
     );
 
     let ps = compose(&d, p, "cpy", &["ps"]).assert_success();
@@ -424,4 +443,66 @@ fn compose_build_service_and_down_rmi_local() {
         .docker(["images", "--format", "{{.Repository}}"])
         .assert_success();
     assert!(!images.contains("cpb_built"), "{images}");
+}
+
+const ATTACHED_PROJECT: &str = r#"
+version: "2.4"
+services:
+  db:
+    image: busybox
+    command: sh -c 'sleep 2; touch /tmp/ready; echo db-ready; exec sleep 1000'
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /tmp/ready"]
+      interval: 500ms
+      start_period: 10s
+  job:
+    image: busybox
+    command: sh -c 'echo job-done; exit 0'
+    depends_on:
+      db:
+        condition: service_healthy
+  nocheck:
+    image: busybox
+    command: sleep 1000
+    stop_grace_period: 1s
+    healthcheck:
+      disable: true
+"#;
+
+#[test]
+fn compose_up_attached_waits_for_health_and_exits_with_the_job() {
+    let d = Berthd::start();
+    d.load_image("busybox");
+    let dir = project_dir(&[("docker-compose.yml", ATTACHED_PROJECT)]);
+    let p = dir.path();
+    // Failures inside the start period do not count: db turns healthy once ready,
+    // then the job runs, and `up` ends with its exit code.
+    let out = compose(&d, p, "cpa", &["up", "--exit-code-from", "job"]);
+    let text = out.assert_success();
+    assert!(
+        text.contains("| db-ready") && text.contains("| job-done"),
+        "{text}"
+    );
+    // Output of the attached services interleaves freely: the order is in the events.
+    let order = start_and_health_events(&d);
+    let healthy = order
+        .iter()
+        .position(|l| l == "cpa_db_1 health_status: healthy");
+    let job = order.iter().position(|l| l == "cpa_job_1 start");
+    assert!(
+        healthy.is_some() && job.is_some() && healthy < job,
+        "{order:?}"
+    );
+    // `healthcheck: disable` is Docker's NONE test: no State.Health.
+    assert_eq!(
+        inspect(&d, "cpa_nocheck_1", "{{json .Config.Healthcheck.Test}}"),
+        r#"["NONE"]"#
+    );
+    assert_eq!(
+        inspect(&d, "cpa_nocheck_1", "{{json .State.Health}}"),
+        "null"
+    );
+    compose(&d, p, "cpa", &["down", "-t", "1"]).assert_success();
+    assert!(d.docker(["ps", "-aq"]).assert_success().trim().is_empty());
 }
