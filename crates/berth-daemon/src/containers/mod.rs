@@ -608,8 +608,9 @@ impl ContainerService {
         self.persist(entry)?;
         tracing::info!(container = %id, pid, "container started");
         self.event(&entry.record(), "start", &[]);
-        self.spawn_monitor(entry.clone());
+        // Before the exit monitor, so that an exit, however early, stops the probes.
         self.start_health_monitor(entry);
+        self.spawn_monitor(entry.clone());
         Ok(())
     }
 
