@@ -246,7 +246,8 @@ nc = c.create_networking_config({'dpy': c.create_endpoint_config(
 ct = c.create_container('busybox', 'true', networking_config=nc,
                         host_config=c.create_host_config(network_mode='dpy'))
 ep = c.inspect_container(ct)['NetworkSettings']['Networks']['dpy']
-assert ep['Aliases'] == ['hello'], ep
+# API 1.44 (berth's) lists the short ID too, as Docker before 1.45.
+assert ep['Aliases'] == ['hello', ct['Id'][:12]], ep
 assert ep['DriverOpts'] == {'key1': 'a'}, ep
 assert ep['IPAMConfig']['IPv4Address'] == '10.229.7.9', ep
 c.remove_container(ct)

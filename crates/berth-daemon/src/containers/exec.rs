@@ -487,6 +487,22 @@ impl ContainerService {
             .retain(|_, e| e.container_id != container_id);
     }
 
+    /// A started exec's PID and, once it ended, its exit code (for healthcheck probes).
+    pub(super) fn exec_outcome(&self, id: &str) -> Option<(u32, Option<i32>)> {
+        self.execs
+            .by_id
+            .lock()
+            .expect("execs lock")
+            .get(id)
+            .map(|r| (r.pid, r.exit_code))
+    }
+
+    /// Forgets one exec (a finished healthcheck probe: nobody inspects those, and a
+    /// probe every few seconds would otherwise crowd out the user's execs).
+    pub(super) fn forget_exec(&self, id: &str) {
+        self.execs.by_id.lock().expect("execs lock").remove(id);
+    }
+
     /// The IDs of a container's execs (inspect's `ExecIDs`).
     pub fn exec_ids(&self, container_id: &str) -> Vec<String> {
         let execs = self.execs.by_id.lock().expect("execs lock");

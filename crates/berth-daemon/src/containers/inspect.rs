@@ -62,10 +62,10 @@ fn status_text(r: &super::ContainerRecord) -> String {
         let up = parse_time(&s.started_at)
             .map(|t| human_duration(now - t))
             .unwrap_or_default();
-        return if s.paused {
-            format!("Up {up} (Paused)")
-        } else {
-            format!("Up {up}")
+        return match &s.health {
+            _ if s.paused => format!("Up {up} (Paused)"),
+            Some(h) => format!("Up {up} ({})", super::health::status_suffix(h)),
+            None => format!("Up {up}"),
         };
     }
     if s.restarting {
@@ -157,6 +157,7 @@ impl ContainerService {
             "Config": r.config,
             "NetworkSettings": self.networks.settings_json(&r),
         });
+        add_short_id_aliases(&mut v["NetworkSettings"]["Networks"], &r);
         if size {
             v["SizeRw"] = json!(crate::volumes::disk_usage(&paths.upper));
             v["SizeRootFs"] =
@@ -204,6 +205,9 @@ impl ContainerService {
             ) {
                 return Err(DaemonError::invalid(format!("invalid filter 'status={s}'")));
             }
+        }
+        for h in filters.get("health") {
+            super::health::validate_filter(h)?;
         }
         let before = filters
             .get("before")
@@ -263,6 +267,13 @@ impl ContainerService {
             if filters.contains("ancestor") && !ancestors.contains(&r.image) {
                 continue;
             }
+            if filters.contains("health")
+                && !filters
+                    .get("health")
+                    .any(|h| h == super::health::filter_value(r.state.health.as_ref()))
+            {
+                continue;
+            }
             if filters.contains("volume")
                 && !filters.get("volume").any(|v| {
                     r.mounts
@@ -320,6 +331,29 @@ impl ContainerService {
     }
 }
 
+/// Docker's inspect for API < 1.45 (berth speaks 1.44) lists the short ID and the
+/// hostname among the aliases on each user-defined network. docker-compose 1.29 relies
+/// on it: without the short ID it disconnects and reconnects every container it starts.
+fn add_short_id_aliases(networks: &mut Value, r: &super::ContainerRecord) {
+    let Some(networks) = networks.as_object_mut() else {
+        return;
+    };
+    for (name, ep) in networks.iter_mut() {
+        if matches!(name.as_str(), "bridge" | "host" | "none" | "default")
+            || name.starts_with("container:")
+        {
+            continue;
+        }
+        let mut aliases: Vec<Value> = ep["Aliases"].as_array().cloned().unwrap_or_default();
+        for extra in [&r.id[..12], r.config.hostname.as_str()] {
+            if !extra.is_empty() && !aliases.iter().any(|a| a == extra) {
+                aliases.push(json!(extra));
+            }
+        }
+        ep["Aliases"] = json!(aliases);
+    }
+}
+
 /// Docker's name filter is a regular expression matched anywhere in the name; plain
 /// names (the common case) work as substrings, and `^`/`$` anchors are honoured.
 fn name_matches(pattern: &str, name: &str) -> bool {
@@ -360,6 +394,30 @@ mod tests {
         assert_eq!(human_duration(chrono::Duration::minutes(5)), "5 minutes");
         assert_eq!(human_duration(chrono::Duration::hours(3)), "3 hours");
         assert_eq!(human_duration(chrono::Duration::days(3)), "3 days");
+    }
+
+    #[test]
+    fn inspect_aliases_gain_short_id_and_hostname_on_user_networks_only() {
+        let mut r = crate::containers::ContainerRecord {
+            id: "0123456789abcdef".repeat(4),
+            name: "/p_web_1".into(),
+            created: Utc::now(),
+            image: String::new(),
+            path: String::new(),
+            args: Vec::new(),
+            config: Default::default(),
+            host_config: Default::default(),
+            state: Default::default(),
+            restart_count: 0,
+            manually_stopped: false,
+            has_been_started: false,
+            mounts: Vec::new(),
+        };
+        r.config.hostname = "0123456789ab".into();
+        let mut nets = json!({"p_default": {"Aliases": ["web"]}, "bridge": {"Aliases": null}});
+        add_short_id_aliases(&mut nets, &r);
+        assert_eq!(nets["p_default"]["Aliases"], json!(["web", "0123456789ab"]));
+        assert_eq!(nets["bridge"]["Aliases"], Value::Null);
     }
 
     #[test]

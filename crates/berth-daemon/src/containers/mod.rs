@@ -25,6 +25,7 @@ pub mod attach;
 mod commit;
 mod etc;
 pub mod exec;
+mod health;
 mod init_layer;
 mod inspect;
 mod links;
@@ -66,6 +67,8 @@ pub struct Entry {
     exits: watch::Sender<u64>,
     removed: watch::Sender<bool>,
     attach_waiters: Mutex<Vec<oneshot::Sender<oneshot::Sender<()>>>>,
+    /// The healthcheck monitor while it runs (only for a running container with a check).
+    health: Mutex<Option<health::HealthMonitor>>,
 }
 
 impl Entry {
@@ -202,6 +205,7 @@ impl ContainerService {
             exits,
             removed,
             attach_waiters: Mutex::new(Vec::new()),
+            health: Mutex::new(None),
         });
         let mut index = self.index.lock().expect("index lock");
         index.names.insert(name, id.clone());
@@ -305,6 +309,7 @@ impl ContainerService {
         }
         let image = self.images.get(&config.image)?;
         spec::validate_host_config(&host_config)?;
+        health::validate(&config)?;
         spec::merge_image_config(&mut config, image.config.config.as_ref());
         let (path, args) = spec::command_line(&config)?;
         let id = loop {
@@ -617,6 +622,8 @@ impl ContainerService {
                 running: true,
                 pid,
                 started_at: crate::images::go_time(Utc::now()),
+                // The last healthcheck results survive a restart, as Docker keeps them.
+                health: r.state.health.take(),
                 ..model::State::default()
             };
             r.has_been_started = true;
@@ -624,6 +631,8 @@ impl ContainerService {
         self.persist(entry)?;
         tracing::info!(container = %id, pid, "container started");
         self.event(&entry.record(), "start", &[]);
+        // Before the exit monitor, so that an exit, however early, stops the probes.
+        self.start_health_monitor(entry);
         self.spawn_monitor(entry.clone());
         Ok(())
     }
@@ -697,6 +706,7 @@ impl ContainerService {
     }
 
     async fn finish(self: &Arc<Self>, entry: &Arc<Entry>, status: ExitStatus) {
+        self.stop_health_monitor(entry);
         let record = entry.record();
         // Whatever is left in the container's cgroup dies with it: an init whose shim
         // died before `start` waits for it forever, and `--pid host` processes outlive
@@ -810,6 +820,7 @@ impl ContainerService {
             Ok(Reply::State(Status::Running { pid } | Status::Created { pid })) => {
                 entry.edit(|r| r.state.pid = pid);
                 tracing::info!(container = %id, pid, "reconnected to running container");
+                self.start_health_monitor(&entry);
                 self.spawn_monitor(entry);
             }
             Ok(Reply::State(Status::Exited(s))) => self.finish(&entry, s).await,

@@ -235,6 +235,32 @@ pub struct State {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Present only for a container with a healthcheck (Docker omits it otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// `State.Health`: the healthcheck's verdict and its last results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: i64,
+    /// The last results, oldest first.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub log: Vec<HealthcheckResult>,
+}
+
+/// One probe's outcome (`HealthcheckResult`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthcheckResult {
+    pub start: String,
+    pub end: String,
+    /// 0 healthy, 1 unhealthy, -1 the probe could not run or timed out.
+    pub exit_code: i32,
+    pub output: String,
 }
 
 /// Go's zero time, which Docker shows for "never".
@@ -254,6 +280,7 @@ impl Default for State {
             error: String::new(),
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
+            health: None,
         }
     }
 }

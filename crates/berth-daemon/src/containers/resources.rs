@@ -121,6 +121,7 @@ impl ContainerService {
             r.state.paused = paused;
             r.state.status = if paused { "paused" } else { "running" }.into();
         });
+        self.pause_health_monitor(&entry, paused);
         self.persist(&entry)?;
         self.event(&r, if paused { "pause" } else { "unpause" }, &[]);
         Ok(())

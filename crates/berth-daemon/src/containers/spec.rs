@@ -185,9 +185,7 @@ pub(super) fn merge_image_config(config: &mut Config, image: Option<&ImageRunCon
     if config.stop_signal.is_none() {
         config.stop_signal = image.stop_signal.clone();
     }
-    if config.healthcheck.is_none() {
-        config.healthcheck = image.extra.get("Healthcheck").cloned();
-    }
+    super::health::merge_image_healthcheck(config, image.extra.get("Healthcheck"));
     if config.on_build.is_none() {
         config.on_build = image
             .extra

@@ -298,6 +298,10 @@ impl ImageService {
             "Container": extra("container"),
             "DockerVersion": extra("docker_version"),
             "Author": cfg.author.clone().unwrap_or_default(),
+            // Deprecated, but Docker still sends it below API 1.45 (berth speaks 1.44),
+            // empty when the image has none; docker-compose 1.29 reads its `Volumes`
+            // when it recreates a container and fails with KeyError without it.
+            "ContainerConfig": cfg.extra.get("container_config").filter(|c| c.is_object()).cloned().unwrap_or_else(empty_container_config),
             "Config": config,
             "Architecture": cfg.architecture,
             "Os": cfg.os,
@@ -379,6 +383,17 @@ impl ImageService {
 
 /// A time as Go's `time.RFC3339Nano` prints it (what Docker's JSON carries): the
 /// fraction loses its trailing zeros, and vanishes when zero.
+/// A zero `container.Config` as Go serializes it (omitempty fields left out).
+fn empty_container_config() -> Value {
+    json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
+        "Entrypoint": null, "OnBuild": null, "Labels": null,
+    })
+}
+
 pub(crate) fn go_time(t: DateTime<Utc>) -> String {
     let s = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     match s.split_once('.') {
