@@ -13,7 +13,9 @@
 
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands::{container, events, image, inspect, network, port, registry, system, volume};
+use crate::commands::{
+    compose, container, events, image, inspect, network, port, registry, system, volume,
+};
 
 /// The program name used in messages ("berth: 'berth tag' requires ...").
 pub(crate) const BIN: &str = "berth";
@@ -85,6 +87,8 @@ pub(crate) enum Command {
     Attach(container::AttachArgs),
     /// Create a new image from a container's changes
     Commit(container::CommitArgs),
+    /// Define and run multi-container applications
+    Compose(compose::ComposeGroup),
     /// Manage containers
     Container(container::ContainerGroup),
     /// Copy files/folders between a container and the local filesystem
