@@ -122,7 +122,10 @@ pub struct Service {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
     /// Seconds `stop` waits before SIGKILL.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_seconds"
+    )]
     pub stop_grace_period: Option<u64>,
     /// Capabilities to add.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -167,6 +170,44 @@ pub struct Service {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// A duration in nanoseconds as Go prints it (`1m30s`, `2s`, `500ms`), the
+/// form compose files use.
+pub fn go_duration(nanos: i64) -> String {
+    if nanos == 0 {
+        return "0s".into();
+    }
+    if nanos % 1_000_000_000 != 0 {
+        return if nanos % 1_000_000 == 0 {
+            format!("{}ms", nanos / 1_000_000)
+        } else {
+            format!("{nanos}ns")
+        };
+    }
+    let secs = nanos / 1_000_000_000;
+    let (h, m, sec) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m}m{sec}s")
+    } else if m > 0 {
+        format!("{m}m{sec}s")
+    } else {
+        format!("{sec}s")
+    }
+}
+
+fn serialize_nanos<S: serde::Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(n) => s.serialize_str(&go_duration(*n)),
+        None => s.serialize_none(),
+    }
+}
+
+fn serialize_seconds<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(n) => s.serialize_str(&go_duration((*n as i64).saturating_mul(1_000_000_000))),
+        None => s.serialize_none(),
+    }
 }
 
 impl Service {
@@ -297,19 +338,31 @@ pub struct Healthcheck {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub test: Vec<String>,
     /// Time between checks.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_nanos"
+    )]
     pub interval: Option<i64>,
     /// How long one check may take.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_nanos"
+    )]
     pub timeout: Option<i64>,
     /// Failures before unhealthy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retries: Option<i64>,
     /// Grace time after start.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_nanos"
+    )]
     pub start_period: Option<i64>,
     /// Time between checks during the start period.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_nanos"
+    )]
     pub start_interval: Option<i64>,
 }
 
@@ -468,6 +521,15 @@ mod tests {
             ("c", svc(&[])),
         ]);
         assert_eq!(p.start_order().unwrap_err(), ["a", "b"]);
+    }
+
+    #[test]
+    fn durations_print_as_go_does() {
+        assert_eq!(go_duration(90_000_000_000), "1m30s");
+        assert_eq!(go_duration(2_000_000_000), "2s");
+        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
+        assert_eq!(go_duration(500_000_000), "500ms");
+        assert_eq!(go_duration(0), "0s");
     }
 
     #[test]

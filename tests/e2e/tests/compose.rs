@@ -374,6 +374,26 @@ fn compose_config_resolves_and_reports_errors_like_compose() {
     run_command(&mut cmd, None).assert_stdout_contains("published: '8080'");
 }
 
+#[test]
+fn compose_up_in_the_foreground_follows_the_logs_until_exit() {
+    let d = daemon();
+    let (_tmp, dir) = project_dir("oneshot", "oneshot");
+    compose(&d, &dir, &["up"]).assert_stdout_contains("oneshot_hello_1 | hello from world");
+    let state = d
+        .docker([
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "oneshot_hello_1",
+        ])
+        .assert_success();
+    assert_eq!(state.trim(), "exited 0");
+    compose(&d, &dir, &["wait", "hello"])
+        .assert_stdout_contains("oneshot_hello_1 exited with code 0");
+    compose(&d, &dir, &["down"]).assert_success();
+    assert!(project_containers(&d, "oneshot").is_empty());
+}
+
 /// Python docker-compose 1.29 sees and manages what `berth compose` started.
 #[test]
 fn docker_compose_sees_berth_compose_containers() {
@@ -402,6 +422,10 @@ fn docker_compose_sees_berth_compose_containers() {
         .args(["down", "-v"]);
     run_command(&mut cmd, None).assert_success();
     assert!(project_containers(&d, "interop").is_empty());
+
+    // The other way round (docker-compose's `up`, then `berth compose`) waits
+    // for berthd: docker-compose 1.29's create + network connect is refused
+    // with "endpoint with name ... already exists" (the daemon's part).
 }
 
 fn which(name: &str) -> Option<PathBuf> {
