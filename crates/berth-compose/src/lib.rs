@@ -21,8 +21,10 @@ pub mod dotenv;
 pub mod interpolate;
 pub mod labels;
 pub mod load;
+mod merge;
 pub mod model;
 pub mod parse;
+mod typed;
 
 pub use load::{LoadError, LoadOptions, load};
 pub use model::{Condition, Project, Service};
