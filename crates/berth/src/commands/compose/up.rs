@@ -475,37 +475,60 @@ pub(crate) async fn converge(
     )
     .await?;
     let timeout = opts.timeout.or(svc.stop_grace_period.map(|s| s as i64));
+    // Sort the existing replicas into what happens to them, then do each
+    // kind of work for all replicas at once.
+    let mut surplus: Vec<&ProjectContainer> = Vec::new();
+    let mut stale: Vec<&ProjectContainer> = Vec::new();
     let mut to_start: Vec<(String, String, &str)> = Vec::new();
     let mut present = Vec::new();
     for c in existing.iter().rev() {
         if c.number > replicas || c.number == 0 || present.contains(&c.number) {
-            progress(&format!("Stopping and removing {} ...", c.name));
-            ops::stop_container(ctx, &c.id, timeout).await?;
-            ops::remove_container(ctx, &c.id, false).await?;
+            surplus.push(c);
             continue;
         }
         present.push(c.number);
-        let stale = c.config_hash != hash;
-        if opts.force_recreate || (stale && !opts.no_recreate) {
-            progress(&format!("Recreating {} ...", c.name));
-            ops::stop_container(ctx, &c.id, timeout).await?;
-            ops::remove_container(ctx, &c.id, false).await?;
-            let id = create_replica(ctx, project, service, c.number, &hash, image_id).await?;
-            to_start.push((id, c.name.clone(), "Recreated"));
+        if opts.force_recreate || (c.config_hash != hash && !opts.no_recreate) {
+            stale.push(c);
         } else if !c.is_running() {
             to_start.push((c.id.clone(), c.name.clone(), "Started"));
         } else {
             progress(&format!("{} is up-to-date", c.name));
         }
     }
-    for n in 1..=replicas {
-        if present.contains(&n) {
-            continue;
+    let removed = super::each(&surplus, |c| async move {
+        progress(&format!("Stopping and removing {} ...", c.name));
+        ops::stop_container(ctx, &c.id, timeout).await?;
+        ops::remove_container(ctx, &c.id, false).await
+    })
+    .await;
+    removed.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    let recreated = super::each(&stale, |c| {
+        let hash = hash.as_str();
+        async move {
+            progress(&format!("Recreating {} ...", c.name));
+            ops::stop_container(ctx, &c.id, timeout).await?;
+            ops::remove_container(ctx, &c.id, false).await?;
+            create_replica(ctx, project, service, c.number, hash).await
         }
-        let name = replica_name(project, service, n);
-        progress(&format!("Creating {name} ..."));
-        let id = create_replica(ctx, project, service, n, &hash, image_id).await?;
-        to_start.push((id, name, "Created"));
+    })
+    .await;
+    for (c, id) in stale.iter().zip(recreated) {
+        to_start.push((id?, c.name.clone(), "Recreated"));
+    }
+    let missing: Vec<u32> = (1..=replicas).filter(|n| !present.contains(n)).collect();
+    let created = super::each(&missing, |n| {
+        let hash = hash.as_str();
+        async move {
+            progress(&format!(
+                "Creating {} ...",
+                replica_name(project, service, *n)
+            ));
+            create_replica(ctx, project, service, *n, hash).await
+        }
+    })
+    .await;
+    for (n, id) in missing.iter().zip(created) {
+        to_start.push((id?, replica_name(project, service, *n), "Created"));
     }
     if opts.no_start {
         return Ok(());
@@ -533,7 +556,6 @@ async fn create_replica(
     service: &str,
     n: u32,
     hash: &str,
-    image_id: &str,
 ) -> anyhow::Result<String> {
     let svc = &project.services[service];
     let name = replica_name(project, service, n);
@@ -544,7 +566,6 @@ async fn create_replica(
         slug: None,
     };
     let image = svc.image_name(&project.name, service);
-    let _ = image_id;
     let body = spec::create_body(project, &replica, &image);
     create_and_connect(ctx, project, service, &name, &body, false).await
 }
