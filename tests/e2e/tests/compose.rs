@@ -115,6 +115,16 @@ fn compose_runs_a_project_from_up_to_down() {
     d.docker(["inspect", "-f", "{{.Config.Env}}", "shop_web_1"])
         .assert_stdout_contains("GREETING=from-dotenv");
 
+    // The published port answers from the host; `port` and `images` report.
+    let published = compose(&d, &dir, &["port", "backend", "80"]).assert_success();
+    let addr = published.trim().to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let answered = eventually(Duration::from_secs(15), || {
+        http_get(&addr).is_some_and(|body| body.contains("backend-ok"))
+    });
+    assert!(answered, "GET http://{addr}/ from the host");
+    compose(&d, &dir, &["images"]).assert_stdout_contains("shop_backend_1");
+
     // ps lists the replicas; --services and -q too.
     compose(&d, &dir, &["ps"]).assert_stdout_contains("shop_backend_1");
     let services = compose(&d, &dir, &["ps", "--services"]).assert_success();
@@ -320,7 +330,9 @@ fn compose_runs_a_project_from_up_to_down() {
 fn compose_waits_for_a_dependency_to_complete() {
     let d = daemon();
     let (_tmp, dir) = project_dir("ordered", "jobs");
-    compose(&d, &dir, &["up", "-d"]).assert_success();
+    let up = compose(&d, &dir, &["up", "-d", "--wait"]);
+    up.assert_success();
+    up.assert_stderr_contains("Container jobs_app_1  Ready");
     let finished = d
         .docker([
             "inspect",
@@ -426,6 +438,18 @@ fn docker_compose_sees_berth_compose_containers() {
     // The other way round (docker-compose's `up`, then `berth compose`) waits
     // for berthd: docker-compose 1.29's create + network connect is refused
     // with "endpoint with name ... already exists" (the daemon's part).
+}
+
+/// `GET /` over plain HTTP/1.0; the response, if any answer came.
+fn http_get(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    (!out.is_empty()).then_some(out)
 }
 
 fn which(name: &str) -> Option<PathBuf> {

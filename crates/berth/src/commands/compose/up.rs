@@ -629,13 +629,15 @@ async fn wait_ready(ctx: &Ctx, project: &Project, targets: &[String]) -> anyhow:
             match (state["Status"].as_str(), state["Health"]["Status"].as_str()) {
                 (Some("running"), None | Some("healthy")) => break,
                 (_, Some("unhealthy")) => anyhow::bail!("container {} is unhealthy", c.name),
+                // A one-shot job (a migration others wait for) is done, not down.
+                (Some("exited"), _) if state["ExitCode"].as_i64() == Some(0) => break,
                 (Some("exited" | "dead"), _) => {
                     anyhow::bail!("container {} exited ({})", c.name, state["ExitCode"])
                 }
                 _ => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
-        progress(&format!("Container {}  Healthy", c.name));
+        progress(&format!("Container {}  Ready", c.name));
     }
     Ok(())
 }
