@@ -87,7 +87,10 @@ pub(crate) async fn exec(ctx: &Ctx, project: &Project, a: ExecArgs) -> anyhow::R
             .await?;
         return Ok(());
     }
-    let conn = ctx.client.hijack(&start).await?;
+    let conn = ctx
+        .client
+        .hijack_json(&start, &json!({"Detach": false, "Tty": tty}))
+        .await?;
     let streams = Streams {
         stdin: true,
         stdout: true,
