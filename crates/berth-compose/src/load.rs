@@ -236,13 +236,14 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
                     message: "must be a mapping".into(),
                 });
             };
-            let service =
+            let mut service =
                 type_service(body, &env).map_err(|(key, message)| LoadError::Invalid {
                     path: path.clone(),
                     service: svc_name.clone(),
                     key,
                     message,
                 })?;
+            service.raw = body.clone();
             services.insert(svc_name.clone(), service);
         }
     }

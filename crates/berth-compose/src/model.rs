@@ -166,6 +166,10 @@ pub struct Service {
     /// `platform:`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// The service as written (interpolated, merged, `extends` resolved),
+    /// for docker-compose 1.29's config hash ([`crate::compat`]).
+    #[serde(skip)]
+    pub raw: serde_json::Map<String, serde_json::Value>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -231,6 +235,7 @@ impl Service {
     pub fn config_hash(&self, image_id: Option<&str>) -> String {
         let mut unscaled = self.clone();
         unscaled.scale = None;
+        unscaled.raw = serde_json::Map::new();
         let doc = serde_json::json!({ "service": unscaled, "image_id": image_id });
         let text = serde_json::to_string(&doc).expect("the model serializes");
         hex::encode(Sha256::digest(text.as_bytes()))

@@ -428,6 +428,16 @@ fn docker_compose_sees_berth_compose_containers() {
             "docker-compose ps lacks {name}\n{text}"
         );
     }
+    // Same config hash: docker-compose finds nothing to recreate.
+    let mut cmd = std::process::Command::new(&docker_compose);
+    cmd.current_dir(&dir)
+        .env("DOCKER_HOST", d.host())
+        .args(["up", "-d"]);
+    let up = run_command(&mut cmd, None);
+    let err = up.assert_success();
+    let err = format!("{err}{}", up.stderr_text());
+    assert!(!err.contains("Recreating"), "{err}");
+    assert!(err.contains("interop_web_1 is up-to-date"), "{err}");
     let mut cmd = std::process::Command::new(&docker_compose);
     cmd.current_dir(&dir)
         .env("DOCKER_HOST", d.host())

@@ -456,7 +456,10 @@ pub(crate) async fn converge(
     opts: Converge,
 ) -> anyhow::Result<()> {
     let svc = &project.services[service];
-    let hash = svc.config_hash(Some(image_id));
+    // docker-compose 1.29's hash where it can be reproduced, so that neither
+    // tool recreates the other's containers; berth's own otherwise.
+    let hash = berth_compose::compat::v1_config_hash(project, service, Some(image_id))
+        .unwrap_or_else(|| svc.config_hash(Some(image_id)));
     let replicas = if svc.container_name.is_some() && replicas > 1 {
         progress(&format!(
             "WARNING: The \"{service}\" service is using the custom container name \"{}\". Docker requires each container to have a unique name. Remove the custom name to scale the service.",
