@@ -19,7 +19,7 @@ use crate::model::Project;
 use crate::parse;
 
 /// Keys whose value docker-compose 1.29 keeps as written.
-const VERBATIM: [&str; 18] = [
+const VERBATIM: [&str; 21] = [
     "image",
     "command",
     "entrypoint",
@@ -38,6 +38,9 @@ const VERBATIM: [&str; 18] = [
     "privileged",
     "read_only",
     "labels",
+    "expose",
+    "extra_hosts",
+    "profiles",
 ];
 
 /// docker-compose 1.29's config hash of `service`, or `None` when the
@@ -59,7 +62,7 @@ fn v1_config_dict(project: &Project, service: &str, image_id: Option<&str>) -> O
             k if VERBATIM.contains(&k) => {
                 options.insert(key.clone(), value.clone());
             }
-            "environment" | "env_file" | "networks" => {}
+            "environment" | "env_file" | "networks" | "network_mode" => {}
             "depends_on" => {
                 options.insert(key.clone(), value.clone());
             }
@@ -75,6 +78,9 @@ fn v1_config_dict(project: &Project, service: &str, image_id: Option<&str>) -> O
                 options.insert(key.clone(), Value::Array(v1_ports(value)?));
             }
             "volumes" => {}
+            "healthcheck" => {
+                options.insert(key.clone(), v1_healthcheck(value)?);
+            }
             _ => return None,
         }
     }
@@ -127,6 +133,28 @@ fn v1_config_dict(project: &Project, service: &str, image_id: Option<&str>) -> O
         "secrets": [],
         "volumes_from": [],
     }))
+}
+
+/// A healthcheck as 1.29 keeps it: durations in nanoseconds, the rest as
+/// written (`disable:` is not reproduced).
+fn v1_healthcheck(value: &Value) -> Option<Value> {
+    let mut out = Map::new();
+    for (k, v) in value.as_object()? {
+        match k.as_str() {
+            "interval" | "timeout" | "start_period" | "start_interval" => {
+                let nanos = match v {
+                    Value::String(s) => parse::duration_nanos(s).ok()?,
+                    _ => return None,
+                };
+                out.insert(k.clone(), json!(nanos));
+            }
+            "test" | "retries" => {
+                out.insert(k.clone(), v.clone());
+            }
+            _ => return None,
+        }
+    }
+    Some(Value::Object(out))
 }
 
 /// Ports as 1.29's `ServicePort` tuples: target, published, protocol, mode,
@@ -288,6 +316,30 @@ mod tests {
         }
     }
 
+    /// What docker-compose 1.29.2 computed for `testdata/v1rich` (project
+    /// `rich`, profile `full`, image ID `sha256:abc`); `@DIR@` is that directory.
+    const RICH_API: &str = r#"{"image_id":"sha256:abc","ipc_mode":null,"links":[],"net":"rich_back","networks":{"rich_back":{"aliases":["api-internal"]},"rich_front":{}},"options":{"cap_add":["NET_ADMIN"],"command":["httpd","-f"],"device_requests":null,"environment":{"FROM_FILE":"1","MODE":"prod"},"expose":["8080"],"extra_hosts":["db.local:10.0.0.5"],"healthcheck":{"interval":2000000000,"retries":3,"test":["CMD","true"]},"hostname":"api","image":"busybox","platform":null,"ports":[[80,8000,null,null,null],[443,8443,"tcp",null,null]],"profiles":["full"],"restart":{"MaximumRetryCount":3,"Name":"on-failure"},"user":"1000","volumes":[["@DIR@/conf","/conf","ro"],[null,"/scratch","rw"]],"working_dir":"/srv"},"secrets":[],"volumes_from":[]}"#;
+    const RICH_WORKER: &str = r#"{"image_id":"sha256:abc","ipc_mode":null,"links":[],"net":"host","networks":{},"options":{"command":"sleep 3600","device_requests":null,"image":"busybox","init":true,"platform":null,"tty":true,"volumes":[]},"secrets":[],"volumes_from":[]}"#;
+
+    #[test]
+    fn ports_volumes_healthchecks_and_network_modes_match_docker_compose_1_29() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/v1rich");
+        let p = load(&LoadOptions {
+            cwd: dir.clone(),
+            project_name: Some("rich".into()),
+            profiles: vec!["full".into()],
+            ..LoadOptions::default()
+        })
+        .unwrap();
+        let api = RICH_API.replace("@DIR@", dir.to_str().unwrap());
+        for (service, want) in [("api", api.as_str()), ("worker", RICH_WORKER)] {
+            let doc = v1_config_dict(&p, service, Some("sha256:abc")).unwrap();
+            let mut got = String::new();
+            python_json(&doc, &mut got);
+            assert_eq!(got, want, "{service}");
+        }
+    }
+
     #[test]
     fn unknown_keys_fall_back_to_berths_hash() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/full");
@@ -296,9 +348,8 @@ mod tests {
             ..LoadOptions::default()
         })
         .unwrap();
-        // `deploy:` and `healthcheck:` are not reproduced.
+        // `deploy:` and a `healthcheck:` test string are not reproduced.
         assert_eq!(v1_config_hash(&p, "web", Some(IMAGE)), None);
-        assert_eq!(v1_config_hash(&p, "api", Some(IMAGE)), None);
     }
 
     #[test]
