@@ -580,6 +580,12 @@ pub(crate) fn render_help(path: &[String], cmd: &clap::Command) -> String {
             let short = s.get_about().map(|a| a.to_string()).unwrap_or_default();
             out.push_str(&format!("  {:<11} {short}\n", s.get_name()));
         }
+        // A group with options of its own (`compose -f/-p`) lists them too.
+        let options = render_options(cmd);
+        if !options.is_empty() {
+            out.push_str("\nOptions:\n");
+            out.push_str(&options);
+        }
         out.push_str(&format!(
             "\nRun '{} COMMAND --help' for more information on a command.\n",
             usage.path
