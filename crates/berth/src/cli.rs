@@ -13,7 +13,9 @@
 
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands::{container, events, image, inspect, network, port, registry, system, volume};
+use crate::commands::{
+    compose, container, events, image, inspect, network, port, registry, system, volume,
+};
 
 /// The program name used in messages ("berth: 'berth tag' requires ...").
 pub(crate) const BIN: &str = "berth";
@@ -85,6 +87,8 @@ pub(crate) enum Command {
     Attach(container::AttachArgs),
     /// Create a new image from a container's changes
     Commit(container::CommitArgs),
+    /// Define and run multi-container applications
+    Compose(compose::ComposeGroup),
     /// Manage containers
     Container(container::ContainerGroup),
     /// Copy files/folders between a container and the local filesystem
@@ -575,6 +579,12 @@ pub(crate) fn render_help(path: &[String], cmd: &clap::Command) -> String {
         for s in subs {
             let short = s.get_about().map(|a| a.to_string()).unwrap_or_default();
             out.push_str(&format!("  {:<11} {short}\n", s.get_name()));
+        }
+        // A group with options of its own (`compose -f/-p`) lists them too.
+        let options = render_options(cmd);
+        if !options.is_empty() {
+            out.push_str("\nOptions:\n");
+            out.push_str(&options);
         }
         out.push_str(&format!(
             "\nRun '{} COMMAND --help' for more information on a command.\n",

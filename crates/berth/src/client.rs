@@ -315,6 +315,28 @@ impl Client {
     /// Connection failures, [`ClientError::Daemon`] for an error status,
     /// [`ClientError::Transport`] for any other status than 101.
     pub(crate) async fn hijack(&self, path: &str) -> Result<Hijacked, ClientError> {
+        self.hijack_with(path, None).await
+    }
+
+    /// [`Client::hijack`] with a JSON body, as docker's client starts an exec
+    /// (`{"Detach":false,"Tty":...}`): dockerd refuses `POST /exec/{id}/start`
+    /// with a `text/plain` body.
+    ///
+    /// # Errors
+    /// As [`Client::hijack`].
+    pub(crate) async fn hijack_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Hijacked, ClientError> {
+        self.hijack_with(path, Some(body)).await
+    }
+
+    async fn hijack_with(
+        &self,
+        path: &str,
+        json_body: Option<&serde_json::Value>,
+    ) -> Result<Hijacked, ClientError> {
         let version = self.api_version().await;
         let full = format!("/v{version}{path}");
         let transport = |reason: String| ClientError::Transport {
@@ -335,10 +357,20 @@ impl Client {
                 header::USER_AGENT,
                 concat!("berth/", env!("CARGO_PKG_VERSION")),
             )
-            .header(header::CONTENT_TYPE, "text/plain")
+            .header(
+                header::CONTENT_TYPE,
+                if json_body.is_some() {
+                    "application/json"
+                } else {
+                    "text/plain"
+                },
+            )
             .header(header::CONNECTION, "Upgrade")
             .header(header::UPGRADE, "tcp")
-            .body(empty())
+            .body(match json_body {
+                Some(v) => self::full(serde_json::to_vec(v)?),
+                None => empty(),
+            })
             .map_err(|e| transport(e.to_string()))?;
         let resp = sender
             .send_request(req)

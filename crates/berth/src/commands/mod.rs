@@ -6,6 +6,7 @@
 //! with [`Ctx::print`], and returns `anyhow` errors that `main` prints the
 //! way docker does (a [`StatusError`] chooses its own exit code).
 
+pub(crate) mod compose;
 pub(crate) mod container;
 pub(crate) mod events;
 pub(crate) mod image;
@@ -56,6 +57,7 @@ pub(crate) async fn run(cli: Cli, ctx: Ctx) -> anyhow::Result<()> {
         return Ok(());
     };
     match command {
+        Command::Compose(g) => compose::run_group(&ctx, g).await,
         Command::Commit(a) => container::changes::commit(&ctx, a).await,
         Command::Container(g) => container::run_group(&ctx, g).await,
         Command::Cp(a) => container::cp::run(&ctx, a).await,

@@ -83,7 +83,7 @@ fn normalize_server(server: &str) -> String {
 }
 
 /// The stored credentials for `domain`, as an `X-Registry-Auth` value.
-fn registry_auth_header(domain: &str) -> anyhow::Result<String> {
+pub(crate) fn registry_auth_header(domain: &str) -> anyhow::Result<String> {
     let key = server_key(domain);
     let config = load_config()?;
     let entry = &config["auths"][&key];
