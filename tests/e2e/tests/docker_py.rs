@@ -126,6 +126,9 @@ hc = c.create_host_config(restart_policy={'Name': 'always'}, network_mode='none'
 ct = c.create_container('busybox', ['sleep', '1'], host_config=hc)
 c.start(ct)
 c.wait(ct)
+# Waiting to restart reads as running, as Docker's daemon reports it.
+assert c.inspect_container(ct)['State']['Running'] is True
+assert ct['Id'] in [x['Id'] for x in c.containers()]
 try:
     c.remove_container(ct)
     raise AssertionError('removed a restarting container')

@@ -129,7 +129,7 @@ impl ContainerService {
             "Created": crate::images::go_time(r.created),
             "Path": r.path,
             "Args": r.args,
-            "State": r.state,
+            "State": state_json(&r.state),
             "Image": r.image,
             "ResolvConfPath": dir.join("resolv.conf"),
             "HostnamePath": dir.join("hostname"),
@@ -238,7 +238,8 @@ impl ContainerService {
         for r in records {
             let implicit_all =
                 all || filters.contains("status") || filters.contains("exited") || limit.is_some();
-            if !implicit_all && !r.state.running {
+            // A container waiting to restart counts as running, as Docker's does.
+            if !implicit_all && !r.state.running && !r.state.restarting {
                 continue;
             }
             if before.is_some_and(|b| r.created >= b) || since.is_some_and(|s| r.created <= s) {
@@ -367,6 +368,17 @@ fn name_matches(pattern: &str, name: &str) -> bool {
         (None, Some(p)) => bare.ends_with(p),
         (None, None) => name.contains(pattern),
     }
+}
+
+/// `State` as inspect shows it. Docker reports a container waiting to restart as
+/// `Running` (and `Restarting`); clients such as docker-compose stop it only then.
+/// berth's record keeps `running` for "has a live process".
+fn state_json(s: &super::model::State) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    if s.restarting {
+        v["Running"] = json!(true);
+    }
+    v
 }
 
 /// `HostConfig` as inspect shows it: links in Docker's `/child:/parent/alias` form.

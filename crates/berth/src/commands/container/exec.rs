@@ -121,7 +121,11 @@ pub(crate) async fn exec(ctx: &Ctx, a: ExecArgs) -> anyhow::Result<()> {
             .await?;
         return Ok(());
     }
-    let conn = ctx.client.hijack(&start).await?;
+    // The start's `Tty` decides the stream's shape (raw or framed), as Docker's.
+    let conn = ctx
+        .client
+        .hijack_json(&start, &json!({"Detach": false, "Tty": a.tty}))
+        .await?;
     if a.tty && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         monitor_exec_size(ctx, &exec_id);
     }
