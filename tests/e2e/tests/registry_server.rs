@@ -448,3 +448,141 @@ fn basic_auth_needs_docker_login_for_push_and_pull() {
     ]);
     assert!(inspect.contains("\"Os\": \"linux\""), "{inspect}");
 }
+
+/// Debian's dockerd (20.10) on a socket, data root and bridge of its own, without
+/// iptables so it leaves nothing in the host's firewall. Stopped by its PID file; the
+/// bridge and its directories go with the guard, also when the test fails.
+struct PeerDockerd {
+    dir: tempfile::TempDir,
+    bridge: String,
+    child: Option<Child>,
+}
+
+impl PeerDockerd {
+    fn start() -> PeerDockerd {
+        berth_e2e::require_root();
+        assert!(
+            Path::new("/usr/sbin/dockerd").is_file(),
+            "this test needs Debian's dockerd: apt-get install docker.io"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bridge = format!("brrs{}", std::process::id() % 100_000);
+        let mut peer = PeerDockerd {
+            dir,
+            bridge,
+            child: None,
+        };
+        run_command(
+            Command::new("ip").args(["link", "add", &peer.bridge, "type", "bridge"]),
+            None,
+        )
+        .assert_success();
+        let d = peer.dir.path();
+        let log = std::fs::File::create(d.join("dockerd.log")).expect("log file");
+        let child = Command::new("/usr/sbin/dockerd")
+            .arg("--host")
+            .arg(format!("unix://{}", d.join("docker.sock").display()))
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("docker.pid"))
+            .args([
+                "--storage-driver",
+                "overlay2",
+                "--exec-opt",
+                "native.cgroupdriver=cgroupfs",
+                "--iptables=false",
+                "--ip-masq=false",
+                "--bridge",
+                &peer.bridge,
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("dockerd starts");
+        peer.child = Some(child);
+        let ready = berth_e2e::eventually(Duration::from_secs(60), || {
+            peer.docker(&["version"]).status.success()
+        });
+        assert!(ready, "dockerd did not come up: {}", peer.log());
+        peer
+    }
+
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        run_command(
+            Command::new(berth_e2e::docker_bin())
+                .env_remove("DOCKER_HOST")
+                .arg("-H")
+                .arg(format!(
+                    "unix://{}",
+                    self.dir.path().join("docker.sock").display()
+                ))
+                .args(args),
+            None,
+        )
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PeerDockerd {
+    fn drop(&mut self) {
+        let pidfile = self.dir.path().join("docker.pid");
+        if let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            // SIGTERM to the dockerd we started, then wait for it to remove its PID file
+            // (it unmounts its layers and stops its containerd first).
+            run_command(Command::new("kill").arg(pid.to_string()), None);
+            berth_e2e::eventually(Duration::from_secs(30), || !pidfile.exists());
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+        run_command(Command::new("ip").args(["link", "del", &self.bridge]), None);
+    }
+}
+
+#[test]
+#[ignore = "starts Debian's dockerd beside berthd (docker.io); run with --ignored"]
+fn real_dockerd_pushes_to_and_pulls_from_our_server() {
+    let server = Server::start();
+    let peer = PeerDockerd::start();
+    let archive = berth_e2e::repo_root().join("tests/images/out/busybox.tar");
+    let loaded = peer
+        .docker(&["load", "-i", &archive.display().to_string()])
+        .assert_success();
+    let source = loaded
+        .lines()
+        .find_map(|l| l.strip_prefix("Loaded image: "))
+        .expect("docker load names the image")
+        .trim()
+        .to_string();
+    let target = format!("{}/dockerd/busybox:1", server.host());
+    peer.docker(&["tag", &source, &target]).assert_success();
+    let pushed = peer.docker(&["push", &target]).assert_success();
+    assert!(pushed.contains("1: digest: sha256:"), "{pushed}");
+    let id = peer
+        .docker(&["image", "inspect", "--format", "{{.Id}}", &target])
+        .assert_success();
+    peer.docker(&["rmi", &target, &source]).assert_success();
+    let pulled = peer.docker(&["pull", &target]).assert_success();
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    assert_eq!(
+        peer.docker(&["image", "inspect", "--format", "{{.Id}}", &target])
+            .assert_success(),
+        id
+    );
+    // What dockerd pushed, berthd pulls and runs.
+    let b = Berthd::start();
+    b.docker(["pull", &target]).assert_success();
+    assert_eq!(image_id(&b, &target), id.trim());
+    b.docker(["run", "--rm", &target, "true"]).assert_success();
+    peer.docker(&["rmi", &target]).assert_success();
+}
