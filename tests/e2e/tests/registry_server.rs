@@ -586,3 +586,69 @@ fn real_dockerd_pushes_to_and_pulls_from_our_server() {
     b.docker(["run", "--rm", &target, "true"]).assert_success();
     peer.docker(&["rmi", &target]).assert_success();
 }
+
+#[test]
+fn tls_serves_https_to_a_client_that_trusts_the_certificate() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let cert = work.path().join("server.crt");
+    let key = work.path().join("server.key");
+    run_command(
+        Command::new("openssl").args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            &key.display().to_string(),
+            "-out",
+            &cert.display().to_string(),
+        ]),
+        None,
+    )
+    .assert_success();
+    let cert_s = cert.display().to_string();
+    let key_s = key.display().to_string();
+    let server = Server::start_with(&["--tls-cert", &cert_s, "--tls-key", &key_s], None);
+    // skopeo trusts the certificate through a cert dir (`*.crt` are CAs), as Docker does
+    // with /etc/docker/certs.d/<host:port>/ca.crt.
+    let certs = work.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::copy(&cert, certs.join("ca.crt")).unwrap();
+    let certs_s = certs.display().to_string();
+    let archive = berth_e2e::repo_root().join("tests/images/out/hello-world.tar");
+    let dest = format!("docker://{}/tls/hello:1", server.host());
+    skopeo(&[
+        "copy",
+        "--dest-cert-dir",
+        &certs_s,
+        &format!("docker-archive:{}", archive.display()),
+        &dest,
+    ]);
+    let inspect = skopeo(&["inspect", "--cert-dir", &certs_s, &dest]);
+    assert!(inspect.contains("\"RepoTags\""), "{inspect}");
+    let answer = curl(&[
+        "--cacert",
+        &cert_s,
+        &format!("https://{}/v2/tls/hello/tags/list", server.host()),
+    ]);
+    assert_eq!(status(&answer), 200, "{answer}");
+    assert!(
+        answer.ends_with(r#"{"name":"tls/hello","tags":["1"]}"#),
+        "{answer}"
+    );
+    // Plain HTTP to the TLS port gets nowhere.
+    let plain = run_command(
+        Command::new("curl").args(["-s", "-m", "5", &server.url("/v2/")]),
+        None,
+    );
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("{}"));
+}
