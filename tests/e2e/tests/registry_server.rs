@@ -652,3 +652,54 @@ fn tls_serves_https_to_a_client_that_trusts_the_certificate() {
     );
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("{}"));
 }
+
+/// The blobs in a berthd's content store, with their sizes.
+fn store_blobs(daemon: &Berthd) -> Vec<(String, u64)> {
+    let dir = daemon.data_root().join("blobs/sha256");
+    let mut out: Vec<(String, u64)> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| {
+                    let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    (e.file_name().to_string_lossy().into_owned(), size)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Push gzips a loaded image's layers and points the records at the gzip blobs; the
+/// uncompressed originals (hundreds of MiB for big images) used to stay in the store after
+/// every image was removed. Removing both tags also removes the digest reference push
+/// left (`repo@sha256:...`), as Docker does, so the image really goes.
+#[test]
+fn pushing_a_loaded_image_then_removing_every_image_leaves_no_blob_behind() {
+    let server = Server::start();
+    let a = Berthd::start();
+    let layers = a.load_image("berth-test/layers");
+    let target = format!("{}/leak/layers:1", server.host());
+    a.docker(["tag", &layers.reference, &target])
+        .assert_success();
+    a.docker(["push", &target]).assert_success();
+    // Pushed again under another tag: nothing is compressed a second time.
+    let before = store_blobs(&a);
+    let second = format!("{}/leak/layers:2", server.host());
+    a.docker(["tag", &layers.reference, &second])
+        .assert_success();
+    a.docker(["push", &second]).assert_success();
+    assert_eq!(store_blobs(&a), before);
+
+    let out = a
+        .docker(["rmi", &target, &second, &layers.reference])
+        .assert_success();
+    assert!(
+        out.contains(&format!("Untagged: {}/leak/layers@sha256:", server.host())),
+        "{out}"
+    );
+    assert!(out.contains(&format!("Deleted: {}", layers.id)), "{out}");
+    let images = a.docker(["images", "-aq"]).assert_success();
+    assert!(images.trim().is_empty(), "{images}");
+    assert_eq!(store_blobs(&a), Vec::<(String, u64)>::new());
+}
