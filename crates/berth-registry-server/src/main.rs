@@ -1,7 +1,7 @@
 //! `berth-registry`: runs berth's registry server.
 //!
 //! `berth-registry --addr 127.0.0.1:5000 --root DIR [--htpasswd FILE]
-//! [--tls-cert FILE --tls-key FILE]`. Plain HTTP goes through `axum::serve`; with TLS, each
+//! [--tls-cert FILE --tls-key FILE]`, or `--garbage-collect` offline. Plain HTTP goes through `axum::serve`; with TLS, each
 //! accepted connection is wrapped by rustls (ring provider, as berth's client uses) and
 //! served by hyper's HTTP/1 connection with the same router. SIGINT/SIGTERM stop it.
 
@@ -36,6 +36,11 @@ struct Args {
     /// PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Delete the blobs no manifest refers to, then exit without serving. Run it only
+    /// while no server writes to --root: a blob pushed for a manifest not yet pushed
+    /// would count as garbage.
+    #[arg(long)]
+    garbage_collect: bool,
 }
 
 #[tokio::main]
@@ -50,6 +55,17 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let storage = Storage::open(&args.root)
         .with_context(|| format!("opening storage at {}", args.root.display()))?;
+    if args.garbage_collect {
+        let report = storage
+            .garbage_collect()
+            .await
+            .context("garbage collection")?;
+        println!(
+            "removed {} blobs, {} bytes",
+            report.blobs_removed, report.bytes_freed
+        );
+        return Ok(());
+    }
     let users = args
         .htpasswd
         .as_deref()

@@ -676,6 +676,94 @@ impl Storage {
     }
 }
 
+/// What a garbage collection removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Blobs deleted.
+    pub blobs_removed: usize,
+    /// Their bytes.
+    pub bytes_freed: u64,
+}
+
+impl Storage {
+    /// Offline garbage collection, as Docker's `registry garbage-collect`: marks every
+    /// manifest any repository has and the blobs those manifests refer to, deletes every
+    /// other blob, and drops repository links to deleted blobs. A blob uploaded for a
+    /// manifest not yet pushed counts as garbage, so run this only while no client
+    /// pushes (the binary's `--garbage-collect` runs it without serving).
+    ///
+    /// # Errors
+    /// [`StorageError::Io`] when the tree cannot be walked or a file removed.
+    pub async fn garbage_collect(&self) -> Result<GcReport, StorageError> {
+        let mut marked = std::collections::HashSet::new();
+        let repos = self.repositories().await?;
+        for repo in &repos {
+            let dir = self.repo_dir(repo).join("_manifests/revisions");
+            for digest in list_digests(&dir).await? {
+                marked.insert(digest);
+                let Ok(body) = tokio::fs::read(self.blob_path(&digest)).await else {
+                    continue;
+                };
+                let media = tokio::fs::read_to_string(self.revision_link(repo, &digest))
+                    .await
+                    .ok();
+                if let Ok((_, refs)) = manifest::inspect(media.as_deref(), &body) {
+                    marked.extend(refs.blobs);
+                }
+            }
+        }
+        let mut report = GcReport::default();
+        let blobs = self.root.join("blobs/sha256");
+        for digest in list_digests(&blobs).await? {
+            if marked.contains(&digest) {
+                continue;
+            }
+            let path = self.blob_path(&digest);
+            let size = tokio::fs::metadata(&path)
+                .await
+                .map(|m| m.len())
+                .unwrap_or(0);
+            tokio::fs::remove_file(&path)
+                .await
+                .map_err(io("remove", &path))?;
+            report.blobs_removed += 1;
+            report.bytes_freed += size;
+        }
+        for repo in &repos {
+            let dir = self.repo_dir(repo).join("_layers");
+            for digest in list_digests(&dir).await? {
+                if !marked.contains(&digest) {
+                    let link = self.layer_link(repo, &digest);
+                    tokio::fs::remove_file(&link)
+                        .await
+                        .map_err(io("remove", &link))?;
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The digests named by the files of `dir` (`<hex>`); none when it does not exist.
+async fn list_digests(dir: &Path) -> Result<Vec<Digest>, StorageError> {
+    let mut out = Vec::new();
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io("list", dir)(e)),
+    };
+    while let Some(e) = entries.next_entry().await.map_err(io("list", dir))? {
+        if let Some(d) = e
+            .file_name()
+            .to_str()
+            .and_then(|n| Digest::from_hex(n).ok())
+        {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
 fn check_repo(s: &Session, repo: &RepoName, id: &UploadId) -> Result<(), StorageError> {
     if s.repo == *repo {
         Ok(())
@@ -1007,6 +1095,45 @@ mod tests {
             s.tags(&repo("nope")).await,
             Err(StorageError::NameUnknown(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn garbage_collection_keeps_what_manifests_refer_to_and_deletes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(dir.path()).unwrap();
+        let a = repo("a");
+        let config = push_blob(&s, &a, b"{}").await;
+        let layer = push_blob(&s, &a, b"layer").await;
+        let orphan = push_blob(&s, &a, b"orphan").await;
+        let old_layer = push_blob(&s, &a, b"old layer").await;
+        let latest = ManifestRef::Tag("latest".into());
+        let old = s
+            .put_manifest(&a, &latest, None, image_manifest(&config, &old_layer))
+            .await
+            .unwrap();
+        let new = s
+            .put_manifest(&a, &latest, None, image_manifest(&config, &layer))
+            .await
+            .unwrap();
+        // The old manifest is deleted; its layer and the orphan are garbage.
+        s.delete_manifest(&a, &ManifestRef::Digest(old))
+            .await
+            .unwrap();
+        let report = s.garbage_collect().await.unwrap();
+        assert_eq!(report.blobs_removed, 3, "{report:?}");
+        assert_eq!(
+            report.bytes_freed,
+            6 + 9 + image_manifest(&config, &old_layer).len() as u64
+        );
+        for kept in [config, layer] {
+            assert!(s.blob_size(&a, &kept).await.is_ok());
+        }
+        for gone in [orphan, old_layer] {
+            assert!(s.blob_size(&a, &gone).await.is_err());
+            assert!(!s.layer_link(&a, &gone).exists());
+        }
+        assert_eq!(s.get_manifest(&a, &latest).await.unwrap().digest, new);
+        assert_eq!(s.garbage_collect().await.unwrap(), GcReport::default());
     }
 
     #[tokio::test]

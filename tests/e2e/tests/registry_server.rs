@@ -82,6 +82,31 @@ impl Server {
         server
     }
 
+    /// Starts a stopped server again on the same root and port.
+    fn restart(mut old: Server) -> Server {
+        let _ = old.child.kill();
+        let _ = old.child.wait();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(old.dir.path().join("server.log"))
+            .expect("log file");
+        old.child = Command::new(server_bin())
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{}", old.port))
+            .arg("--root")
+            .arg(old.root())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("berth-registry starts");
+        let ready = berth_e2e::eventually(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", old.port)).is_ok()
+        });
+        assert!(ready, "berth-registry did not listen again: {}", old.log());
+        old
+    }
+
     fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -306,6 +331,30 @@ fn skopeo_copies_in_and_out_through_docker_archive_and_oci_layouts() {
     let gone = curl(&[&server.url("/v2/oci/busybox/manifests/oci")]);
     assert_eq!(status(&gone), 404, "{gone}");
     assert!(gone.contains("MANIFEST_UNKNOWN"), "{gone}");
+
+    // Offline garbage collection then removes the OCI copy's blobs (its config and
+    // manifest differ from the Docker one's; the layer blob is shared and stays).
+    let mut server = server;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let before = blob_files(&server.root());
+    let out = run_command(
+        Command::new(server_bin())
+            .arg("--root")
+            .arg(server.root())
+            .arg("--garbage-collect"),
+        None,
+    )
+    .assert_success();
+    let after = blob_files(&server.root());
+    assert!(after < before, "{out}: {before} -> {after}");
+    assert!(
+        out.starts_with(&format!("removed {} blobs", before - after)),
+        "{out}"
+    );
+    let _server = Server::restart(server);
+    let still = skopeo(&["inspect", "--tls-verify=false", &dest]);
+    assert!(still.contains("\"RepoTags\""), "{still}");
 }
 
 #[test]
