@@ -23,7 +23,7 @@
 //! file and renamed the same way. A crash leaves either the old state or the new one.
 //! Upload sessions (size and running digest) live in memory: an upload interrupted by a
 //! restart answers `BLOB_UPLOAD_UNKNOWN` and the client starts over, which both Docker
-//! and skopeo do.
+//! and skopeo do. One left untouched for an hour is purged when another upload starts.
 //!
 //! Concurrency: each upload has its own file and lock; commits are renames of whole
 //! files, so two clients pushing the same blob at once both succeed with the same bytes.
@@ -44,6 +44,11 @@ use crate::name::{ManifestRef, RepoName, UploadId};
 /// Write buffer for upload streams: request bodies arrive in small frames and each write
 /// to a tokio file is a trip to the blocking pool.
 const WRITE_BUFFER: usize = 1 << 20;
+
+/// By default, an upload nobody touched for this long is abandoned: its session (which holds an open
+/// file) and its bytes go at the next upload start. Docker's registry purges after a
+/// week, but it keeps no file open per upload.
+const UPLOAD_IDLE_MAX: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Largest manifest accepted, the size the distribution spec asks registries to allow.
 pub const MANIFEST_SIZE_MAX: usize = 4 << 20;
@@ -173,6 +178,8 @@ struct Session {
     size: u64,
     digester: Digester,
     file: tokio::fs::File,
+    /// When a request last used it.
+    touched: std::time::Instant,
 }
 
 type SessionRef = Arc<tokio::sync::Mutex<Session>>;
@@ -181,6 +188,7 @@ type SessionRef = Arc<tokio::sync::Mutex<Session>>;
 pub struct Storage {
     root: PathBuf,
     sessions: Mutex<HashMap<UploadId, SessionRef>>,
+    upload_idle_max: std::time::Duration,
 }
 
 impl Storage {
@@ -204,7 +212,13 @@ impl Storage {
         Ok(Storage {
             root,
             sessions: Mutex::new(HashMap::new()),
+            upload_idle_max: UPLOAD_IDLE_MAX,
         })
+    }
+
+    /// Sets how long an untouched upload lives (default one hour).
+    pub fn set_upload_idle_max(&mut self, idle: std::time::Duration) {
+        self.upload_idle_max = idle;
     }
 
     /// The root directory.
@@ -332,11 +346,22 @@ impl Storage {
             size: 0,
             digester: Digester::new(),
             file,
+            touched: std::time::Instant::now(),
         };
-        self.sessions
+        let mut sessions = self
+            .sessions
             .lock()
-            .expect("session map lock is never poisoned: no code panics holding it")
-            .insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
+            .expect("session map lock is never poisoned: no code panics holding it");
+        // Sessions in use are locked and skipped; only idle ones can be abandoned.
+        sessions.retain(|id, s| match s.try_lock() {
+            Ok(s) if s.touched.elapsed() > self.upload_idle_max => {
+                tracing::info!(upload = %id, repository = %s.repo, "abandoned upload purged");
+                let _ = std::fs::remove_file(&s.path);
+                false
+            }
+            _ => true,
+        });
+        sessions.insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
         Ok(id)
     }
 
@@ -394,6 +419,7 @@ impl Storage {
         let mut guard = s.lock().await;
         let s = &mut *guard;
         check_repo(s, repo, id)?;
+        s.touched = std::time::Instant::now();
         if let Some((start, _)) = range
             && start != s.size
         {
@@ -1001,6 +1027,31 @@ mod tests {
                 .unwrap()
                 .count(),
             0
+        );
+    }
+
+    #[tokio::test]
+    async fn abandoned_uploads_are_purged_when_another_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Storage::open(dir.path()).unwrap();
+        s.set_upload_idle_max(std::time::Duration::from_millis(20));
+        let a = repo("a");
+        let old = s.start_upload(&a).await.unwrap();
+        s.append_upload(&a, &old, None, chunks(&[b"x"]))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let new = s.start_upload(&a).await.unwrap();
+        assert!(matches!(
+            s.upload_size(&a, &old).await,
+            Err(StorageError::UploadUnknown(_))
+        ));
+        assert_eq!(s.upload_size(&a, &new).await.unwrap(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("uploads"))
+                .unwrap()
+                .count(),
+            1
         );
     }
 
