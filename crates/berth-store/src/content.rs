@@ -70,6 +70,7 @@ impl ContentStore {
             path,
             digester: Digester::new(),
             size: 0,
+            written_back: 0,
             blobs_dir: self.layout.blobs_dir(),
         })
     }
@@ -159,12 +160,18 @@ impl ContentStore {
     }
 }
 
+/// How much a blob writer lets accumulate before it asks the kernel to start writing
+/// it back (see [`BlobWriter::write`]).
+const WRITEBACK_WINDOW: u64 = 8 << 20;
+
 /// A blob being written: digests and counts as bytes pass.
 pub struct BlobWriter {
     file: Option<File>,
     path: PathBuf,
     digester: Digester,
     size: u64,
+    /// Bytes handed to writeback so far.
+    written_back: u64,
     blobs_dir: PathBuf,
 }
 
@@ -177,6 +184,18 @@ impl Write for BlobWriter {
         let n = file.write(buf)?;
         self.digester.update(&buf[..n]);
         self.size += n as u64;
+        // Start writeback of every full window now (POSIX_FADV_DONTNEED starts it for
+        // dirty pages and does not wait). With a lot of RAM the kernel would otherwise
+        // keep a whole pull's blobs dirty until the fsync/syncfs at the end, so the disk
+        // would idle while the CPU unpacks and then the CPU idle while the disk writes;
+        // this way the two overlap (bench/registry: pull is bound by writing the blob and
+        // the unpacked layer, twice the image).
+        if self.size - self.written_back >= WRITEBACK_WINDOW {
+            let len = std::num::NonZeroU64::new(self.size - self.written_back);
+            let _ =
+                rustix::fs::fadvise(&*file, self.written_back, len, rustix::fs::Advice::DontNeed);
+            self.written_back = self.size;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -188,6 +207,12 @@ impl BlobWriter {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The digest of the bytes written so far (a caller checking a download as it
+    /// streams needs no second digest of its own).
+    pub fn digest(&self) -> Digest {
+        self.digester.clone().finish()
     }
 
     /// Syncs the data and yields the not-yet-visible blob.
@@ -296,6 +321,21 @@ mod tests {
         let d = p.commit(Some(Digest::of(b"hello"))).unwrap();
         assert_eq!(s.read(&d, 100).unwrap(), b"hello");
         assert_eq!(s.list().unwrap(), vec![d]);
+    }
+
+    #[test]
+    fn writer_reports_the_running_digest_across_writeback_windows() {
+        let (_d, s) = store();
+        let mut w = s.writer().unwrap();
+        let data: Vec<u8> = (0..(WRITEBACK_WINDOW as usize * 2 + 12345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        w.write_all(&data[..10]).unwrap();
+        assert_eq!(w.digest(), Digest::of(&data[..10]));
+        w.write_all(&data[10..]).unwrap();
+        assert_eq!(w.digest(), Digest::of(&data));
+        let d = w.finish().unwrap().commit(Some(Digest::of(&data))).unwrap();
+        assert_eq!(s.read(&d, data.len() as u64).unwrap(), data);
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //! A layer stored uncompressed (images loaded from `docker save` archives are) is
 //! gzip-compressed once, and the compressed blob replaces the uncompressed one in every
 //! image record that has that layer, so a second push sends the same digest without
-//! compressing again. A pulled image whose stored manifest still describes its layers
-//! is pushed with that very manifest, so its digest is unchanged.
+//! compressing again. The uncompressed blob is then referenced by no record; image
+//! removal collects it with the last image that has the layer. A pulled image whose
+//! stored manifest still describes its layers is pushed with that very manifest, so its
+//! digest is unchanged.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -299,7 +301,12 @@ impl ImageService {
     ) -> Result<LayerRecord, DaemonError> {
         let short = layer.diff_id.short();
         let layer = if layer.blob == layer.diff_id {
-            self.compress_layer(layer)?
+            // Another push (or an earlier tag of this one: records were captured when the
+            // push was planned) may have compressed it already.
+            match self.compressed_layer(layer) {
+                Some(done) => done,
+                None => self.compress_layer(layer)?,
+            }
         } else {
             layer.clone()
         };
@@ -341,6 +348,19 @@ impl ImageService {
             _ => send(Some(&short), "Pushed", None),
         }
         Ok(layer)
+    }
+
+    /// The gzip blob some image record already has for this uncompressed layer.
+    fn compressed_layer(&self, layer: &LayerRecord) -> Option<LayerRecord> {
+        let state = self.lock();
+        state
+            .images
+            .values()
+            .flat_map(|i| i.record.layers.iter())
+            .find(|l| {
+                l.diff_id == layer.diff_id && l.blob != l.diff_id && self.content.exists(&l.blob)
+            })
+            .cloned()
     }
 
     /// Gzips an uncompressed layer into the content store and records the compressed

@@ -77,10 +77,28 @@ impl ImageService {
                 return Ok(items);
             }
             state.refs.remove(&reference);
-            self.save_references(&state)?;
             items.push(DeleteResponseItem::Untagged(reference.familiar_string()));
             events.push((id, "untag"));
-            if remaining > 1 {
+            // Docker's rule: once the last tag of a repository goes, so do the digest
+            // references (`repo@sha256:...`, left by pull and push) of that repository;
+            // else `rmi` of every tag would leave the image behind, untagged but kept.
+            let others = Self::references_of(&state, &id);
+            if reference.digest().is_none()
+                && !others
+                    .iter()
+                    .any(|r| r.digest().is_none() && r.name() == reference.name())
+            {
+                for r in others
+                    .iter()
+                    .filter(|r| r.digest().is_some() && r.name() == reference.name())
+                {
+                    state.refs.remove(r);
+                    items.push(DeleteResponseItem::Untagged(r.familiar_string()));
+                    events.push((id, "untag"));
+                }
+            }
+            self.save_references(&state)?;
+            if remaining > 1 && !Self::references_of(&state, &id).is_empty() {
                 return Ok(items);
             }
         } else {
@@ -169,11 +187,16 @@ impl ImageService {
                 .map_err(|e| DaemonError::internal(format!("cannot remove layer: {e}")))?;
             items.push(DeleteResponseItem::Deleted(chain.to_string()));
         }
+        // A layer's uncompressed blob has its diff ID as digest. Push compresses a loaded
+        // layer and points every record at the gzip blob instead, which leaves the
+        // uncompressed one referenced by no record (it cannot go at once: a `save` or
+        // another push may still read it under the shared gc lock); it goes here, with the
+        // last image that has the layer.
         let blobs = image
             .record
             .layers
             .iter()
-            .map(|l| l.blob)
+            .flat_map(|l| [l.blob, l.diff_id])
             .chain([image.record.id])
             .chain(image.record.manifest);
         for blob in blobs {
