@@ -51,7 +51,7 @@ use crate::{DaemonError, ErrorKind};
 pub use archive::{ContainerRoot, ExtractOptions, PathStat};
 pub use commit::CommitOptions;
 pub use model::{Config, ContainerRecord, HostConfig};
-pub use resources::{StatsSample, TopResult, UpdateRequest};
+pub use resources::{StatsSample, StatsSampler, TopResult, UpdateRequest};
 use rootfs::RootfsPaths;
 
 /// How long `start` waits for clients that attached before it to be connected.
