@@ -555,6 +555,7 @@ impl ContainerService {
         ) {
             return Err(fail(io_err("cannot write launch spec")(e), entry));
         }
+        self.volumes.log_mounts(&record, true);
         let ready = match shim::spawn(&state_dir).await {
             Ok(r) => r,
             Err(e) => return Err(fail(DaemonError::internal(e.message), entry)),
@@ -681,6 +682,7 @@ impl ContainerService {
         }
         let _ = std::fs::remove_dir_all(self.state_dir(&record.id));
         self.networks.detach(&record.id).await;
+        self.volumes.log_mounts(&record, false);
         // Before the state says "exited": `stop` and `kill` waiters look at it and then
         // report their own events, which Docker always sends after `die`.
         if status.oom_killed {
