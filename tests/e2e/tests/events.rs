@@ -364,3 +364,57 @@ fn live_stream_delivers_events_as_they_happen() {
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
     drop(watcher);
 }
+
+#[test]
+fn detaching_from_an_exec_reports_exec_detach_and_leaves_it_running() {
+    use std::io::{Read, Write};
+    let d = Berthd::start();
+    d.load_image("busybox");
+    d.docker(["run", "-d", "--name", "exd", "busybox", "sleep", "1000"])
+        .assert_success();
+    let since = unix_now();
+    let body = br#"{"AttachStdin":true,"AttachStdout":true,"Cmd":["cat"],"DetachKeys":"ctrl-a,x"}"#;
+    let created = d.request(
+        "POST",
+        "/containers/exd/exec",
+        Some(("application/json", body)),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let exec_id = created.json()["Id"].as_str().unwrap().to_string();
+    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+    write!(
+        s,
+        "POST /exec/{exec_id}/start HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "{head:?}");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    s.write_all(b"\x01x").unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let inspect = d.request("GET", &format!("/exec/{exec_id}/json"), None);
+    assert_eq!(inspect.json()["Running"], true, "{}", inspect.text());
+    std::thread::sleep(Duration::from_millis(20));
+    let until = unix_now();
+    let events = d
+        .docker([
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "-f",
+            "event=exec_detach",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.execID}} {{.Actor.Attributes.name}}",
+        ])
+        .assert_success();
+    assert_eq!(events, format!("exec_detach {exec_id} exd\n"));
+    d.docker(["rm", "-f", "exd"]).assert_success();
+}
