@@ -98,10 +98,15 @@ async fn start(
         };
         match d.containers().exec_start(&id, &start).await {
             Ok(Some(exec)) => {
-                let (_, mut client_w) = splice(client, exec.stream, exec.stdin, output).await;
-                // The exit code first: the client inspects the exec as soon as its
-                // stream ends.
-                d.containers().exec_finished(&id).await;
+                let (detached, mut client_w) =
+                    splice(client, exec.stream, exec.stdin, output).await;
+                if detached {
+                    d.containers().exec_detached(&id);
+                } else {
+                    // The exit code first: the client inspects the exec as soon as its
+                    // stream ends.
+                    d.containers().exec_finished(&id).await;
+                }
                 let _ = client_w.shutdown().await;
             }
             Ok(None) => {}

@@ -73,8 +73,10 @@ async fn update(
     Ok(Json(json!({"Warnings": warnings})).into_response())
 }
 
-/// `stream` (default true) sends a sample every second; otherwise one sample, measured
-/// over a short window unless `one-shot` asks for no baseline at all.
+/// `stream` (default true) sends a sample every second until the client goes away or
+/// the container is removed (a stopped container gets empty samples, as from Docker's
+/// collector); otherwise one sample, measured over a short window unless `one-shot`
+/// asks for no baseline at all or the container is not running.
 async fn stats(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
@@ -86,6 +88,11 @@ async fn stats(
     };
     let stream = truthy("stream", true);
     let one_shot = truthy("one-shot", false);
+    if stream && one_shot {
+        return Err(ApiError::bad_request(
+            "cannot have stream=true and one-shot=true",
+        ));
+    }
     let render = {
         let d = d.clone();
         let entry = entry.clone();
@@ -96,27 +103,26 @@ async fn stats(
             Bytes::from(line)
         }
     };
+    let sampler = Arc::new(d.containers().stats_sampler(&entry));
     let sample = {
-        let d = d.clone();
-        let entry = entry.clone();
+        let sampler = sampler.clone();
         move || {
-            let (d, entry) = (d.clone(), entry.clone());
+            let sampler = sampler.clone();
             async move {
-                tokio::task::spawn_blocking(move || d.containers().stats_sample(&entry))
+                tokio::task::spawn_blocking(move || sampler.sample())
                     .await
                     .unwrap_or_default()
             }
         }
     };
     if !stream {
-        let previous = if one_shot {
-            StatsSample::default()
+        let first = sample().await;
+        let (now, previous) = if one_shot || !sampler.is_running() {
+            (first, StatsSample::default())
         } else {
-            let first = sample().await;
             tokio::time::sleep(ONE_SHOT_WINDOW).await;
-            first
+            (sample().await, first)
         };
-        let now = sample().await;
         return Ok((
             [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
             render(&now, &previous),
@@ -128,6 +134,9 @@ async fn stats(
         let mut previous = StatsSample::default();
         loop {
             let now = sample().await;
+            if sampler.is_removed() {
+                return;
+            }
             if tx.send(Ok(render(&now, &previous))).await.is_err() {
                 return;
             }

@@ -218,9 +218,11 @@ impl EventFilter {
             .attributes
             .get("name")
             .map_or("", String::as_str);
+        // As Docker: `container=`, `network=`, … compare with the actor of every
+        // event, whatever its type, so `container=web` leaves out the network
+        // events that name web only in an attribute.
         let by_name = |kind: Kind| {
-            event.kind != kind.as_str()
-                || !f.contains(kind.as_str())
+            !f.contains(kind.as_str())
                 || fuzzy(kind.as_str(), &event.actor.id)
                 || fuzzy(kind.as_str(), name)
         };
@@ -337,8 +339,10 @@ mod tests {
         assert!(!filter(r#"{"image":["hello-world"]}"#).includes(&e));
         assert!(filter(r#"{"type":["container"]}"#).includes(&e));
         assert!(!filter(r#"{"type":["image"]}"#).includes(&e));
-        // A volume filter does not exclude container events.
-        assert!(filter(r#"{"volume":["x"]}"#).includes(&e));
+        // Docker compares a volume (network, ...) filter with every event's actor,
+        // so it leaves out container events (daemon/events/filter.go).
+        assert!(!filter(r#"{"volume":["x"]}"#).includes(&e));
+        assert!(!filter(r#"{"network":["x"]}"#).includes(&e));
         assert!(filter(r#"{"label":["image=busybox:latest"]}"#).includes(&e));
         assert!(EventFilter::new(Filters::parse(r#"{"colour":["x"]}"#).unwrap()).is_err());
     }

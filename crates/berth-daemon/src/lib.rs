@@ -70,6 +70,7 @@ impl Daemon {
             &config.data_root,
             &config.exec_root,
             config.network.clone(),
+            events.clone(),
         )?;
         let containers = containers::ContainerService::open(
             &config.data_root,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::DaemonError;
+use crate::containers::ContainerRecord;
 use crate::events::{EventBus, Kind};
 use crate::filters::Filters;
 
@@ -58,6 +59,30 @@ impl VolumeStore {
     fn event(&self, name: &str, action: &str) {
         let attributes = BTreeMap::from([("driver".to_string(), "local".to_string())]);
         self.events.publish(Kind::Volume, action, name, attributes);
+    }
+
+    /// Docker's `mount` event for each volume of a container about to start, and
+    /// its `unmount` event when the container has stopped.
+    pub(crate) fn log_mounts(&self, record: &ContainerRecord, mounted: bool) {
+        for m in record.mounts.iter().filter(|m| m.kind == "volume") {
+            let driver = if m.driver.is_empty() {
+                "local"
+            } else {
+                &m.driver
+            };
+            let mut attributes = BTreeMap::from([
+                ("driver".to_string(), driver.to_string()),
+                ("container".to_string(), record.id.clone()),
+            ]);
+            if mounted {
+                attributes.insert("destination".into(), m.destination.clone());
+                attributes.insert("read/write".into(), m.rw.to_string());
+                attributes.insert("propagation".into(), m.propagation.clone());
+            }
+            let action = if mounted { "mount" } else { "unmount" };
+            self.events
+                .publish(Kind::Volume, action, &m.name, attributes);
+        }
     }
 
     fn dir(&self, name: &str) -> PathBuf {

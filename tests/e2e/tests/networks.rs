@@ -2,9 +2,9 @@
 //! address, gateway route, inspect), published ports (DNAT and the loopback proxy,
 //! `docker port`, `ps`), teardown, and a daemon restart. Needs root.
 //!
-//! Traffic goes only to 127.0.0.0/8 and to the bridge this test's daemon made; each
-//! daemon has a bridge, subnet and nft table of its own, removed by the harness also
-//! when a test fails.
+//! Traffic goes only to 127.0.0.0/8, to the host's own address and to the bridge this
+//! test's daemon made (all local: nothing leaves the host); each daemon has a bridge,
+//! subnet and nft table of its own, removed by the harness also when a test fails.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -678,4 +678,137 @@ fn berth_network_commands_match_docker() {
     );
     let out = d.berth(["network", "prune", "-f"]).assert_success();
     assert_eq!(out, "");
+}
+
+/// The host's own address on its default route (`ip route get`; no packet is sent):
+/// the non-loopback address a user would publish to.
+fn host_address() -> String {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "route", "get", "192.0.2.1"])
+        .output()
+        .expect("run ip route get");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words
+        .by_ref()
+        .find(|w| *w == "src")
+        .and_then(|_| words.next())
+        .unwrap_or_else(|| panic!("this host has no route with a source address: {text}"))
+        .to_string()
+}
+
+/// A static UDP echo server built for the test (busybox has no UDP tool), in the
+/// daemon's directory so the harness removes it.
+fn udp_echo_binary(d: &Berthd) -> std::path::PathBuf {
+    let src = d.root().join("udpecho.c");
+    std::fs::write(
+        &src,
+        r#"#include <arpa/inet.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(atoi(argv[1]));
+    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) return 1;
+    char buf[2048];
+    for (;;) {
+        struct sockaddr_in peer;
+        socklen_t len = sizeof peer;
+        ssize_t n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&peer, &len);
+        if (n >= 0) sendto(s, buf, n, 0, (struct sockaddr *)&peer, len);
+    }
+}
+"#,
+    )
+    .unwrap();
+    let bin = d.root().join("udpecho");
+    let out = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("gcc runs (apt-get install gcc libc6-dev)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// Sends `message` to `addr` over UDP; the echoed datagram, if one came back.
+fn udp_echo(addr: &str, message: &str) -> Option<String> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    s.send_to(message.as_bytes(), addr).ok()?;
+    let mut buf = [0u8; 2048];
+    let (n, _) = s.recv_from(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+#[test]
+fn udp_ports_are_published_on_loopback_and_on_the_host_s_own_address() {
+    let d = daemon();
+    let echo = udp_echo_binary(&d);
+    let (only_loopback, all) = (free_udp_port(), free_udp_port());
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-v",
+        &format!("{}:/udpecho:ro", echo.display()),
+        "-p",
+        &format!("127.0.0.1:{only_loopback}:5000/udp"),
+        "-p",
+        &format!("{all}:5000/udp"),
+        "busybox",
+        "/udpecho",
+        "5000",
+    ])
+    .assert_success();
+    for addr in [
+        format!("127.0.0.1:{only_loopback}"),
+        format!("127.0.0.1:{all}"),
+        format!("{}:{all}", host_address()),
+    ] {
+        let reply = eventually(Duration::from_secs(10), || udp_echo(&addr, "ping"));
+        assert_eq!(reply.as_deref(), Some("ping"), "no echo through {addr}");
+    }
+    let ports = d.docker(["port", "udp"]).assert_success();
+    let mut lines: Vec<&str> = ports.lines().collect();
+    lines.sort_unstable();
+    let (a, b) = (
+        format!("5000/udp -> 0.0.0.0:{all}"),
+        format!("5000/udp -> 127.0.0.1:{only_loopback}"),
+    );
+    assert_eq!(lines, [a.as_str(), b.as_str()]);
+    assert!(
+        nft_table(&d).contains(&format!("udp dport {all} dnat")),
+        "{}",
+        nft_table(&d)
+    );
+    d.docker(["rm", "-f", "udp"]).assert_success();
+    assert!(!nft_table(&d).contains(&format!("udp dport {all}")));
+}
+
+#[test]
+fn published_tcp_port_answers_on_the_host_s_own_address() {
+    let d = daemon();
+    let port = free_port();
+    httpd(&d, "own", &["-p", &format!("{port}:80")]);
+    let addr = format!("{}:{port}", host_address());
+    let body = eventually(Duration::from_secs(10), || http_get(&addr));
+    assert!(
+        body.is_some_and(|b| b.contains("hello from own")),
+        "no answer on {addr}"
+    );
+    d.docker(["rm", "-f", "own"]).assert_success();
 }

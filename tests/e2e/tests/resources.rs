@@ -158,6 +158,197 @@ fn stats_reports_cpu_memory_and_pids_from_the_cgroup() {
     d.docker(["rm", "-f", "busy"]).assert_success();
 }
 
+/// Our own child process, killed and reaped however the test ends; its stdout is
+/// collected by a thread.
+struct Watched {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Watched {
+    fn spawn(mut cmd: std::process::Command) -> Watched {
+        use std::io::Read;
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("command starts");
+        let mut stdout = child.stdout.take().unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Watched { child, out }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
+    /// The exit status if the process ends within `limit`.
+    fn wait_for(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let end = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < end {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw streamed `GET` of `path` on the daemon's socket for `secs` seconds.
+fn stream_for(d: &Berthd, path: &str, secs: u64) -> Watched {
+    let mut curl = std::process::Command::new("curl");
+    curl.args(["-sN", "--max-time", &secs.to_string(), "--unix-socket"])
+        .arg(d.socket())
+        .arg(format!("http://x/v1.44{path}"));
+    Watched::spawn(curl)
+}
+
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn streamed_stats_send_a_sample_per_second_with_the_previous_as_baseline() {
+    let d = daemon();
+    d.docker(["run", "-d", "--name", "s1", "busybox", "sleep", "1000"])
+        .assert_success();
+    d.docker(["create", "--name", "s0", "busybox", "true"])
+        .assert_success();
+    let mut running = stream_for(&d, "/containers/s1/stats", 4);
+    let mut stopped = stream_for(&d, "/containers/s0/stats", 4);
+    running.wait_for(std::time::Duration::from_secs(10));
+    stopped.wait_for(std::time::Duration::from_secs(10));
+    let samples = json_lines(&running.text());
+    assert!(samples.len() >= 3, "{}", running.text());
+    for pair in samples.windows(2) {
+        assert_ne!(pair[0]["read"], pair[1]["read"]);
+        assert_eq!(pair[1]["preread"], pair[0]["read"]);
+        assert_eq!(
+            pair[1]["precpu_stats"]["cpu_usage"],
+            pair[0]["cpu_stats"]["cpu_usage"]
+        );
+        assert_eq!(pair[1]["pids_stats"]["current"], 1);
+    }
+    // A stopped container streams empty samples, as Docker's collector publishes them.
+    let empty = json_lines(&stopped.text());
+    assert!(empty.len() >= 3, "{}", stopped.text());
+    assert_eq!(empty[1]["name"], "/s0");
+    assert_eq!(empty[1]["read"], "0001-01-01T00:00:00Z");
+    assert_eq!(empty[1]["cpu_stats"]["cpu_usage"]["total_usage"], 0);
+    // Without streaming, a stopped container answers at once.
+    let t0 = std::time::Instant::now();
+    let one = d.request("GET", "/containers/s0/stats?stream=false", None);
+    assert!(t0.elapsed() < std::time::Duration::from_millis(400));
+    assert_eq!(one.json()["id"].as_str().unwrap().len(), 64);
+    let both = d.request(
+        "GET",
+        "/containers/s1/stats?stream=true&one-shot=true",
+        None,
+    );
+    assert_eq!(both.status, 400, "{}", both.text());
+    // Removing the container ends its stream, as in Docker.
+    let mut watch = stream_for(&d, "/containers/s1/stats", 60);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    d.docker(["rm", "-f", "s1"]).assert_success();
+    let status = watch.wait_for(std::time::Duration::from_secs(10));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", watch.text());
+}
+
+#[test]
+fn docker_stats_streams_refreshed_tables_until_interrupted() {
+    use rustix::process::Signal;
+    use std::time::Duration;
+    let d = daemon();
+    d.docker(["run", "-d", "--name", "w1", "busybox", "sleep", "1000"])
+        .assert_success();
+    d.docker(["create", "--name", "w0", "busybox", "true"])
+        .assert_success();
+    let format = "{{.Name}}|{{.PIDs}}";
+    // Named containers, one running and one stopped.
+    let mut cmd = d.docker_cmd();
+    cmd.args(["stats", "--format", format, "w1", "w0"]);
+    let mut named = Watched::spawn(cmd);
+    assert!(
+        berth_e2e::eventually(Duration::from_secs(15), || named
+            .text()
+            .matches("\x1b[H")
+            .count()
+            >= 4),
+        "{}",
+        named.text()
+    );
+    let text = named.text();
+    let last = text.rsplit("\x1b[H").next().unwrap();
+    assert!(last.contains("w1|1"), "{text:?}");
+    assert!(last.contains("w0|0"), "{text:?}");
+    // The CLI (28.x) does not watch its interrupt for named containers
+    // (docker/cli#6090, the same against dockerd): its third SIGINT ends it.
+    for _ in 0..3 {
+        named.signal(Signal::INT);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(named.wait_for(Duration::from_secs(10)).is_some());
+    // All running containers: the first SIGINT ends the event watch and the command.
+    let mut cmd = d.docker_cmd();
+    cmd.args(["stats", "--format", format]);
+    let mut all = Watched::spawn(cmd);
+    assert!(
+        berth_e2e::eventually(Duration::from_secs(15), || all
+            .text()
+            .matches("w1|1")
+            .count()
+            >= 3),
+        "{}",
+        all.text()
+    );
+    assert!(!all.text().contains("w0|"), "{}", all.text());
+    all.signal(Signal::INT);
+    let status = all.wait_for(Duration::from_secs(10)).expect("stats ends");
+    assert_eq!(status.code(), Some(130));
+    // berth's own CLI streams too and ends on SIGINT.
+    let mut cmd = d.berth_cmd();
+    cmd.args(["stats", "--format", format, "w1"]);
+    let mut berth = Watched::spawn(cmd);
+    assert!(
+        berth_e2e::eventually(Duration::from_secs(15), || berth
+            .text()
+            .matches("w1|1")
+            .count()
+            >= 2),
+        "{}",
+        berth.text()
+    );
+    berth.signal(Signal::INT);
+    assert!(berth.wait_for(Duration::from_secs(10)).is_some());
+    d.docker(["rm", "-f", "w1", "w0"]).assert_success();
+}
+
 #[test]
 fn update_changes_limits_of_a_running_container() {
     let d = daemon();

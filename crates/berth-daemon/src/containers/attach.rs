@@ -25,7 +25,11 @@ impl ContainerService {
             )));
         }
         match shim::call(&self.state_dir(&r.id), &Request::Resize { height, width }).await {
-            Ok(Reply::Ok) => Ok(()),
+            Ok(Reply::Ok) => {
+                let size = [("height", height.to_string()), ("width", width.to_string())];
+                self.event(&r, "resize", &size);
+                Ok(())
+            }
             Ok(other) => Err(DaemonError::internal(format!(
                 "cannot resize the terminal of container {}: {other:?}",
                 r.id

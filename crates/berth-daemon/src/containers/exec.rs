@@ -410,6 +410,27 @@ impl ContainerService {
         }
     }
 
+    /// Reports that the client detached from an exec's stream with its detach keys
+    /// (Docker's `exec_detach` event); the process keeps running.
+    pub fn exec_detached(&self, id: &str) {
+        let container = self
+            .execs
+            .by_id
+            .lock()
+            .expect("execs lock")
+            .get(id)
+            .map(|r| r.container_id.clone());
+        if let Some(c) = container
+            && let Ok(entry) = self.get(&c)
+        {
+            self.event(
+                &entry.record(),
+                "exec_detach",
+                &[("execID", id.to_string())],
+            );
+        }
+    }
+
     /// `POST /exec/{id}/resize`.
     ///
     /// # Errors

@@ -53,7 +53,7 @@ use crate::{DaemonError, ErrorKind};
 pub use archive::{ContainerRoot, ExtractOptions, PathStat};
 pub use commit::CommitOptions;
 pub use model::{Config, ContainerRecord, HostConfig};
-pub use resources::{StatsSample, TopResult, UpdateRequest};
+pub use resources::{StatsSample, StatsSampler, TopResult, UpdateRequest};
 use rootfs::RootfsPaths;
 
 /// How long `start` waits for clients that attached before it to be connected.
@@ -583,6 +583,7 @@ impl ContainerService {
         ) {
             return Err(fail(io_err("cannot write launch spec")(e), entry));
         }
+        self.volumes.log_mounts(&record, true);
         let ready = match shim::spawn(&state_dir).await {
             Ok(r) => r,
             Err(e) => return Err(fail(DaemonError::internal(e.message), entry)),
@@ -725,6 +726,7 @@ impl ContainerService {
         }
         let _ = std::fs::remove_dir_all(self.state_dir(&record.id));
         self.networks.detach(&record.id).await;
+        self.volumes.log_mounts(&record, false);
         // Before the state says "exited": `stop` and `kill` waiters look at it and then
         // report their own events, which Docker always sends after `die`.
         if status.oom_killed {

@@ -3,11 +3,13 @@
 //! (counter samples) and `update` (new limits applied live and recorded).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use berth_cgroups::{Cgroup, Limits, Sample};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use super::model::{RestartPolicy, ZERO_TIME};
 use super::{ContainerService, Entry, spec};
@@ -58,6 +60,47 @@ pub struct StatsSample {
     cgroup: Sample,
     system_cpu_ns: u64,
     networks: BTreeMap<String, Value>,
+}
+
+/// The samples of one container for one stats request or stream.
+///
+/// The cgroup is located once, when the stream starts, instead of reading
+/// /proc/self/mountinfo for every sample: its directories are named after the container
+/// ID, so they stay valid across a restart of the container, and mounts of the cgroup
+/// hierarchies do not move under a running daemon.
+pub struct StatsSampler {
+    entry: Arc<Entry>,
+    /// `None` when mountinfo could not be read: samples are then zero.
+    cgroup: Option<Cgroup>,
+    removed: watch::Receiver<bool>,
+}
+
+impl StatsSampler {
+    /// One sample: the cgroup's counters, the host's CPU time and the network
+    /// counters of the container's namespace. A container that is not running gives
+    /// an empty sample without a time, as Docker's collector publishes one.
+    pub fn sample(&self) -> StatsSample {
+        let r = self.entry.record();
+        if !r.state.running {
+            return StatsSample::default();
+        }
+        StatsSample {
+            at: Some(Utc::now()),
+            cgroup: self.cgroup.as_ref().map(Cgroup::sample).unwrap_or_default(),
+            system_cpu_ns: berth_cgroups::system_cpu_ns(),
+            networks: network_counters(r.state.pid),
+        }
+    }
+
+    /// Whether the container is running now.
+    pub fn is_running(&self) -> bool {
+        self.entry.record().state.running
+    }
+
+    /// Whether the container has been removed (Docker then ends its stats stream).
+    pub fn is_removed(&self) -> bool {
+        *self.removed.borrow() || self.removed.has_changed().is_err()
+    }
 }
 
 fn not_running(id: &str) -> DaemonError {
@@ -184,24 +227,13 @@ impl ContainerService {
         parse_ps(&String::from_utf8_lossy(&output.stdout), &pids)
     }
 
-    /// One stats sample of a container (all zero when it is not running).
-    pub fn stats_sample(&self, entry: &Entry) -> StatsSample {
-        let r = entry.record();
-        if !r.state.running {
-            return StatsSample {
-                at: Some(Utc::now()),
-                ..StatsSample::default()
-            };
-        }
-        let cgroup = self
-            .cgroup_of(entry)
-            .map(|c| c.sample())
-            .unwrap_or_default();
-        StatsSample {
-            at: Some(Utc::now()),
-            cgroup,
-            system_cpu_ns: berth_cgroups::system_cpu_ns(),
-            networks: network_counters(r.state.pid),
+    /// A sampler for one stats request or stream of `entry`.
+    pub fn stats_sampler(&self, entry: &Arc<Entry>) -> StatsSampler {
+        let path = spec::cgroup_path(&entry.record(), &self.cgroup_parent);
+        StatsSampler {
+            entry: entry.clone(),
+            cgroup: Cgroup::find(&path).ok(),
+            removed: entry.removed.subscribe(),
         }
     }
 

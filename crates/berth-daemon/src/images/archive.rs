@@ -715,6 +715,9 @@ impl ImageService {
                     .map(|l| format!("blobs/sha256/{}", l.diff_id.hex()))
                     .collect(),
             });
+            // Docker names the image by its ID in a save event, whatever was asked.
+            let id = image.record.id;
+            self.log_event(&id, &id.to_string(), "save");
         }
         let index_json = serde_json::to_vec(&index).expect("index serializes");
         append_file(&mut tar, "index.json", &index_json).map_err(werr)?;

@@ -140,6 +140,10 @@ impl NetworkService {
             let _ = self.persist();
             return Err(e);
         }
+        let created = self.lock().networks.get(&id).cloned();
+        if let Some(n) = created {
+            self.event(&n, "create", None);
+        }
         tracing::info!(network = %id, name = %req.name, "network created");
         Ok(id)
     }
@@ -187,6 +191,7 @@ impl NetworkService {
             .remove(&bridge);
         blocking(move || link::delete_link(&bridge)).await?;
         self.write_table().await?;
+        self.event(&n, "destroy", None);
         tracing::info!(network = %n.id, name = %n.name, "network removed");
         Ok(())
     }
@@ -343,6 +348,7 @@ impl NetworkService {
             }
             let veth = e.veth.clone();
             blocking(move || link::delete_link(&veth)).await?;
+            self.event(&n, "disconnect", Some(&record.id));
         }
         self.persist()?;
         self.write_table().await

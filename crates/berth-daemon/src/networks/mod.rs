@@ -41,6 +41,7 @@ use serde_json::Value;
 
 use crate::DaemonError;
 use crate::containers::ContainerRecord;
+use crate::events::{EventBus, Kind};
 
 /// The bridge device's default name (dockerd's is `docker0`; berth keeps its own so
 /// that a real Docker can run beside it).
@@ -244,6 +245,8 @@ pub struct NetworkService {
     /// Serializes changes: each reads the state, changes the host, then writes the
     /// state and the firewall table.
     op: tokio::sync::Mutex<()>,
+    /// Docker's network events: create, connect, disconnect, destroy.
+    events: Arc<EventBus>,
     me: Weak<NetworkService>,
 }
 
@@ -293,6 +296,7 @@ impl NetworkService {
         data_root: &Path,
         exec_root: &Path,
         config: NetworkConfig,
+        events: Arc<EventBus>,
     ) -> Result<Arc<Self>, DaemonError> {
         if !valid_bridge_name(&config.bridge) {
             return Err(DaemonError::invalid(format!(
@@ -342,8 +346,23 @@ impl NetworkService {
             dns: Mutex::new(BTreeMap::new()),
             ready_bridges: Mutex::new(HashSet::new()),
             op: tokio::sync::Mutex::new(()),
+            events,
             me: me.clone(),
         }))
+    }
+
+    /// Publishes a network event as Docker does: the actor is the network, with its
+    /// name and driver type, and the container for connect and disconnect.
+    fn event(&self, network: &Network, action: &str, container: Option<&str>) {
+        let mut attributes = BTreeMap::from([
+            ("name".to_string(), network.name.clone()),
+            ("type".to_string(), "bridge".to_string()),
+        ]);
+        if let Some(c) = container {
+            attributes.insert("container".into(), c.to_string());
+        }
+        self.events
+            .publish(Kind::Network, action, &network.id, attributes);
     }
 
     /// The nftables table of this daemon: `berth` for the default bridge, else
@@ -756,9 +775,13 @@ impl NetworkService {
             self.proxies
                 .lock()
                 .expect("proxies lock")
-                .entry(id)
+                .entry(id.clone())
                 .or_default()
                 .extend(proxies);
+        }
+        let network = self.lock().networks.get(net_id).cloned();
+        if let Some(n) = network {
+            self.event(&n, "connect", Some(&id));
         }
         Ok(ip)
     }
@@ -906,6 +929,16 @@ impl NetworkService {
         }
         if let Err(e) = self.persist() {
             tracing::warn!(container = %id, error = %e, "cannot write network state");
+        }
+        let networks: Vec<Network> = {
+            let st = self.lock();
+            endpoints
+                .keys()
+                .filter_map(|n| st.networks.get(n).cloned())
+                .collect()
+        };
+        for n in &networks {
+            self.event(n, "disconnect", Some(id));
         }
         tracing::info!(container = %id, "container detached from its networks");
         true

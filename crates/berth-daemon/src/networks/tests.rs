@@ -8,6 +8,7 @@ fn svc(dir: &Path, bip: Option<&str>) -> Arc<NetworkService> {
             bridge: "bt0".into(),
             bip: bip.map(str::to_string),
         },
+        Arc::default(),
     )
     .unwrap()
 }
@@ -23,6 +24,7 @@ fn bad_bridge_name_or_bip_is_refused() {
                 bridge: bridge.into(),
                 bip: bip.map(str::to_string),
             },
+            Arc::default(),
         )
     };
     assert!(open("a-very-long-bridge-name", None).is_err());
