@@ -293,15 +293,26 @@ fn dockerignore_keeps_files_out_and_add_extracts_tarballs() {
             "ign",
             "sh",
             "-c",
-            "ls /ctx | sort | tr '\\n' ' '; cat /x/inside/file; stat -c '%u:%g %a' /owned",
+            "ls -A /ctx | sort | tr '\\n' ' '; cat /x/inside/file; stat -c '%u:%g %a' /owned",
         ])
         .assert_success();
     assert_eq!(
         out,
         ".dockerignore Dockerfile keep.log t.tar in\n33:33 600\n"
     );
-    let out = docker_build(&d, ctx.path(), &["-f", "Dockerfile"]);
-    out.assert_success();
+    // -f may name another Dockerfile in the context.
+    write(
+        ctx.path(),
+        "sub/Other.dockerfile",
+        "FROM busybox\nCOPY keep.log /k\n",
+    );
+    let f = ctx.path().join("sub/Other.dockerfile");
+    docker_build(&d, ctx.path(), &["-f", f.to_str().unwrap(), "-t", "other"]).assert_success();
+    assert_eq!(
+        d.docker(["run", "--rm", "other", "cat", "/k"])
+            .assert_success(),
+        "k"
+    );
     // A COPY of an ignored file fails as Docker's does.
     write(ctx.path(), "Dockerfile", "FROM busybox\nCOPY secret /\n");
     let out = docker_build(&d, ctx.path(), &[]);

@@ -242,7 +242,10 @@ impl BuildService {
             | layer::ApplyError::InvalidPath { .. }
             | layer::ApplyError::InvalidHeader { .. }
             | layer::ApplyError::Truncated { .. } => {
-                DaemonError::invalid(format!("failed to read build context: {e}"))
+                let cause = std::error::Error::source(&e)
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default();
+                DaemonError::invalid(format!("failed to read build context: {e}{cause}"))
             }
             other => DaemonError::internal(format!("cannot unpack build context: {other}")),
         })?;
@@ -505,6 +508,9 @@ impl BuildService {
         step: &Step,
         out: &Out<'_>,
     ) -> Result<(), BuildFailure> {
+        // An ARG's own image does not depend on the value it brings in (ARGs are not
+        // in the config): as in Docker, it is keyed by what was in effect before it.
+        let env_before = scope.cache_env();
         // Synthetic steps (`--label`) are literal: Docker does not expand them.
         let instruction = if step.line == 0 {
             step.instruction.clone()
@@ -564,7 +570,11 @@ impl BuildService {
                 .map(|d| d.to_string())
                 .unwrap_or_else(|| "scratch".into()),
             instruction: instruction.clone(),
-            env: scope.cache_env(),
+            env: if matches!(instruction, Instruction::Arg { .. }) {
+                env_before
+            } else {
+                scope.cache_env()
+            },
             platform: run.platform.clone(),
             sources,
         }
