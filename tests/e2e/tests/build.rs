@@ -333,3 +333,109 @@ fn buildkit_less_docker_build_uses_the_classic_endpoint_too() {
     let stdout = out.assert_success();
     assert!(stdout.trim().starts_with("sha256:"), "{stdout}");
 }
+
+#[test]
+fn berth_build_streams_the_context_and_prints_like_docker() {
+    let d = daemon();
+    let ctx = eleven_context();
+    write(ctx.path(), ".dockerignore", "dir/sub\n");
+    let out = d.berth(["build", "-t", "viaberth", ctx.path().to_str().unwrap()]);
+    let stdout = out.assert_success();
+    assert!(
+        stdout.starts_with("Sending build context to Docker daemon  "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Step 11/11 : CMD [\"cat\", \"/app/a.txt\"]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Successfully tagged viaberth:latest"),
+        "{stdout}"
+    );
+    let ls = d
+        .docker(["run", "--rm", "viaberth", "ls", "/app/dir"])
+        .assert_success();
+    assert_eq!(ls, "one\n", "ignored files are not sent");
+    // The same build through the docker CLI is all cache hits.
+    let again = docker_build(&d, ctx.path(), &[]).assert_success();
+    assert_eq!(again.matches(" ---> Using cache").count(), 10, "{again}");
+    // -q and --iidfile.
+    let iid = ctx.path().join("iid");
+    let quiet = d
+        .berth([
+            "build",
+            "-q",
+            "--iidfile",
+            iid.to_str().unwrap(),
+            ctx.path().to_str().unwrap(),
+        ])
+        .assert_success();
+    assert_eq!(quiet.trim(), fs::read_to_string(&iid).unwrap());
+    assert!(quiet.starts_with("sha256:"), "{quiet}");
+}
+
+#[test]
+fn berth_build_takes_a_dockerfile_from_stdin_or_outside_the_context() {
+    let d = daemon();
+    let out = d.berth_with_stdin(
+        ["build", "-t", "fromstdin", "-"],
+        b"FROM busybox\nRUN exit 4\n",
+    );
+    assert_eq!(berth_e2e::exit_code(&out), 4);
+    out.assert_stderr_contains("The command '/bin/sh -c exit 4' returned a non-zero code: 4");
+    assert_eq!(d.docker(["ps", "-aq"]).assert_success(), "");
+    let ctx = tempfile::tempdir().unwrap();
+    write(ctx.path(), "data", "D\n");
+    let other = tempfile::tempdir().unwrap();
+    write(
+        other.path(),
+        "Build.df",
+        "FROM busybox\nCOPY data /data\nLABEL from=outside\n",
+    );
+    let f = other.path().join("Build.df");
+    d.berth([
+        "build",
+        "-f",
+        f.to_str().unwrap(),
+        "--label",
+        "extra=1",
+        "-t",
+        "outside",
+        ctx.path().to_str().unwrap(),
+    ])
+    .assert_success();
+    let out = d
+        .docker(["run", "--rm", "outside", "cat", "/data"])
+        .assert_success();
+    assert_eq!(out, "D\n");
+    let labels = d
+        .docker([
+            "inspect",
+            "-f",
+            "{{.Config.Labels.from}} {{.Config.Labels.extra}}",
+            "outside",
+        ])
+        .assert_success();
+    assert_eq!(labels.trim(), "outside 1");
+    // A tarball context.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    let df = b"FROM busybox\nCOPY x /x\n";
+    h.set_size(df.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "Dockerfile", &df[..]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "x", &b"X\n"[..]).unwrap();
+    let tarball = ctx.path().join("ctx.tar");
+    fs::write(&tarball, b.into_inner().unwrap()).unwrap();
+    d.berth(["build", "-t", "fromtar", tarball.to_str().unwrap()])
+        .assert_success();
+    assert_eq!(
+        d.docker(["run", "--rm", "fromtar", "cat", "/x"])
+            .assert_success(),
+        "X\n"
+    );
+}
