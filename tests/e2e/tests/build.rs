@@ -300,13 +300,15 @@ fn dockerignore_keeps_files_out_and_add_extracts_tarballs() {
         out,
         ".dockerignore Dockerfile keep.log t.tar in\n33:33 600\n"
     );
-    // -f may name another Dockerfile in the context.
+    // -f may name a Dockerfile outside the context (the docker CLI then sends a
+    // tarball without its end blocks).
+    let elsewhere = tempfile::tempdir().unwrap();
     write(
-        ctx.path(),
-        "sub/Other.dockerfile",
+        elsewhere.path(),
+        "Other.dockerfile",
         "FROM busybox\nCOPY keep.log /k\n",
     );
-    let f = ctx.path().join("sub/Other.dockerfile");
+    let f = elsewhere.path().join("Other.dockerfile");
     docker_build(&d, ctx.path(), &["-f", f.to_str().unwrap(), "-t", "other"]).assert_success();
     assert_eq!(
         d.docker(["run", "--rm", "other", "cat", "/k"])

@@ -237,6 +237,11 @@ impl BuildService {
             whiteouts: false,
             ..ApplyOptions::default()
         };
+        let reader = TarTail {
+            inner: reader,
+            pos: 0,
+            tail: None,
+        };
         layer::apply_layer(&root, reader, &opts).map_err(|e| match e {
             layer::ApplyError::Read { .. }
             | layer::ApplyError::InvalidPath { .. }
@@ -1115,6 +1120,35 @@ impl BuildService {
     }
 }
 
+/// Completes a tarball that ends without its last entry's padding and the
+/// end-of-archive blocks. The docker CLI sends such a context when `-f` names a
+/// Dockerfile outside it (its tar wrapper closes the pipe before the tar writer);
+/// Go's reader, so dockerd, accepts that, the `tar` crate does not. A complete
+/// tarball is never read up to its end, so the zeros added here are never seen.
+struct TarTail<R> {
+    inner: R,
+    pos: u64,
+    tail: Option<u64>,
+}
+
+impl<R: Read> Read for TarTail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(left) = &mut self.tail {
+            let n = (*left).min(buf.len() as u64) as usize;
+            buf[..n].fill(0);
+            *left -= n as u64;
+            return Ok(n);
+        }
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.tail = Some((512 - self.pos % 512) % 512 + 1024);
+            return self.read(buf);
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// Where a COPY/ADD/WORKDIR writes: a never-started container of the current image,
 /// or for `FROM scratch` a plain directory that becomes the first layer.
 enum WorkRoot {
@@ -1352,6 +1386,30 @@ fn read_dockerfile(context: &Path, name: &str) -> Result<(Dockerfile, IgnoreMatc
 mod tests {
     use super::*;
     use berth_build::parser::Heredoc;
+
+    #[test]
+    fn a_tarball_without_its_end_blocks_is_completed() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "f", &b"abc"[..]).unwrap();
+        let full = b.into_inner().unwrap();
+        // Header and data, no padding, no end-of-archive blocks.
+        let cut = &full[..512 + 3];
+        let mut out = Vec::new();
+        TarTail {
+            inner: cut,
+            pos: 0,
+            tail: None,
+        }
+        .read_to_end(&mut out)
+        .unwrap();
+        assert_eq!(out.len(), 512 * 4);
+        let mut a = tar::Archive::new(&out[..]);
+        let names: Vec<_> = a.entries().unwrap().map(|e| e.unwrap().size()).collect();
+        assert_eq!(names, [3]);
+    }
 
     #[test]
     fn a_lone_heredoc_marker_runs_the_body_as_the_script() {
