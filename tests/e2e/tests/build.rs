@@ -441,3 +441,60 @@ fn berth_build_takes_a_dockerfile_from_stdin_or_outside_the_context() {
         "X\n"
     );
 }
+
+/// A one-file HTTP server on 127.0.0.1 that serves `body` for every request, for as
+/// long as the returned guard lives.
+fn serve(body: &'static [u8]) -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    let mut req = [0u8; 2048];
+                    let _ = s.read(&mut req);
+                    let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+                    let _ = s.write_all(body);
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+    });
+    (format!("http://{addr}"), stop)
+}
+
+#[test]
+fn add_downloads_urls_and_their_content_keys_the_cache() {
+    let d = daemon();
+    let (base, stop) = serve(b"remote content\n");
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!("FROM busybox\nADD {base}/files/remote.txt /srv/\nRUN cat /srv/remote.txt\n"),
+    );
+    // RUN containers reach 127.0.0.1 of the host only through the daemon's ADD.
+    let out = docker_build(&d, ctx.path(), &["-t", "url"]).assert_success();
+    assert!(out.contains("remote content"), "{out}");
+    let mode = d
+        .docker(["run", "--rm", "url", "stat", "-c", "%a", "/srv/remote.txt"])
+        .assert_success();
+    assert_eq!(mode, "600\n");
+    let again = docker_build(&d, ctx.path(), &[]).assert_success();
+    assert_eq!(again.matches("Using cache").count(), 2, "{again}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // COPY refuses URLs, as Docker's does.
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!("FROM busybox\nCOPY {base}/x /x\n"),
+    );
+    let out = docker_build(&d, ctx.path(), &[]);
+    out.assert_failure();
+    out.assert_stderr_contains("source can't be a URL for COPY");
+}

@@ -35,6 +35,7 @@
 mod cache;
 mod config;
 mod copy;
+mod fetch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -527,6 +528,7 @@ impl BuildService {
         // What COPY/ADD take, resolved before the probe: their checksum is part of
         // the key, and a missing source fails the step either way.
         let mut copy_from: Option<Digest> = None;
+        let mut downloads: Vec<fetch::Download> = Vec::new();
         let mut checksum = None;
         let mut sources = None;
         if let Instruction::Copy(c) | Instruction::Add(c) = &instruction {
@@ -544,11 +546,14 @@ impl BuildService {
                 sources = Some(format!("from {id} {}", c.sources.join("\u{0}")));
             } else {
                 let local: Vec<String> = c.sources.iter().filter(|s| !is_url(s)).cloned().collect();
-                if c.sources.iter().any(|s| is_url(s)) {
-                    return Err(DaemonError::invalid(
-                        "ADD from a URL is not supported by this builder yet",
-                    )
-                    .into());
+                let is_add = matches!(instruction, Instruction::Add(_));
+                for url in c.sources.iter().filter(|s| is_url(s)) {
+                    if !is_add {
+                        return Err(DaemonError::invalid("source can't be a URL for COPY").into());
+                    }
+                    let path = run.scratch_dir.join(format!("url-{}", random_hex(6)));
+                    let got = fetch::download(url, &path).await?;
+                    downloads.push(got);
                 }
                 let root = run.context.to_path_buf();
                 let ignore = run.ignore.clone();
@@ -559,6 +564,9 @@ impl BuildService {
                 .map_err(|e| DaemonError::internal(format!("checksum task failed: {e}")))?
                 .map_err(|e| context_error(&e))?;
                 let mut digest = sum.digest.clone();
+                for d in &downloads {
+                    digest.push_str(&format!(" url:{}:{}", d.name, d.sha256));
+                }
                 if !c.inline.is_empty() {
                     digest.push_str(&serde_json::to_string(&c.inline).unwrap_or_default());
                 }
@@ -617,8 +625,15 @@ impl BuildService {
                         .unwrap_or_else(|| c.sources.join(" ")),
                     c.dest
                 ));
-                self.copy_step(run, state, c, add, copy_from, checksum, created_by)
-                    .await?
+                let result = self
+                    .copy_step(
+                        run, state, c, add, copy_from, checksum, &downloads, created_by,
+                    )
+                    .await;
+                for d in &downloads {
+                    let _ = std::fs::remove_file(&d.path);
+                }
+                result?
             }
             Instruction::Workdir { path } => {
                 let dir = copy::absolute(&if path.starts_with('/') {
@@ -882,6 +897,7 @@ impl BuildService {
         add: bool,
         from: Option<Digest>,
         checksum: Option<berth_build::context::FileSetChecksum>,
+        downloads: &[fetch::Download],
         created_by: String,
     ) -> Result<Digest, BuildFailure> {
         let workdir = state.config.working_dir.clone().unwrap_or_default();
@@ -921,8 +937,33 @@ impl BuildService {
                     let sources = checksum.map(|s| s.sources).unwrap_or_default();
                     let d = dest.clone();
                     let inline = c.inline.clone();
+                    let fetched = downloads.to_vec();
                     builder = tokio::task::spawn_blocking(move || {
                         copy::write_context_sources(&mut builder, &ctx, &sources, &d, attrs, add)?;
+                        for f in &fetched {
+                            let target = if d.is_dir {
+                                format!("{}/{}", d.path, f.name)
+                            } else {
+                                d.path.clone()
+                            };
+                            let file = std::fs::File::open(&f.path)
+                                .map_err(io_internal("cannot stage copy"))?;
+                            let mut h = tar::Header::new_gnu();
+                            h.set_size(f.size);
+                            // Docker gives downloads 0600 and the Last-Modified time.
+                            h.set_mode(attrs.chmod.unwrap_or(0o600));
+                            h.set_mtime(f.mtime);
+                            let (u, g) = attrs.owner.unwrap_or((0, 0));
+                            h.set_uid(u.into());
+                            h.set_gid(g.into());
+                            builder
+                                .append_data(
+                                    &mut h,
+                                    copy::absolute(&target).trim_start_matches('/'),
+                                    file,
+                                )
+                                .map_err(io_internal("cannot stage copy"))?;
+                        }
                         for f in &inline {
                             let mut h = tar::Header::new_gnu();
                             h.set_size(f.data.len() as u64);
