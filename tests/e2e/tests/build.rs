@@ -498,3 +498,52 @@ fn add_downloads_urls_and_their_content_keys_the_cache() {
     out.assert_failure();
     out.assert_stderr_contains("source can't be a URL for COPY");
 }
+
+#[test]
+fn refused_requests_are_http_errors_with_docker_messages() {
+    let d = Berthd::start();
+    // Not a tarball: refused after the upload was read (no broken pipe for the client).
+    let garbage = vec![b'x'; 3 << 20];
+    let r = d.request(
+        "POST",
+        "/v1.44/build",
+        Some(("application/x-tar", &garbage)),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("failed to read build context"),
+        "{}",
+        r.text()
+    );
+    // A bad tag is refused before anything is read.
+    let r = d.request(
+        "POST",
+        "/v1.44/build?t=Bad:Tag:x",
+        Some(("application/x-tar", &garbage)),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    // No Dockerfile (the docker CLI checks that itself; raw clients do not).
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "x", &b"1"[..]).unwrap();
+    let tarball = b.into_inner().unwrap();
+    let r = d.request(
+        "POST",
+        "/v1.44/build",
+        Some(("application/x-tar", &tarball)),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("Cannot locate specified Dockerfile: Dockerfile"),
+        "{}",
+        r.text()
+    );
+    // A Dockerfile that does not parse: a plain HTTP error the CLI prints.
+    let ctx = tempfile::tempdir().unwrap();
+    write(ctx.path(), "Dockerfile", "FROM busybox\nFOO bar\n");
+    let out = docker_build(&d, ctx.path(), &[]);
+    out.assert_stderr_contains("dockerfile parse error on line 2: unknown instruction: FOO");
+}

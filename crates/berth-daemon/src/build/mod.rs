@@ -226,7 +226,18 @@ impl BuildService {
     ///
     /// # Errors
     /// `InvalidArgument` for a body that is not a tarball, `Internal` otherwise.
-    pub fn receive_context(&self, body: impl Read + Send) -> Result<BuildContext, DaemonError> {
+    pub fn receive_context(&self, mut body: impl Read + Send) -> Result<BuildContext, DaemonError> {
+        let result = self.unpack_context(&mut body);
+        if result.is_err() {
+            // Read what the client is still sending (within a bound) before the error
+            // is answered: closing on an unread upload makes the client report a broken
+            // pipe instead of the error.
+            let _ = std::io::copy(&mut body.take(64 << 20), &mut std::io::sink());
+        }
+        result
+    }
+
+    fn unpack_context(&self, body: &mut (impl Read + Send)) -> Result<BuildContext, DaemonError> {
         let ctx = BuildContext {
             dir: self.root.join("tmp").join(random_hex(8)),
         };
