@@ -225,9 +225,9 @@ async fn create(
 }
 
 /// How much of a refused upload is read and discarded before the error is sent.
-const DRAIN_LIMIT: u64 = 64 << 20;
+pub(crate) const DRAIN_LIMIT: u64 = 64 << 20;
 
-async fn drain(req: Request, limit: u64) {
+pub(crate) async fn drain(req: Request, limit: u64) {
     use http_body_util::BodyExt;
     let mut body = req.into_body();
     let mut seen = 0u64;

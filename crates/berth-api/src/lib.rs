@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod archive;
+mod build;
 mod containers;
 mod distribution;
 mod error;
@@ -51,6 +52,7 @@ fn routes() -> Router<Arc<Daemon>> {
     Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(build::routes())
         .merge(distribution::routes())
         .merge(containers::routes())
         .merge(archive::routes())

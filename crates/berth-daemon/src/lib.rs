@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod containers;
 mod error;
 pub mod events;
@@ -47,6 +48,7 @@ pub struct Daemon {
     containers: Arc<containers::ContainerService>,
     events: Arc<events::EventBus>,
     networks: Arc<networks::NetworkService>,
+    build: build::BuildService,
 }
 
 impl Daemon {
@@ -80,12 +82,15 @@ impl Daemon {
             events.clone(),
             networks.clone(),
         )?;
+        let build =
+            build::BuildService::open(&config.data_root, images.clone(), containers.clone())?;
         Ok(Daemon {
             config,
             images,
             containers,
             events,
             networks,
+            build,
         })
     }
 
@@ -121,6 +126,11 @@ impl Daemon {
     /// The container service.
     pub fn containers(&self) -> &Arc<containers::ContainerService> {
         &self.containers
+    }
+
+    /// The build service (`POST /build`).
+    pub fn build(&self) -> &build::BuildService {
+        &self.build
     }
 
     /// The image service.

@@ -85,6 +85,8 @@ pub(crate) enum Command {
     /// Attach local standard input, output, and error streams to a running container
     #[command(after_long_help = "berth container attach, berth attach")]
     Attach(container::AttachArgs),
+    /// Build an image from a Dockerfile
+    Build(image::BuildArgs),
     /// Create a new image from a container's changes
     Commit(container::CommitArgs),
     /// Define and run multi-container applications

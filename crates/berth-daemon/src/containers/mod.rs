@@ -1163,6 +1163,12 @@ impl ContainerService {
         shim::attach(&self.state_dir(&entry.record().id), stdin, stdout, stderr).await
     }
 
+    /// A container's writable layer (its overlay upper directory), which the build
+    /// executor commits after a step.
+    pub fn upper_dir(&self, entry: &Entry) -> PathBuf {
+        RootfsPaths::under(&self.dir(&entry.record().id)).upper
+    }
+
     /// The data directory of a container.
     pub fn container_dir(&self, entry: &Entry) -> PathBuf {
         self.dir(&entry.record().id)

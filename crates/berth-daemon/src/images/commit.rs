@@ -133,10 +133,7 @@ impl ImageService {
             .as_ref()
             .map(|p| p.record.layers.iter().map(|l| l.diff_id).collect())
             .unwrap_or_default();
-        let mut layers: Vec<LayerRecord> = parent
-            .as_ref()
-            .map(|p| p.record.layers.clone())
-            .unwrap_or_default();
+        let mut new_layer = None;
         if !empty_layer {
             let parent_chain = chain_ids(&diff_ids).last().copied();
             diff_ids.push(diff_id);
@@ -155,7 +152,7 @@ impl ImageService {
             let blob_digest = pending
                 .commit(Some(diff_id))
                 .map_err(internal("cannot commit layer"))?;
-            layers.push(LayerRecord {
+            new_layer = Some(LayerRecord {
                 blob: blob_digest,
                 media_type: berth_oci::image::media_type::OCI_LAYER.into(),
                 blob_size: stats.size,
@@ -163,13 +160,54 @@ impl ImageService {
                 diff_size: stats.size,
             });
         }
+        let id = self.record_commit(parent.as_deref(), new_layer, req, target)?;
+        tracing::info!(image = %id, layer = %diff_id, empty_layer, "image committed");
+        Ok(id)
+    }
+
+    /// Records a new image that changes only the config of `req.parent` (no layer, a
+    /// history entry marked `empty_layer`): what a Dockerfile's ENV, LABEL, CMD and
+    /// the like produce. Nothing is packed or unpacked.
+    ///
+    /// # Errors
+    /// As [`ImageService::commit_layer`].
+    pub fn commit_config(&self, req: &LayerCommit) -> Result<Digest, DaemonError> {
+        let target = if req.repo.is_empty() {
+            None
+        } else {
+            Some(repo_tag_reference(&req.repo, &req.tag)?)
+        };
+        let parent = match &req.parent {
+            Some(id) => Some(self.get(&id.to_string())?),
+            None => None,
+        };
+        let _gc = self.gc.read().expect("gc lock");
+        self.record_commit(parent.as_deref(), None, req, target)
+    }
+
+    /// Writes the config and record of a committed image: the parent's layers plus
+    /// `layer` (already committed), the parent's history plus one entry.
+    fn record_commit(
+        &self,
+        parent: Option<&super::Image>,
+        layer: Option<LayerRecord>,
+        req: &LayerCommit,
+        target: Option<berth_oci::reference::Reference>,
+    ) -> Result<Digest, DaemonError> {
+        let empty_layer = layer.is_none();
+        let mut diff_ids: Vec<Digest> = parent
+            .map(|p| p.record.layers.iter().map(|l| l.diff_id).collect())
+            .unwrap_or_default();
+        let mut layers: Vec<LayerRecord> =
+            parent.map(|p| p.record.layers.clone()).unwrap_or_default();
+        if let Some(l) = layer {
+            diff_ids.push(l.diff_id);
+            layers.push(l);
+        }
 
         let now = Utc::now();
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        let mut history = parent
-            .as_ref()
-            .map(|p| p.config.history.clone())
-            .unwrap_or_default();
+        let mut history = parent.map(|p| p.config.history.clone()).unwrap_or_default();
         history.push(History {
             created: Some(now),
             created_by: non_empty(&req.created_by),
@@ -188,7 +226,6 @@ impl ImageService {
         config.created = Some(now);
         config.author = non_empty(&req.author);
         config.architecture = parent
-            .as_ref()
             .map(|p| p.config.architecture.clone())
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| super::host_arch().to_string());
@@ -231,7 +268,6 @@ impl ImageService {
         if let Some(target) = target {
             self.set_reference(&mut state, target, id, true)?;
         }
-        tracing::info!(image = %id, layer = %diff_id, empty_layer, "image committed");
         Ok(id)
     }
 }

@@ -68,6 +68,7 @@ pub(crate) async fn run(cli: Cli, ctx: Ctx) -> anyhow::Result<()> {
         Command::Exec(a) => container::exec::exec(&ctx, a).await,
         Command::History(a) => image::history::run(&ctx, a).await,
         Command::Image(g) => image::run_group(&ctx, g).await,
+        Command::Build(a) => image::build::run(&ctx, a).await,
         Command::Images(a) => image::list::run(&ctx, a, true).await,
         Command::Import(a) => image::transfer::import(&ctx, a).await,
         Command::Info(a) => system::info(&ctx, a).await,

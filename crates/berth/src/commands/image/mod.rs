@@ -1,5 +1,6 @@
 //! `berth image ...` and the top-level image commands (`images`, `rmi`, ...).
 
+pub(crate) mod build;
 pub(crate) mod history;
 pub(crate) mod list;
 pub(crate) mod remove;
@@ -7,6 +8,7 @@ pub(crate) mod transfer;
 
 use clap::{Args, Subcommand};
 
+pub(crate) use build::BuildArgs;
 pub(crate) use history::HistoryArgs;
 pub(crate) use list::ListArgs;
 pub(crate) use remove::{PruneArgs, RemoveArgs, TagArgs};
@@ -26,6 +28,8 @@ pub(crate) struct ImageGroup {
 /// `berth image <command>`.
 #[derive(Subcommand, Debug)]
 pub(crate) enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// Show the history of an image
     History(HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -62,6 +66,7 @@ pub(crate) async fn run_group(ctx: &Ctx, group: ImageGroup) -> anyhow::Result<()
     match group.command {
         None => super::group_without_command(ctx, None),
         Some(ImageCommand::External(words)) => super::group_without_command(ctx, Some(&words)),
+        Some(ImageCommand::Build(a)) => build::run(ctx, a).await,
         Some(ImageCommand::History(a)) => history::run(ctx, a).await,
         Some(ImageCommand::Import(a)) => transfer::import(ctx, a).await,
         Some(ImageCommand::Inspect(a)) => crate::commands::inspect::image(ctx, a).await,

@@ -1,0 +1,1505 @@
+//! The build executor behind `POST /build`: Docker's classic builder, step by step,
+//! over berth-build's front end.
+//!
+//! [`BuildService::receive_context`] unpacks the context tarball into a private
+//! directory; [`BuildService::build`] parses the Dockerfile, plans the stages the
+//! target needs and runs their steps in order, streaming the classic builder's output
+//! lines ([`BuildMessage`]). Every step ends as an image whose parent is the
+//! previous step's image, as Docker's intermediate images are, so `images -a` shows
+//! them and the cache can point at them.
+//!
+//! How each kind of step runs, and why:
+//! - config-only instructions (ENV, LABEL, CMD, …) edit the config and record an
+//!   image without a layer ([`ImageService::commit_config`]): no container, no diff.
+//!   Docker v28 creates and removes a container for them and prints its lines; the
+//!   same lines are printed so output compares line for line (the id is a fresh
+//!   random one, as Docker's is).
+//! - RUN creates a container from the current image, attaches to its output before
+//!   starting it, waits, and commits its upper directory as the layer.
+//! - COPY/ADD/WORKDIR write into a container's root that is never started (the
+//!   archive code resolves every path inside the root) and commit its upper
+//!   directory; `FROM scratch` has no image to make a container of, so a plain
+//!   directory stands in for the upper directory there.
+//!
+//! The cache ([`cache`]) is keyed by berth-build's [`CacheKeyMaterial`]: a hit costs
+//! one hash-map probe and one image lookup. As in Docker, the first miss busts the
+//! cache for the rest of the stage.
+//!
+//! On-disk layout (under the data root):
+//! ```text
+//! builder/
+//!   cache.log          step cache key → image id (see `cache`)
+//!   tmp/<random>/      one build: context/ (the unpacked context), scratch dirs
+//! ```
+
+mod cache;
+mod config;
+mod copy;
+mod fetch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_build::cache::CacheKeyMaterial;
+use berth_build::ignore::{IgnoreMatcher, clean_path};
+use berth_build::instruction::{CommandLine, CopyArgs, Instruction, Run};
+use berth_build::plan::{BuildPlan, Source};
+use berth_build::scope::{BuildArgs, GlobalScope, StageScope};
+use berth_build::{Dockerfile, Step};
+use berth_oci::Digest;
+use berth_oci::image::ContainerConfig;
+use berth_oci::reference::Reference;
+use berth_registry::AuthConfig;
+use berth_store::layer::{self, ApplyOptions};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::containers::{Config, ContainerService, CreateRequest, HostConfig, WaitCondition};
+use crate::images::{ImageService, LayerCommit, ProgressMessage, PullRequest};
+use crate::{DaemonError, ErrorKind};
+
+use cache::CacheIndex;
+use config::StageMeta;
+use copy::{Attrs, Dest};
+
+/// What `POST /build` asks for (its query parameters).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// `dockerfile`: the Dockerfile's path inside the context (default `Dockerfile`).
+    pub dockerfile: String,
+    /// `t`: names to tag the result with.
+    pub tags: Vec<String>,
+    /// `buildargs`: a `None` value was named without a value (only warned about).
+    pub build_args: BTreeMap<String, Option<String>>,
+    /// `labels`: added to the final stage as LABEL steps.
+    pub labels: BTreeMap<String, String>,
+    /// `target`: the stage to build.
+    pub target: Option<String>,
+    /// `pull`: pull FROM images even when present.
+    pub pull: bool,
+    /// `nocache`.
+    pub no_cache: bool,
+    /// `cachefrom`: only these images' parent chains may satisfy the cache.
+    pub cache_from: Vec<String>,
+    /// `rm` (default true): remove RUN containers after a successful step.
+    pub remove: bool,
+    /// `forcerm`: remove them after a failed step too.
+    pub force_remove: bool,
+    /// `memory`, bytes.
+    pub memory: i64,
+    /// `cpuperiod`.
+    pub cpu_period: i64,
+    /// `cpuquota`.
+    pub cpu_quota: i64,
+    /// `cpushares`.
+    pub cpu_shares: i64,
+    /// `networkmode` of RUN containers.
+    pub network_mode: String,
+    /// `X-Registry-Config`: credentials per registry, for pulls.
+    pub auth_configs: HashMap<String, AuthConfig>,
+}
+
+/// One message of the build's output stream.
+#[derive(Debug, Clone)]
+pub enum BuildMessage {
+    /// Text for `{"stream": …}`.
+    Stream(String),
+    /// Pull progress of a FROM image.
+    Progress(ProgressMessage),
+    /// A stage's result, for `{"aux": {"ID": …}}`.
+    Aux(Digest),
+}
+
+/// A failed build: the error, and a RUN's exit code when that was the cause.
+#[derive(Debug, Clone)]
+pub struct BuildFailure {
+    /// What went wrong.
+    pub error: DaemonError,
+    /// The failing RUN's exit code.
+    pub code: Option<i32>,
+}
+
+impl From<DaemonError> for BuildFailure {
+    fn from(error: DaemonError) -> Self {
+        BuildFailure { error, code: None }
+    }
+}
+
+/// An unpacked build context; removed when dropped.
+pub struct BuildContext {
+    dir: PathBuf,
+}
+
+impl BuildContext {
+    /// The context's root directory.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("context")
+    }
+}
+
+impl Drop for BuildContext {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The build service.
+pub struct BuildService {
+    root: PathBuf,
+    images: Arc<ImageService>,
+    containers: Arc<ContainerService>,
+    cache: CacheIndex,
+}
+
+fn io_internal(what: &str) -> impl Fn(std::io::Error) -> DaemonError + '_ {
+    move |e| DaemonError::internal(format!("{what}: {e}"))
+}
+
+fn random_hex(bytes: usize) -> String {
+    let v: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    hex::encode(v)
+}
+
+fn short(id: &Digest) -> String {
+    id.hex()[..12].to_string()
+}
+
+/// Sends to the client; a client that went away must not stop the cleanup.
+struct Out<'a>(&'a UnboundedSender<BuildMessage>);
+
+impl Out<'_> {
+    fn line(&self, text: impl Into<String>) {
+        let mut t = text.into();
+        t.push('\n');
+        let _ = self.0.send(BuildMessage::Stream(t));
+    }
+}
+
+/// The state of one stage while its steps run.
+struct StageState {
+    image: Option<Digest>,
+    config: ContainerConfig,
+    meta: StageMeta,
+}
+
+/// Per-build settings the steps need.
+struct Run_<'a> {
+    opts: &'a BuildOptions,
+    context: &'a Path,
+    ignore: &'a IgnoreMatcher,
+    scratch_dir: PathBuf,
+    platform: String,
+    /// Set by the first miss: later steps of the build do not probe.
+    busted: bool,
+    /// Images whose chains may satisfy the cache (`cachefrom`); empty: any.
+    cache_from: Vec<Digest>,
+}
+
+impl BuildService {
+    /// Opens the cache index under `data_root` and clears what an earlier run left in
+    /// the temporary directory.
+    ///
+    /// # Errors
+    /// `Internal` when the directories cannot be created or the index read.
+    pub fn open(
+        data_root: &Path,
+        images: Arc<ImageService>,
+        containers: Arc<ContainerService>,
+    ) -> Result<BuildService, DaemonError> {
+        let root = data_root.join("builder");
+        let _ = std::fs::remove_dir_all(root.join("tmp"));
+        std::fs::create_dir_all(root.join("tmp"))
+            .map_err(io_internal("cannot create builder dir"))?;
+        let cache = CacheIndex::open(&root.join("cache.log"))?;
+        Ok(BuildService {
+            root,
+            images,
+            containers,
+            cache,
+        })
+    }
+
+    /// Unpacks a context tarball (plain, gzip or zstd) into a new private directory.
+    /// Blocking.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a body that is not a tarball, `Internal` otherwise.
+    pub fn receive_context(&self, mut body: impl Read + Send) -> Result<BuildContext, DaemonError> {
+        let result = self.unpack_context(&mut body);
+        if result.is_err() {
+            // Read what the client is still sending (within a bound) before the error
+            // is answered: closing on an unread upload makes the client report a broken
+            // pipe instead of the error.
+            let _ = std::io::copy(&mut body.take(64 << 20), &mut std::io::sink());
+        }
+        result
+    }
+
+    fn unpack_context(&self, body: &mut (impl Read + Send)) -> Result<BuildContext, DaemonError> {
+        let ctx = BuildContext {
+            dir: self.root.join("tmp").join(random_hex(8)),
+        };
+        let root = ctx.root();
+        std::fs::create_dir_all(&root).map_err(io_internal("cannot create context dir"))?;
+        let (_, reader) = layer::decompress(std::io::BufReader::with_capacity(1 << 20, body))
+            .map_err(|e| DaemonError::invalid(format!("failed to read build context: {e}")))?;
+        let opts = ApplyOptions {
+            whiteouts: false,
+            ..ApplyOptions::default()
+        };
+        let reader = TarTail {
+            inner: reader,
+            pos: 0,
+            tail: None,
+        };
+        layer::apply_layer(&root, reader, &opts).map_err(|e| match e {
+            layer::ApplyError::Read { .. }
+            | layer::ApplyError::InvalidPath { .. }
+            | layer::ApplyError::InvalidHeader { .. }
+            | layer::ApplyError::Truncated { .. } => {
+                let cause = std::error::Error::source(&e)
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default();
+                DaemonError::invalid(format!("failed to read build context: {e}{cause}"))
+            }
+            other => DaemonError::internal(format!("cannot unpack build context: {other}")),
+        })?;
+        Ok(ctx)
+    }
+
+    /// Checks the options that can be refused before the context is read (tags).
+    ///
+    /// # Errors
+    /// `InvalidArgument` in Docker's words.
+    pub fn check_options(&self, opts: &BuildOptions) -> Result<(), DaemonError> {
+        for t in &opts.tags {
+            tag_reference(t)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the build in `ctx`, streaming its output to `out`. Returns the image.
+    ///
+    /// # Errors
+    /// [`BuildFailure`]: a bad Dockerfile or option (`InvalidArgument`), a missing
+    /// image, a failing RUN (with its exit code).
+    pub async fn build(
+        &self,
+        ctx: &BuildContext,
+        opts: &BuildOptions,
+        out: &UnboundedSender<BuildMessage>,
+    ) -> Result<Digest, BuildFailure> {
+        let out = Out(out);
+        let context = ctx.root();
+        let (df, ignore) = read_dockerfile(&context, &opts.dockerfile)?;
+        let values: BTreeMap<String, String> = opts
+            .build_args
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        let args = BuildArgs::native(values);
+        let global =
+            GlobalScope::new(&df, &args).map_err(|e| DaemonError::invalid(e.to_string()))?;
+        let plan = BuildPlan::new(&df, &global, opts.target.as_deref())
+            .map_err(|e| DaemonError::invalid(e.to_string()))?;
+        let mut needed = plan.order();
+        needed.sort_unstable();
+        let labels: Vec<Step> = opts
+            .labels
+            .iter()
+            .map(|(k, v)| Step {
+                line: 0,
+                end_line: 0,
+                original: format!("LABEL {k}={v}"),
+                instruction: Instruction::Label {
+                    labels: vec![berth_build::instruction::KeyValue {
+                        key: k.clone(),
+                        value: v.clone(),
+                        legacy: false,
+                    }],
+                },
+            })
+            .collect();
+        let total = df.meta_args.len()
+            + needed
+                .iter()
+                .map(|&i| 1 + df.stages[i].steps.len())
+                .sum::<usize>()
+            + labels.len();
+        let mut cache_from = Vec::new();
+        for name in &opts.cache_from {
+            if let Ok(img) = self.images.get(name) {
+                cache_from.push(img.record.id);
+            }
+        }
+        let mut run = Run_ {
+            opts,
+            context: &context,
+            ignore: &ignore,
+            scratch_dir: ctx.dir.clone(),
+            platform: args.target_platform.spec(),
+            busted: opts.no_cache,
+            cache_from,
+        };
+        let mut n = 0;
+        let mut step_line = |text: &str| {
+            n += 1;
+            out.line(format!("Step {n}/{total} : {text}"));
+        };
+        for a in &df.meta_args {
+            match &a.default {
+                Some(d) => step_line(&format!("ARG {}={d}", a.name)),
+                None => step_line(&format!("ARG {}", a.name)),
+            }
+        }
+        let mut results: HashMap<usize, Option<Digest>> = HashMap::new();
+        let mut last = None;
+        for &i in &needed {
+            let stage = &df.stages[i];
+            step_line(&stage.original);
+            let base = match &plan.stages[i].base {
+                Source::Scratch => None,
+                Source::Stage(j) => results.get(j).copied().flatten(),
+                Source::Image(name) => Some(self.base_image(name, opts, &out).await?),
+            };
+            let mut state = StageState {
+                image: base,
+                config: base
+                    .and_then(|id| self.images.get(&id.to_string()).ok())
+                    .and_then(|img| img.config.config.clone())
+                    .unwrap_or_default(),
+                meta: StageMeta::default(),
+            };
+            out.line(format!(
+                " ---> {}",
+                state.image.as_ref().map(short).unwrap_or_default()
+            ));
+            let base_env = state.config.env.clone().unwrap_or_default();
+            let mut scope = StageScope::new(&global, &base_env);
+            // Triggers of the base image run first, as Docker's classic builder does.
+            let triggers: Vec<String> = match state.config.extra.remove("OnBuild") {
+                Some(serde_json::Value::Array(a)) => a
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if !triggers.is_empty() {
+                let s = if triggers.len() == 1 { "" } else { "s" };
+                out.line(format!("# Executing {} build trigger{s}", triggers.len()));
+                for t in &triggers {
+                    let step = berth_build::parse_trigger(t)
+                        .map_err(|e| DaemonError::invalid(e.to_string()))?;
+                    self.step(
+                        &mut run, &plan, i, &results, &mut state, &mut scope, &step, &out,
+                    )
+                    .await?;
+                }
+            }
+            let is_last = Some(&i) == needed.last();
+            let extra: &[Step] = if is_last { &labels } else { &[] };
+            for step in stage.steps.iter().chain(extra) {
+                step_line(&step.original);
+                self.step(
+                    &mut run, &plan, i, &results, &mut state, &mut scope, step, &out,
+                )
+                .await?;
+                out.line(format!(
+                    " ---> {}",
+                    state.image.as_ref().map(short).unwrap_or_default()
+                ));
+            }
+            if let Some(id) = state.image {
+                let _ = out.0.send(BuildMessage::Aux(id));
+            }
+            results.insert(i, state.image);
+            last = state.image;
+        }
+        let unused = plan.unused_build_args(&df, &args.values);
+        let mut unused: Vec<String> = unused;
+        for (k, v) in &opts.build_args {
+            if v.is_none() && !unused.contains(k) {
+                let declared = df.meta_args.iter().any(|a| &a.name == k)
+                    || df.stages.iter().flat_map(|s| &s.steps).any(|s| {
+                        matches!(&s.instruction, Instruction::Arg { args } if args.iter().any(|a| &a.name == k))
+                    });
+                if !declared {
+                    unused.push(k.clone());
+                }
+            }
+        }
+        unused.sort();
+        if !unused.is_empty() {
+            out.line(format!(
+                "[Warning] One or more build-args [{}] were not consumed",
+                unused.join(" ")
+            ));
+        }
+        let Some(id) = last else {
+            return Err(
+                DaemonError::invalid("No image was generated. Is your Dockerfile empty?").into(),
+            );
+        };
+        out.line(format!("Successfully built {}", short(&id)));
+        for t in &opts.tags {
+            let reference = tag_reference(t)?;
+            self.images.tag(&id.to_string(), t, "")?;
+            out.line(format!(
+                "Successfully tagged {}",
+                reference.familiar_string()
+            ));
+        }
+        Ok(id)
+    }
+
+    /// The image a FROM names: local unless missing or `pull` is set.
+    async fn base_image(
+        &self,
+        name: &str,
+        opts: &BuildOptions,
+        out: &Out<'_>,
+    ) -> Result<Digest, DaemonError> {
+        if !opts.pull {
+            match self.images.get(name) {
+                Ok(img) => return Ok(img.record.id),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let reference = Reference::parse_normalized(name)
+            .map_err(|e| DaemonError::invalid(e.to_string()))?
+            .with_default_tag();
+        let auth = opts
+            .auth_configs
+            .iter()
+            .find(|(k, _)| {
+                let host = k
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .split('/')
+                    .next()
+                    .unwrap_or("");
+                host == reference.domain()
+                    || (reference.domain() == "docker.io" && host.contains("docker.io"))
+            })
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let prepared = self
+            .images
+            .prepare_pull(PullRequest {
+                reference,
+                platform: None,
+                auth,
+            })
+            .await?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressMessage>();
+        let forward = {
+            let sender = out.0.clone();
+            tokio::spawn(async move {
+                while let Some(m) = rx.recv().await {
+                    let _ = sender.send(BuildMessage::Progress(m));
+                }
+            })
+        };
+        let images = self.images.clone();
+        let rt = tokio::runtime::Handle::current();
+        let id = tokio::task::spawn_blocking(move || images.finish_pull(prepared, &rt, &tx))
+            .await
+            .map_err(|e| DaemonError::internal(format!("pull failed: {e}")))??;
+        let _ = forward.await;
+        Ok(id)
+    }
+
+    /// Runs one step: substitution, cache probe, then the step itself.
+    #[allow(clippy::too_many_arguments)]
+    async fn step(
+        &self,
+        run: &mut Run_<'_>,
+        plan: &BuildPlan,
+        stage: usize,
+        results: &HashMap<usize, Option<Digest>>,
+        state: &mut StageState,
+        scope: &mut StageScope,
+        step: &Step,
+        out: &Out<'_>,
+    ) -> Result<(), BuildFailure> {
+        // An ARG's own image does not depend on the value it brings in (ARGs are not
+        // in the config): as in Docker, it is keyed by what was in effect before it.
+        let env_before = scope.cache_env();
+        // Synthetic steps (`--label`) are literal: Docker does not expand them.
+        let instruction = if step.line == 0 {
+            step.instruction.clone()
+        } else {
+            scope
+                .apply(step)
+                .map_err(|e| DaemonError::invalid(e.to_string()))?
+        };
+        // What COPY/ADD take, resolved before the probe: their checksum is part of
+        // the key, and a missing source fails the step either way.
+        let mut copy_from: Option<Digest> = None;
+        let mut downloads: Vec<fetch::Download> = Vec::new();
+        let mut checksum = None;
+        let mut sources = None;
+        if let Instruction::Copy(c) | Instruction::Add(c) = &instruction {
+            if let Some(from) = &c.from {
+                let id = match plan.source_of(stage, from) {
+                    Source::Stage(j) => results.get(&j).copied().flatten().ok_or_else(|| {
+                        DaemonError::invalid(format!("stage {from} produced no image"))
+                    })?,
+                    Source::Scratch => {
+                        return Err(DaemonError::invalid("cannot copy from scratch").into());
+                    }
+                    Source::Image(name) => self.base_image(&name, run.opts, out).await?,
+                };
+                copy_from = Some(id);
+                sources = Some(format!("from {id} {}", c.sources.join("\u{0}")));
+            } else {
+                let local: Vec<String> = c.sources.iter().filter(|s| !is_url(s)).cloned().collect();
+                let is_add = matches!(instruction, Instruction::Add(_));
+                for url in c.sources.iter().filter(|s| is_url(s)) {
+                    if !is_add {
+                        return Err(DaemonError::invalid("source can't be a URL for COPY").into());
+                    }
+                    let path = run.scratch_dir.join(format!("url-{}", random_hex(6)));
+                    let got = fetch::download(url, &path).await?;
+                    downloads.push(got);
+                }
+                let root = run.context.to_path_buf();
+                let ignore = run.ignore.clone();
+                let sum = tokio::task::spawn_blocking(move || {
+                    berth_build::context::checksum_sources(&root, &local, &ignore)
+                })
+                .await
+                .map_err(|e| DaemonError::internal(format!("checksum task failed: {e}")))?
+                .map_err(|e| context_error(&e))?;
+                let mut digest = sum.digest.clone();
+                for d in &downloads {
+                    digest.push_str(&format!(" url:{}:{}", d.name, d.sha256));
+                }
+                if !c.inline.is_empty() {
+                    digest.push_str(&serde_json::to_string(&c.inline).unwrap_or_default());
+                }
+                sources = Some(digest);
+                checksum = Some(sum);
+            }
+        }
+        if let Instruction::Env { .. } = &instruction {
+            state.config.env = Some(scope.env());
+        }
+        let key = CacheKeyMaterial {
+            parent: state
+                .image
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "scratch".into()),
+            instruction: instruction.clone(),
+            env: if matches!(instruction, Instruction::Arg { .. }) {
+                env_before
+            } else {
+                scope.cache_env()
+            },
+            platform: run.platform.clone(),
+            sources,
+        }
+        .key();
+        if !run.busted {
+            if let Some(hit) = self.probe(&key, &run.cache_from) {
+                out.line(" ---> Using cache");
+                self.adopt(state, hit)?;
+                if let Instruction::Maintainer { maintainer } = &instruction {
+                    state.meta.maintainer = maintainer.clone();
+                }
+                if let Instruction::Cmd { .. } = &instruction {
+                    state.meta.cmd_set = true;
+                }
+                return Ok(());
+            }
+            run.busted = true;
+        }
+        let shell = config::shell_of(&state.config).join(" ");
+        let comment = |text: String| format!("{shell} {text}");
+        let id = match &instruction {
+            Instruction::Run(r) => self.run_step(run, state, scope, r, out).await?,
+            Instruction::Copy(c) | Instruction::Add(c) => {
+                let add = matches!(instruction, Instruction::Add(_));
+                let word = if add { "ADD" } else { "COPY" };
+                let created_by = comment(format!(
+                    "#(nop) {word} {}{} in {} ",
+                    c.chown
+                        .as_ref()
+                        .map(|o| format!("--chown={o} "))
+                        .unwrap_or_default(),
+                    checksum
+                        .as_ref()
+                        .map(|s| s.digest.clone())
+                        .unwrap_or_else(|| c.sources.join(" ")),
+                    c.dest
+                ));
+                let result = self
+                    .copy_step(
+                        run, state, c, add, copy_from, checksum, &downloads, created_by,
+                    )
+                    .await;
+                for d in &downloads {
+                    let _ = std::fs::remove_file(&d.path);
+                }
+                result?
+            }
+            Instruction::Workdir { path } => {
+                let dir = copy::absolute(&if path.starts_with('/') {
+                    path.clone()
+                } else {
+                    format!(
+                        "{}/{path}",
+                        state.config.working_dir.as_deref().unwrap_or("/")
+                    )
+                });
+                state.config.working_dir = Some(dir.clone());
+                let created_by = comment(format!("#(nop) WORKDIR {dir}"));
+                self.workdir_step(run, state, &dir, created_by, out).await?
+            }
+            other => {
+                config::apply(&mut state.config, &mut state.meta, other)?;
+                let text = step_text(step);
+                let created_by = comment(format!("#(nop)  {text}"));
+                // Docker v28 runs a container for these too; its lines are kept so the
+                // output matches, though nothing runs here (see the module docs).
+                let fake = random_hex(32);
+                out.line(format!(" ---> Running in {}", &fake[..12]));
+                let id = self.commit_config(state, created_by).await?;
+                if run.opts.remove || run.opts.force_remove {
+                    out.line(format!(
+                        " ---> Removed intermediate container {}",
+                        &fake[..12]
+                    ));
+                }
+                id
+            }
+        };
+        state.image = Some(id);
+        self.cache.insert(key, id)?;
+        Ok(())
+    }
+
+    /// A cached image for `key` that still exists (and, with `cachefrom`, is in one
+    /// of those images' chains).
+    fn probe(&self, key: &berth_build::cache::CacheKey, cache_from: &[Digest]) -> Option<Digest> {
+        let id = self.cache.get(key)?;
+        self.images.get(&id.to_string()).ok()?;
+        if cache_from.is_empty() {
+            return Some(id);
+        }
+        for top in cache_from {
+            let mut cur = Some(*top);
+            while let Some(c) = cur {
+                if c == id {
+                    return Some(id);
+                }
+                cur = self
+                    .images
+                    .get(&c.to_string())
+                    .ok()
+                    .and_then(|i| i.record.parent);
+            }
+        }
+        None
+    }
+
+    /// Continues from a cached image: its config is the truth.
+    fn adopt(&self, state: &mut StageState, id: Digest) -> Result<(), DaemonError> {
+        let img = self.images.get(&id.to_string())?;
+        state.config = img.config.config.clone().unwrap_or_default();
+        state.image = Some(id);
+        Ok(())
+    }
+
+    async fn commit_config(
+        &self,
+        state: &StageState,
+        created_by: String,
+    ) -> Result<Digest, DaemonError> {
+        let req = LayerCommit {
+            parent: state.image,
+            config: state.config.clone(),
+            created_by,
+            author: state.meta.maintainer.clone(),
+            ..Default::default()
+        };
+        let images = self.images.clone();
+        tokio::task::spawn_blocking(move || images.commit_config(&req))
+            .await
+            .map_err(|e| DaemonError::internal(format!("commit task failed: {e}")))?
+    }
+
+    async fn commit_upper(
+        &self,
+        state: &StageState,
+        upper: PathBuf,
+        created_by: String,
+        container: Option<String>,
+    ) -> Result<Digest, DaemonError> {
+        let req = LayerCommit {
+            parent: state.image,
+            config: state.config.clone(),
+            created_by,
+            author: state.meta.maintainer.clone(),
+            container,
+            ..Default::default()
+        };
+        let images = self.images.clone();
+        tokio::task::spawn_blocking(move || images.commit_layer(&upper, &req))
+            .await
+            .map_err(|e| DaemonError::internal(format!("commit task failed: {e}")))?
+    }
+
+    /// Creates a container of the current image that runs `cmd` (never started for
+    /// COPY/WORKDIR, which only use its root).
+    async fn create(
+        &self,
+        run: &Run_<'_>,
+        state: &StageState,
+        cmd: Vec<String>,
+        env: Vec<String>,
+        network: &str,
+    ) -> Result<String, DaemonError> {
+        let image = state.image.ok_or_else(|| {
+            DaemonError::invalid("Please provide a source image with `from` prior to run")
+        })?;
+        let config = Config {
+            image: image.to_string(),
+            cmd: Some(cmd),
+            entrypoint: Some(Vec::new()),
+            env: Some(env),
+            working_dir: state.config.working_dir.clone().unwrap_or_default(),
+            user: state.config.user.clone().unwrap_or_default(),
+            attach_stdout: true,
+            attach_stderr: true,
+            healthcheck: Some(serde_json::json!({"Test": ["NONE"]})),
+            ..Default::default()
+        };
+        let host_config = HostConfig {
+            network_mode: network.to_string(),
+            memory: run.opts.memory,
+            cpu_period: run.opts.cpu_period,
+            cpu_quota: run.opts.cpu_quota,
+            cpu_shares: run.opts.cpu_shares,
+            ..Default::default()
+        };
+        let (id, _) = self
+            .containers
+            .create(CreateRequest {
+                name: None,
+                config,
+                host_config,
+                networking_config: None,
+            })
+            .await?;
+        Ok(id)
+    }
+
+    async fn run_step(
+        &self,
+        run: &Run_<'_>,
+        state: &StageState,
+        scope: &StageScope,
+        r: &Run,
+        out: &Out<'_>,
+    ) -> Result<Digest, BuildFailure> {
+        if let Some(flag) = r
+            .network
+            .as_ref()
+            .map(|_| "network")
+            .or_else(|| (!r.mounts.is_empty()).then_some("mount"))
+            .or_else(|| (!r.devices.is_empty()).then_some("device"))
+        {
+            return Err(DaemonError::invalid(format!(
+                "the --{flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+            ))
+            .into());
+        }
+        let cmd = run_command(&state.config, r);
+        let network = match run.opts.network_mode.as_str() {
+            "" | "default" => "bridge",
+            other => other,
+        };
+        let env = scope.run_env();
+        let id = self.create(run, state, cmd.clone(), env, network).await?;
+        out.line(format!(" ---> Running in {}", &id[..12]));
+        let result = self.run_container(&id, out).await;
+        let code = match result {
+            Ok(code) => code,
+            Err(e) => {
+                let _ = self.containers.remove(&id, true, true).await;
+                return Err(e.into());
+            }
+        };
+        if code != 0 {
+            // A failed step's container is removed unless the client asked to keep
+            // containers (`rm=0` without `forcerm`).
+            if run.opts.remove || run.opts.force_remove {
+                let _ = self.containers.remove(&id, true, true).await;
+            }
+            return Err(BuildFailure {
+                error: DaemonError::invalid(format!(
+                    "The command '{}' returned a non-zero code: {code}",
+                    cmd.join(" ")
+                )),
+                code: Some(code),
+            });
+        }
+        let entry = self.containers.get(&id)?;
+        let upper = self.containers.upper_dir(&entry);
+        let committed = self
+            .commit_upper(state, upper, cmd.join(" "), Some(id.clone()))
+            .await;
+        if run.opts.remove || run.opts.force_remove || committed.is_err() {
+            self.containers.remove(&id, true, true).await?;
+            out.line(format!(
+                " ---> Removed intermediate container {}",
+                &id[..12]
+            ));
+        }
+        Ok(committed?)
+    }
+
+    /// Starts container `id` with its output streamed to the client; its exit code.
+    async fn run_container(&self, id: &str, out: &Out<'_>) -> Result<i32, DaemonError> {
+        let entry = self.containers.get(id)?;
+        let waiter = self.containers.wait_for_start(&entry);
+        let containers = self.containers.clone();
+        let sender = out.0.clone();
+        let reader = tokio::spawn(async move {
+            let Ok(ack) = waiter.await else { return };
+            let stream = containers.attach_stream(&entry, false, true, true).await;
+            let _ = ack.send(());
+            let Ok(mut stream) = stream else { return };
+            let mut header = [0u8; 8];
+            loop {
+                if stream.read_exact(&mut header).await.is_err() {
+                    return;
+                }
+                let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+                let mut data = vec![0u8; len];
+                if stream.read_exact(&mut data).await.is_err() {
+                    return;
+                }
+                let _ = sender.send(BuildMessage::Stream(
+                    String::from_utf8_lossy(&data).into_owned(),
+                ));
+            }
+        });
+        if let Err(e) = self.containers.start(id).await {
+            reader.abort();
+            return Err(e);
+        }
+        let code = self.containers.wait(id, WaitCondition::NotRunning).await?;
+        // The shim closes attach streams once the output is drained.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), reader).await;
+        Ok(code)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_step(
+        &self,
+        run: &Run_<'_>,
+        state: &StageState,
+        c: &CopyArgs,
+        add: bool,
+        from: Option<Digest>,
+        checksum: Option<berth_build::context::FileSetChecksum>,
+        downloads: &[fetch::Download],
+        created_by: String,
+    ) -> Result<Digest, BuildFailure> {
+        let workdir = state.config.working_dir.clone().unwrap_or_default();
+        let mut dest = Dest::new(&c.dest, &workdir);
+        let many = c.sources.len() + c.inline.len() > 1
+            || checksum
+                .as_ref()
+                .is_some_and(|s| s.sources.iter().map(|(_, m)| m.len()).sum::<usize>() > 1)
+            || c.sources.iter().any(|s| s.contains(['*', '?', '[']));
+        if many && !dest.is_dir {
+            let word = if add { "ADD" } else { "COPY" };
+            return Err(DaemonError::invalid(format!(
+                "When using {word} with more than one source file, the destination must be a directory and end with a /"
+            ))
+            .into());
+        }
+        let root = WorkRoot::new(self, run, state).await?;
+        let result = async {
+            if !dest.is_dir && root.is_dir(&self.containers, &dest.path) {
+                dest.is_dir = true;
+            }
+            let chmod = c.chmod.as_deref().map(copy::parse_chmod).transpose()?;
+            let owner = match &c.chown {
+                Some(spec) => Some(root.chown(&self.containers, spec)?),
+                None if from.is_some() => None,
+                None => Some((0, 0)),
+            };
+            let attrs = Attrs { owner, chmod };
+            let tar_path = run.scratch_dir.join(format!("copy-{}.tar", random_hex(6)));
+            let file =
+                std::fs::File::create(&tar_path).map_err(io_internal("cannot stage copy"))?;
+            let mut builder = tar::Builder::new(std::io::BufWriter::new(file));
+            builder.mode(tar::HeaderMode::Complete);
+            match from {
+                None => {
+                    let ctx = run.context.to_path_buf();
+                    let sources = checksum.map(|s| s.sources).unwrap_or_default();
+                    let d = dest.clone();
+                    let inline = c.inline.clone();
+                    let fetched = downloads.to_vec();
+                    builder = tokio::task::spawn_blocking(move || {
+                        copy::write_context_sources(&mut builder, &ctx, &sources, &d, attrs, add)?;
+                        for f in &fetched {
+                            let target = if d.is_dir {
+                                format!("{}/{}", d.path, f.name)
+                            } else {
+                                d.path.clone()
+                            };
+                            let file = std::fs::File::open(&f.path)
+                                .map_err(io_internal("cannot stage copy"))?;
+                            let mut h = tar::Header::new_gnu();
+                            h.set_size(f.size);
+                            // Docker gives downloads 0600 and the Last-Modified time.
+                            h.set_mode(attrs.chmod.unwrap_or(0o600));
+                            h.set_mtime(f.mtime);
+                            let (u, g) = attrs.owner.unwrap_or((0, 0));
+                            h.set_uid(u.into());
+                            h.set_gid(g.into());
+                            builder
+                                .append_data(
+                                    &mut h,
+                                    copy::absolute(&target).trim_start_matches('/'),
+                                    file,
+                                )
+                                .map_err(io_internal("cannot stage copy"))?;
+                        }
+                        for f in &inline {
+                            let mut h = tar::Header::new_gnu();
+                            h.set_size(f.data.len() as u64);
+                            h.set_mode(attrs.chmod.unwrap_or(0o644));
+                            let (u, g) = attrs.owner.unwrap_or((0, 0));
+                            h.set_uid(u.into());
+                            h.set_gid(g.into());
+                            let target = if d.is_dir {
+                                format!("{}/{}", d.path, f.name)
+                            } else {
+                                d.path.clone()
+                            };
+                            builder
+                                .append_data(
+                                    &mut h,
+                                    copy::absolute(&target).trim_start_matches('/'),
+                                    f.data.as_bytes(),
+                                )
+                                .map_err(io_internal("cannot stage copy"))?;
+                        }
+                        Ok::<_, DaemonError>(builder)
+                    })
+                    .await
+                    .map_err(|e| DaemonError::internal(format!("copy task failed: {e}")))??;
+                }
+                Some(image) => {
+                    let src = self
+                        .create(
+                            run,
+                            &StageState {
+                                image: Some(image),
+                                config: ContainerConfig::default(),
+                                meta: StageMeta::default(),
+                            },
+                            vec!["/bin/sh".into()],
+                            Vec::new(),
+                            "none",
+                        )
+                        .await?;
+                    let r = self
+                        .copy_from_container(&src, c, &dest, attrs, builder)
+                        .await;
+                    let _ = self.containers.remove(&src, true, true).await;
+                    builder = r?;
+                }
+            }
+            builder
+                .into_inner()
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .map_err(io_internal("cannot stage copy"))?;
+            let file = std::fs::File::open(&tar_path).map_err(io_internal("cannot stage copy"))?;
+            let _ = std::fs::remove_file(&tar_path);
+            root.extract(&self.containers, file).await?;
+            self.commit_upper(state, root.upper(&self.containers)?, created_by, None)
+                .await
+        }
+        .await;
+        root.remove(&self.containers).await;
+        Ok(result?)
+    }
+
+    async fn copy_from_container<W: std::io::Write + Send + 'static>(
+        &self,
+        src: &str,
+        c: &CopyArgs,
+        dest: &Dest,
+        attrs: Attrs,
+        mut builder: tar::Builder<W>,
+    ) -> Result<tar::Builder<W>, DaemonError> {
+        let root = self.containers.open_root(src)?;
+        let sources = c.sources.clone();
+        let dest = dest.clone();
+        let many = sources.len() > 1;
+        tokio::task::spawn_blocking(move || {
+            for s in &sources {
+                if s.contains(['*', '?', '[']) {
+                    return Err(DaemonError::invalid(format!(
+                        "wildcards in COPY --from sources are not supported: {s}"
+                    )));
+                }
+                let path = copy::absolute(s);
+                let stat = root.stat(&path).map_err(|e| {
+                    if e.kind() == ErrorKind::NotFound {
+                        DaemonError::invalid(format!(
+                            "failed to compute cache key: \"{path}\": not found"
+                        ))
+                    } else {
+                        e
+                    }
+                })?;
+                let is_dir = stat.mode & (1 << 31) != 0;
+                let mut buf = Vec::new();
+                root.write_archive(&path, &mut buf)?;
+                let base = path.rsplit('/').next().unwrap_or("").to_string();
+                let (target, strip_top) = if is_dir {
+                    (
+                        Dest {
+                            path: dest.path.clone(),
+                            is_dir: true,
+                        },
+                        true,
+                    )
+                } else if dest.is_dir || many {
+                    (
+                        Dest {
+                            path: dest.path.clone(),
+                            is_dir: true,
+                        },
+                        false,
+                    )
+                } else {
+                    // A file copied to a file name: the entry is renamed to it.
+                    let parent = match dest.path.rsplit_once('/') {
+                        Some(("", _)) | None => "/".to_string(),
+                        Some((p, _)) => p.to_string(),
+                    };
+                    let name = dest.path.rsplit('/').next().unwrap_or("").to_string();
+                    let t = Dest {
+                        path: parent,
+                        is_dir: true,
+                    };
+                    copy::rewrite_entries(&mut builder, &buf[..], &t, attrs, |n| {
+                        (n == base || base.is_empty()).then(|| name.clone())
+                    })?;
+                    continue;
+                };
+                copy::rewrite_entries(&mut builder, &buf[..], &target, attrs, |n| {
+                    if strip_top {
+                        // `dir/x` → `x`; the directory itself is the destination.
+                        let rest = if base.is_empty() {
+                            Some(n)
+                        } else {
+                            n.strip_prefix(&base).map(|r| r.trim_start_matches('/'))
+                        };
+                        rest.filter(|r| !r.is_empty()).map(str::to_string)
+                    } else {
+                        Some(n.to_string())
+                    }
+                })?;
+            }
+            Ok(builder)
+        })
+        .await
+        .map_err(|e| DaemonError::internal(format!("copy task failed: {e}")))?
+    }
+
+    async fn workdir_step(
+        &self,
+        run: &Run_<'_>,
+        state: &StageState,
+        dir: &str,
+        created_by: String,
+        out: &Out<'_>,
+    ) -> Result<Digest, BuildFailure> {
+        let root = WorkRoot::new(self, run, state).await?;
+        if let WorkRoot::Container(id) = &root {
+            out.line(format!(" ---> Running in {}", &id[..12]));
+        }
+        let result = async {
+            if root.is_dir(&self.containers, dir) || dir == "/" {
+                return self.commit_config(state, created_by).await;
+            }
+            let mut builder = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
+            h.set_size(0);
+            builder
+                .append_data(
+                    &mut h,
+                    format!("{}/", dir.trim_start_matches('/')),
+                    std::io::empty(),
+                )
+                .map_err(io_internal("cannot create working directory"))?;
+            let data = builder
+                .into_inner()
+                .map_err(io_internal("cannot create working directory"))?;
+            root.extract(&self.containers, std::io::Cursor::new(data))
+                .await?;
+            self.commit_upper(state, root.upper(&self.containers)?, created_by, None)
+                .await
+        }
+        .await;
+        let was_container = matches!(root, WorkRoot::Container(_));
+        let id = match &root {
+            WorkRoot::Container(id) => id[..12].to_string(),
+            WorkRoot::Dir(_) => String::new(),
+        };
+        root.remove(&self.containers).await;
+        if was_container && (run.opts.remove || run.opts.force_remove) {
+            out.line(format!(" ---> Removed intermediate container {id}"));
+        }
+        Ok(result?)
+    }
+}
+
+/// Completes a tarball that ends without its last entry's padding and the
+/// end-of-archive blocks. The docker CLI sends such a context when `-f` names a
+/// Dockerfile outside it (its tar wrapper closes the pipe before the tar writer);
+/// Go's reader, so dockerd, accepts that, the `tar` crate does not. A complete
+/// tarball is never read up to its end, so the zeros added here are never seen.
+struct TarTail<R> {
+    inner: R,
+    pos: u64,
+    tail: Option<u64>,
+}
+
+impl<R: Read> Read for TarTail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(left) = &mut self.tail {
+            let n = (*left).min(buf.len() as u64) as usize;
+            buf[..n].fill(0);
+            *left -= n as u64;
+            return Ok(n);
+        }
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.tail = Some((512 - self.pos % 512) % 512 + 1024);
+            return self.read(buf);
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Where a COPY/ADD/WORKDIR writes: a never-started container of the current image,
+/// or for `FROM scratch` a plain directory that becomes the first layer.
+enum WorkRoot {
+    Container(String),
+    Dir(PathBuf),
+}
+
+impl WorkRoot {
+    async fn new(
+        svc: &BuildService,
+        run: &Run_<'_>,
+        state: &StageState,
+    ) -> Result<WorkRoot, DaemonError> {
+        if state.image.is_none() {
+            let dir = run.scratch_dir.join(format!("root-{}", random_hex(6)));
+            std::fs::create_dir_all(&dir).map_err(io_internal("cannot create layer dir"))?;
+            return Ok(WorkRoot::Dir(dir));
+        }
+        let cmd = {
+            let mut v = config::shell_of(&state.config);
+            v.push("#(nop) ".into());
+            v
+        };
+        let id = svc
+            .create(
+                run,
+                state,
+                cmd,
+                state.config.env.clone().unwrap_or_default(),
+                "none",
+            )
+            .await?;
+        Ok(WorkRoot::Container(id))
+    }
+
+    fn is_dir(&self, containers: &ContainerService, path: &str) -> bool {
+        match self {
+            WorkRoot::Container(id) => containers
+                .open_root(id)
+                .and_then(|r| r.stat(path))
+                .is_ok_and(|s| s.mode & (1 << 31) != 0),
+            WorkRoot::Dir(d) => {
+                let rel = clean_path(path.trim_start_matches('/'));
+                rel == "." || std::fs::symlink_metadata(d.join(rel)).is_ok_and(|m| m.is_dir())
+            }
+        }
+    }
+
+    /// `user[:group]` to ids through the root's `/etc/passwd` and `/etc/group`.
+    fn chown(&self, containers: &ContainerService, spec: &str) -> Result<(u32, u32), DaemonError> {
+        let read = |path: &str| -> String {
+            let WorkRoot::Container(id) = self else {
+                return String::new();
+            };
+            let mut buf = Vec::new();
+            if containers
+                .open_root(id)
+                .and_then(|r| r.write_archive(path, &mut buf))
+                .is_err()
+            {
+                return String::new();
+            }
+            let mut archive = tar::Archive::new(&buf[..]);
+            let mut text = String::new();
+            if let Ok(mut entries) = archive.entries()
+                && let Some(Ok(mut e)) = entries.next()
+            {
+                let _ = e.read_to_string(&mut text);
+            }
+            text
+        };
+        copy::resolve_chown(spec, &read("/etc/passwd"), &read("/etc/group"))
+    }
+
+    async fn extract(
+        &self,
+        containers: &ContainerService,
+        tar: impl Read + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        match self {
+            WorkRoot::Container(id) => {
+                containers
+                    .extract_to(id, "/", tar, crate::containers::ExtractOptions::default())
+                    .await
+            }
+            WorkRoot::Dir(d) => {
+                let d = d.clone();
+                tokio::task::spawn_blocking(move || {
+                    let opts = ApplyOptions {
+                        whiteouts: false,
+                        ..ApplyOptions::default()
+                    };
+                    layer::apply_layer(&d, tar, &opts)
+                        .map(|_| ())
+                        .map_err(|e| DaemonError::internal(format!("failed to copy files: {e}")))
+                })
+                .await
+                .map_err(|e| DaemonError::internal(format!("copy task failed: {e}")))?
+            }
+        }
+    }
+
+    fn upper(&self, containers: &ContainerService) -> Result<PathBuf, DaemonError> {
+        match self {
+            WorkRoot::Container(id) => Ok(containers.upper_dir(&*containers.get(id)?)),
+            WorkRoot::Dir(d) => Ok(d.clone()),
+        }
+    }
+
+    async fn remove(&self, containers: &ContainerService) {
+        match self {
+            WorkRoot::Container(id) => {
+                if let Err(e) = containers.remove(id, true, true).await {
+                    tracing::warn!(container = %id, error = %e, "cannot remove build container");
+                }
+            }
+            WorkRoot::Dir(d) => {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+}
+
+/// The command a RUN executes: exec form as is; shell form through the stage's
+/// shell, with heredocs as the script (a lone `<<EOF` runs the body itself).
+fn run_command(config: &ContainerConfig, r: &Run) -> Vec<String> {
+    match &r.command {
+        CommandLine::Exec(v) => v.clone(),
+        CommandLine::Shell(s) => {
+            let script = if r.heredocs.is_empty() {
+                s.clone()
+            } else {
+                let only_marker = r.heredocs.len() == 1 && {
+                    let t = s.trim();
+                    let t = t.strip_prefix("<<").unwrap_or(t);
+                    let t = t.strip_prefix('-').unwrap_or(t);
+                    t.trim_matches(['"', '\'']) == r.heredocs[0].name
+                };
+                if only_marker {
+                    r.heredocs[0].content.clone()
+                } else {
+                    let mut text = s.clone();
+                    text.push('\n');
+                    for h in &r.heredocs {
+                        text.push_str(&h.content);
+                        text.push_str(&h.name);
+                        text.push('\n');
+                    }
+                    text
+                }
+            };
+            let mut v = config::shell_of(config);
+            v.push(script);
+            v
+        }
+    }
+}
+
+/// The instruction as Docker's history comment shows it: keyword and arguments.
+fn step_text(step: &Step) -> String {
+    let t = step.original.trim();
+    match t.split_once(char::is_whitespace) {
+        Some((k, rest)) => format!("{} {}", k.to_ascii_uppercase(), rest.trim()),
+        None => t.to_ascii_uppercase(),
+    }
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+fn context_error(e: &berth_build::context::ContextError) -> DaemonError {
+    use berth_build::context::ContextError as E;
+    match e {
+        E::NotFound(p) => DaemonError::invalid(format!(
+            "COPY failed: file not found in build context or excluded by .dockerignore: stat {}: file does not exist",
+            p.trim_start_matches('/')
+        )),
+        E::OutsideContext(p) => DaemonError::invalid(format!(
+            "COPY failed: forbidden path outside the build context: {p} ()"
+        )),
+        other => DaemonError::invalid(other.to_string()),
+    }
+}
+
+/// A `t=` value as the reference it tags.
+fn tag_reference(t: &str) -> Result<Reference, DaemonError> {
+    let r = Reference::parse_normalized(t)
+        .map_err(|e| DaemonError::invalid(format!("invalid reference format: {e}")))?;
+    if r.digest().is_some() {
+        return Err(DaemonError::invalid(format!(
+            "invalid reference format: {t}: refusing to create a tag with a digest reference"
+        )));
+    }
+    Ok(r.with_default_tag())
+}
+
+/// Reads the Dockerfile and `.dockerignore` of the context. Docker falls back to
+/// `dockerfile` when the default `Dockerfile` is missing.
+fn read_dockerfile(context: &Path, name: &str) -> Result<(Dockerfile, IgnoreMatcher), DaemonError> {
+    let ignore = match std::fs::read_to_string(context.join(".dockerignore")) {
+        Ok(text) => IgnoreMatcher::from_dockerignore(&text)
+            .map_err(|e| DaemonError::invalid(format!("failed to parse .dockerignore: {e}")))?,
+        Err(_) => IgnoreMatcher::new::<&str>(&[]).expect("no patterns"),
+    };
+    let requested = if name.is_empty() { "Dockerfile" } else { name };
+    let rel = clean_path(requested.trim_start_matches('/'));
+    let not_found =
+        || DaemonError::invalid(format!("Cannot locate specified Dockerfile: {requested}"));
+    if rel == ".." || rel.starts_with("../") {
+        return Err(not_found());
+    }
+    let mut candidates = vec![rel.clone()];
+    if name.is_empty() {
+        candidates.push("dockerfile".into());
+    }
+    for c in candidates {
+        let path = context.join(&c);
+        // Resolved inside the context: a symlinked Dockerfile must not lead out.
+        let Ok(md) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !md.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(io_internal("cannot read the Dockerfile"))?;
+        let df =
+            Dockerfile::parse_bytes(&bytes).map_err(|e| DaemonError::invalid(e.to_string()))?;
+        return Ok((df, ignore));
+    }
+    Err(not_found())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_build::parser::Heredoc;
+
+    #[test]
+    fn a_tarball_without_its_end_blocks_is_completed() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "f", &b"abc"[..]).unwrap();
+        let full = b.into_inner().unwrap();
+        // Header and data, no padding, no end-of-archive blocks.
+        let cut = &full[..512 + 3];
+        let mut out = Vec::new();
+        TarTail {
+            inner: cut,
+            pos: 0,
+            tail: None,
+        }
+        .read_to_end(&mut out)
+        .unwrap();
+        assert_eq!(out.len(), 512 * 4);
+        let mut a = tar::Archive::new(&out[..]);
+        let names: Vec<_> = a.entries().unwrap().map(|e| e.unwrap().size()).collect();
+        assert_eq!(names, [3]);
+    }
+
+    #[test]
+    fn a_lone_heredoc_marker_runs_the_body_as_the_script() {
+        let r = Run {
+            command: CommandLine::Shell("<<EOF".into()),
+            heredocs: vec![Heredoc {
+                name: "EOF".into(),
+                fd: 0,
+                expand: true,
+                chomp: false,
+                content: "echo a\necho b\n".into(),
+            }],
+            mounts: Vec::new(),
+            network: None,
+            devices: Vec::new(),
+        };
+        let cmd = run_command(&ContainerConfig::default(), &r);
+        assert_eq!(cmd, ["/bin/sh", "-c", "echo a\necho b\n"]);
+        let r = Run {
+            command: CommandLine::Shell("cat <<EOF > /f".into()),
+            ..r
+        };
+        assert_eq!(
+            run_command(&ContainerConfig::default(), &r)[2],
+            "cat <<EOF > /f\necho a\necho b\nEOF\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_dockerfile_is_named_as_docker_names_it() {
+        let d = tempfile::tempdir().unwrap();
+        let e = read_dockerfile(d.path(), "").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "Cannot locate specified Dockerfile: Dockerfile"
+        );
+        std::fs::write(d.path().join("dockerfile"), "FROM scratch\n").unwrap();
+        assert!(read_dockerfile(d.path(), "").is_ok());
+        assert!(read_dockerfile(d.path(), "../x").is_err());
+    }
+}
