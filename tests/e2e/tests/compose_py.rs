@@ -419,7 +419,6 @@ fn compose_restart_policies_and_recreate_on_changed_config() {
 }
 
 #[test]
-#[ignore = "needs POST /build, which another helper is writing (issue 9); enable once it lands"]
 fn compose_build_service_and_down_rmi_local() {
     let d = Berthd::start();
     d.load_image("busybox");
