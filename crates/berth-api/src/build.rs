@@ -119,6 +119,13 @@ fn options(q: &Pairs, headers: &HeaderMap) -> Result<BuildOptions, ApiError> {
         pull: flag(q, "pull"),
         no_cache: flag(q, "nocache"),
         cache_from: json_param::<Vec<String>>(q, "cachefrom", "cache from")?,
+        // Comma-separated `host:ip` pairs, as the docker CLI and docker-py send them.
+        extra_hosts: pair(q, "extrahosts")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
+            .collect(),
         remove,
         force_remove: flag(q, "forcerm"),
         memory: int_param(q, "memory")?,

@@ -474,3 +474,33 @@ fn a_link_on_a_user_defined_network_is_a_name_only_its_holder_resolves() {
         .assert_success();
     d.docker(["network", "rm", "linknet"]).assert_success();
 }
+
+#[test]
+fn builds_show_stderr_in_red_limit_the_cache_to_cache_from_and_add_extra_hosts() {
+    let d = daemon();
+    py(
+        &d,
+        r#"
+import io
+def build(lines, **kw):
+    f = io.BytesIO('\n'.join(lines).encode())
+    return list(c.build(fileobj=f, decode=True, **kw))
+out = build(['FROM busybox', 'RUN sh -c ">&2 echo to-stderr"'], nocache=True)
+assert {'stream': '\x1b[91mto-stderr\n\x1b[0m'} in out, out
+steps = ['FROM busybox', 'ENV FOO=bar', 'RUN touch baz', 'RUN touch bax']
+build(steps, tag='build1')
+hits = lambda out: sum('Using cache' in x.get('stream', '') for x in out)
+assert hits(build(steps, tag='build2', cache_from=['build1'])) == 3
+# An image that does not exist leaves nothing to match: every step runs.
+assert hits(build(steps, tag='build3', cache_from=['nosuchtag'])) == 0
+out = build(['FROM busybox', 'RUN ping -c1 extrahost.local.test', 'RUN cp /etc/hosts /hosts-file'],
+            tag='xh', extra_hosts={'extrahost.local.test': '127.0.0.1'})
+assert not [x for x in out if 'errorDetail' in x], out
+ct = c.create_container('xh', 'cat /hosts-file')
+c.start(ct)
+c.wait(ct)
+assert '127.0.0.1\textrahost.local.test' in c.logs(ct).decode(), c.logs(ct)
+print('ok')
+"#,
+    );
+}

@@ -83,6 +83,8 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// `cachefrom`: only these images' parent chains may satisfy the cache.
     pub cache_from: Vec<String>,
+    /// `extrahosts`: `host:ip` lines added to each RUN container's `/etc/hosts`.
+    pub extra_hosts: Vec<String>,
     /// `rm` (default true): remove RUN containers after a successful step.
     pub remove: bool,
     /// `forcerm`: remove them after a failed step too.
@@ -193,8 +195,8 @@ struct Run_<'a> {
     platform: String,
     /// Set by the first miss: later steps of the build do not probe.
     busted: bool,
-    /// Images whose chains may satisfy the cache (`cachefrom`); empty: any.
-    cache_from: Vec<Digest>,
+    /// Images whose chains may satisfy the cache (`cachefrom`); `None`: any.
+    cache_from: Option<Vec<Digest>>,
 }
 
 impl BuildService {
@@ -328,12 +330,14 @@ impl BuildService {
                 .map(|&i| 1 + df.stages[i].steps.len())
                 .sum::<usize>()
             + labels.len();
-        let mut cache_from = Vec::new();
-        for name in &opts.cache_from {
-            if let Ok(img) = self.images.get(name) {
-                cache_from.push(img.record.id);
-            }
-        }
+        // `cachefrom` limits the cache to those images' chains; names that resolve to
+        // no image leave nothing to match, so the build misses, as Docker's does.
+        let cache_from = (!opts.cache_from.is_empty()).then(|| {
+            opts.cache_from
+                .iter()
+                .filter_map(|name| self.images.get(name).ok().map(|img| img.record.id))
+                .collect::<Vec<_>>()
+        });
         let mut run = Run_ {
             opts,
             context: &context,
@@ -604,7 +608,7 @@ impl BuildService {
         }
         .key();
         if !run.busted {
-            if let Some(hit) = self.probe(&key, &run.cache_from) {
+            if let Some(hit) = self.probe(&key, run.cache_from.as_deref()) {
                 out.line(" ---> Using cache");
                 self.adopt(state, hit)?;
                 if let Instruction::Maintainer { maintainer } = &instruction {
@@ -684,12 +688,16 @@ impl BuildService {
 
     /// A cached image for `key` that still exists (and, with `cachefrom`, is in one
     /// of those images' chains).
-    fn probe(&self, key: &berth_build::cache::CacheKey, cache_from: &[Digest]) -> Option<Digest> {
+    fn probe(
+        &self,
+        key: &berth_build::cache::CacheKey,
+        cache_from: Option<&[Digest]>,
+    ) -> Option<Digest> {
         let id = self.cache.get(key)?;
         self.images.get(&id.to_string()).ok()?;
-        if cache_from.is_empty() {
+        let Some(cache_from) = cache_from else {
             return Some(id);
-        }
+        };
         for top in cache_from {
             let mut cur = Some(*top);
             while let Some(c) = cur {
@@ -780,6 +788,7 @@ impl BuildService {
         };
         let host_config = HostConfig {
             network_mode: network.to_string(),
+            extra_hosts: (!run.opts.extra_hosts.is_empty()).then(|| run.opts.extra_hosts.clone()),
             memory: run.opts.memory,
             cpu_period: run.opts.cpu_period,
             cpu_quota: run.opts.cpu_quota,
@@ -884,9 +893,15 @@ impl BuildService {
                 if stream.read_exact(&mut data).await.is_err() {
                     return;
                 }
-                let _ = sender.send(BuildMessage::Stream(
-                    String::from_utf8_lossy(&data).into_owned(),
-                ));
+                let text = String::from_utf8_lossy(&data);
+                // The classic builder shows a step's stderr in red, as Docker's does
+                // (clients such as docker-py look for these escapes).
+                let text = if header[0] == 2 {
+                    format!("\x1b[91m{text}\x1b[0m")
+                } else {
+                    text.into_owned()
+                };
+                let _ = sender.send(BuildMessage::Stream(text));
             }
         });
         if let Err(e) = self.containers.start(id).await {
