@@ -442,7 +442,8 @@ where
                 return;
             }
             if detach {
-                drop(shim_w);
+                // The detach is reported before anything reaches the shim: the
+                // splice must end as "detached", not as "the output ended".
                 let _ = detach_tx.send(());
                 // Whatever the client sends after detaching is read and dropped for
                 // a while: closing a unix socket with unread input makes the client's
@@ -455,6 +456,7 @@ where
                     }
                 };
                 let _ = tokio::time::timeout(DETACH_DRAIN, drain).await;
+                drop(shim_w);
                 return;
             }
         }
