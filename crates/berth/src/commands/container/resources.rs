@@ -305,14 +305,23 @@ pub(crate) async fn stats(ctx: &Ctx, a: StatsArgs) -> anyhow::Result<()> {
         });
     }
     drop(tx);
+    // Interrupt ends the stream. Handled here rather than left to the default action,
+    // which a process started with SIGINT ignored (a background job) never takes.
+    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
     let mut latest = HashMap::new();
-    while let Some((name, sample)) = rx.recv().await {
+    loop {
+        let (name, sample) = tokio::select! {
+            next = rx.recv() => match next {
+                Some(next) => next,
+                None => return Ok(()),
+            },
+            _ = &mut interrupted => std::process::exit(130),
+        };
         latest.insert(name, sample);
         let table = formatter.render(STATS_HEADERS, &rows_of(&latest, &names))?;
         // Clear the screen and home the cursor, then the table.
         ctx.print(&format!("\x1b[2J\x1b[H{table}"))?;
     }
-    Ok(())
 }
 
 /// One `docker stats` row from a stats JSON, with docker's arithmetic.
