@@ -119,10 +119,12 @@ fn options(q: &Pairs, headers: &HeaderMap) -> Result<BuildOptions, ApiError> {
         pull: flag(q, "pull"),
         no_cache: flag(q, "nocache"),
         cache_from: json_param::<Vec<String>>(q, "cachefrom", "cache from")?,
-        // Comma-separated `host:ip` pairs, as the docker CLI and docker-py send them.
-        extra_hosts: pair(q, "extrahosts")
-            .unwrap_or_default()
-            .split(',')
+        // `host:ip` pairs: comma-separated in one parameter (the docker CLI) or one
+        // parameter each (docker-py).
+        extra_hosts: q
+            .iter()
+            .filter(|(k, _)| k == "extrahosts")
+            .flat_map(|(_, v)| v.split(','))
             .filter(|h| !h.is_empty())
             .map(str::to_string)
             .collect(),

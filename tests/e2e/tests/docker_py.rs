@@ -493,13 +493,16 @@ hits = lambda out: sum('Using cache' in x.get('stream', '') for x in out)
 assert hits(build(steps, tag='build2', cache_from=['build1'])) == 3
 # An image that does not exist leaves nothing to match: every step runs.
 assert hits(build(steps, tag='build3', cache_from=['nosuchtag'])) == 0
-out = build(['FROM busybox', 'RUN ping -c1 extrahost.local.test', 'RUN cp /etc/hosts /hosts-file'],
-            tag='xh', extra_hosts={'extrahost.local.test': '127.0.0.1'})
+# Two hosts: docker-py sends one `extrahosts` parameter for each.
+out = build(['FROM busybox', 'RUN ping -c1 extrahost.local.test', 'RUN ping -c1 hello.world.test',
+             'RUN cp /etc/hosts /hosts-file'],
+            tag='xh', extra_hosts={'extrahost.local.test': '127.0.0.1', 'hello.world.test': '127.0.0.1'})
 assert not [x for x in out if 'errorDetail' in x], out
 ct = c.create_container('xh', 'cat /hosts-file')
 c.start(ct)
 c.wait(ct)
 assert '127.0.0.1\textrahost.local.test' in c.logs(ct).decode(), c.logs(ct)
+assert '127.0.0.1\thello.world.test' in c.logs(ct).decode(), c.logs(ct)
 print('ok')
 "#,
     );
