@@ -234,6 +234,7 @@ impl ContainerService {
         }
         let mut records: Vec<_> = self.all().into_iter().map(|e| e.record()).collect();
         records.sort_by_key(|r| std::cmp::Reverse(r.created));
+        let link_names = Self::link_names(&records);
         let mut out = Vec::new();
         for r in records {
             let implicit_all =
@@ -305,7 +306,12 @@ impl ContainerService {
             let created = r.created.timestamp();
             let mut v = json!({
                 "Id": r.id,
-                "Names": std::iter::once(r.name.clone()).chain(self.link_names_to(&r)).collect::<Vec<_>>(),
+                "Names": std::iter::once(r.name.clone())
+                    .chain(link_names.iter().filter(|(target, _)| {
+                        target == r.name.trim_start_matches('/')
+                            || (target.len() >= 12 && r.id.starts_with(target.as_str()))
+                    }).map(|(_, n)| n.clone()))
+                    .collect::<Vec<_>>(),
                 "Image": if r.config.image.is_empty() { r.image.clone() } else { r.config.image.clone() },
                 "ImageID": r.image,
                 "Command": command_text(&r),

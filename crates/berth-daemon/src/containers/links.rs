@@ -212,18 +212,15 @@ impl ContainerService {
         self.persist(&entry)
     }
 
-    /// The link names other containers hold for `child` (`/parent/alias`), which
-    /// Docker lists among a container's `Names`.
-    pub(super) fn link_names_to(&self, child: &ContainerRecord) -> Vec<String> {
+    /// Every link name (`/parent/alias`) by the name or ID its holder gave for the
+    /// linked container; Docker lists them among that container's `Names`. Built
+    /// once per listing, not once per listed container.
+    pub(super) fn link_names(records: &[ContainerRecord]) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for entry in self.all() {
-            let r = entry.record();
-            for link in links_of(&r) {
-                if let Ok((name, alias)) = parse_link(&link)
-                    && (name == child.name.trim_start_matches('/')
-                        || (name.len() >= 12 && child.id.starts_with(&name)))
-                {
-                    out.push(format!("{}/{alias}", r.name));
+        for r in records {
+            for link in links_of(r) {
+                if let Ok((name, alias)) = parse_link(&link) {
+                    out.push((name, format!("{}/{alias}", r.name)));
                 }
             }
         }

@@ -641,18 +641,13 @@ impl ContainerService {
     /// `--link NAME[:ALIAS]`: the `/etc/hosts` lines for the running containers named,
     /// as Docker writes them (`<ip>\t<alias> <short id> <name>`).
     fn link_hosts(&self, record: &ContainerRecord) -> Vec<(std::net::Ipv4Addr, String)> {
-        let links = record
-            .host_config
-            .extra
-            .get("Links")
-            .and_then(|l| l.as_array())
-            .cloned()
-            .unwrap_or_default();
         let mut out = Vec::new();
-        for link in links.iter().filter_map(|l| l.as_str()) {
-            let (name, alias) = link.split_once(':').unwrap_or((link, link));
-            let alias = alias.rsplit('/').next().unwrap_or(alias);
-            let Ok(target) = self.get(name.trim_start_matches('/')) else {
+        for link in links::links_of(record) {
+            let Ok((name, alias)) = links::parse_link(&link) else {
+                continue;
+            };
+            let alias = alias.as_str();
+            let Ok(target) = self.get(&name) else {
                 continue;
             };
             let target = target.record();
