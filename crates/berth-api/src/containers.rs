@@ -120,8 +120,13 @@ async fn inspect(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     Query(q): Query<Pairs>,
+    version: crate::version::ApiVersion,
 ) -> Result<Response, ApiError> {
-    Ok(Json(d.containers().inspect(&id, flag(&q, "size"))?).into_response())
+    let mut v = d.containers().inspect(&id, flag(&q, "size"))?;
+    if version < crate::version::ApiVersion::new(1, 45) {
+        berth_daemon::containers::add_legacy_aliases(&mut v);
+    }
+    Ok(Json(v).into_response())
 }
 
 async fn start(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Result<Response, ApiError> {

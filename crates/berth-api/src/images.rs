@@ -245,6 +245,32 @@ async fn prune(State(d): State<Arc<Daemon>>, Query(q): Query<Pairs>) -> Result<R
     Ok(Json(report).into_response())
 }
 
+/// From API 1.50 on Docker leaves out the `Config` fields that belong to a container's
+/// configuration, not an image's (always empty in an image). `Container` and
+/// `ContainerConfig` stay at every version although Docker drops them from 1.45:
+/// docker-compose 1.29 speaks the newest version the daemon offers and fails with a
+/// KeyError on `ContainerConfig` when it recreates a container.
+fn adapt_inspect_to_version(inspect: &mut serde_json::Value, version: crate::version::ApiVersion) {
+    if version < crate::version::ApiVersion::new(1, 50) {
+        return;
+    }
+    if let Some(config) = inspect["Config"].as_object_mut() {
+        for key in [
+            "Hostname",
+            "Domainname",
+            "AttachStdin",
+            "AttachStdout",
+            "AttachStderr",
+            "Tty",
+            "OpenStdin",
+            "StdinOnce",
+            "Image",
+        ] {
+            config.remove(key);
+        }
+    }
+}
+
 /// Splits `name/verb` from the catch-all; names may contain slashes.
 fn split_verb(rest: &str) -> (&str, &str) {
     rest.rsplit_once('/').unwrap_or((rest, ""))
@@ -253,11 +279,16 @@ fn split_verb(rest: &str) -> (&str, &str) {
 async fn per_image_get(
     State(d): State<Arc<Daemon>>,
     axum::extract::Path(rest): axum::extract::Path<String>,
+    version: crate::version::ApiVersion,
 ) -> Result<Response, ApiError> {
     let (name, verb) = split_verb(&rest);
     let name = name.to_string();
     match verb {
-        "json" => Ok(Json(d.images().inspect(&name)?).into_response()),
+        "json" => {
+            let mut v = d.images().inspect(&name)?;
+            adapt_inspect_to_version(&mut v, version);
+            Ok(Json(v).into_response())
+        }
         "history" => Ok(Json(d.images().history(&name)?).into_response()),
         "get" => save(d, vec![name]).await,
         _ => Ok(crate::error::not_found()),

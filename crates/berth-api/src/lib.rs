@@ -8,7 +8,7 @@
 //! Design choices:
 //! - Routes are written once, without the `/v1.NN` prefix. A middleware wrapped around
 //!   the routed service strips the prefix before routing, refuses versions outside
-//!   1.24–1.44 with Docker's messages, and passes the negotiated [`ApiVersion`] to
+//!   1.24–1.51 with Docker's messages, and passes the negotiated [`ApiVersion`] to
 //!   handlers; because it rewrites the URI before the router sees it, catch-all routes
 //!   (`/images/{*name}` for names with slashes) work under every prefix.
 //! - Every response, errors and 404s included, carries `Api-Version`, `Ostype`,
@@ -127,7 +127,7 @@ mod tests {
         );
         assert_eq!(
             get_body("/echo/localhost:5000/app:1/json?x=1").await,
-            (StatusCode::OK, "localhost:5000/app:1/json @ 1.44".into())
+            (StatusCode::OK, "localhost:5000/app:1/json @ 1.51".into())
         );
     }
 }

@@ -197,6 +197,13 @@ fn adapt_info_to_version(info: &mut SystemInfo, version: ApiVersion) {
             *option = name;
         }
     }
+    if version < ApiVersion::new(1, 49) {
+        info.firewall_backend = None;
+    }
+    if version >= ApiVersion::new(1, 50) {
+        info.bridge_nf_iptables = None;
+        info.bridge_nf_ip6tables = None;
+    }
     if version < ApiVersion::new(1, 39) {
         for field in [&mut info.kernel_version, &mut info.operating_system] {
             if field.is_empty() {

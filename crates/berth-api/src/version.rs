@@ -35,7 +35,7 @@ pub struct ApiVersion {
 impl ApiVersion {
     /// The highest version berth serves, and the one assumed when a request has no
     /// version prefix.
-    pub const MAX: ApiVersion = ApiVersion::new(1, 44);
+    pub const MAX: ApiVersion = ApiVersion::new(1, 51);
     /// The lowest version berth serves.
     pub const MIN: ApiVersion = ApiVersion::new(1, 24);
 
@@ -273,7 +273,7 @@ mod tests {
     fn api_version_orders_numerically() {
         assert!(ApiVersion::new(1, 9) < ApiVersion::new(1, 24));
         assert!("1.44".parse::<ApiVersion>().unwrap() > ApiVersion::new(1, 41));
-        assert_eq!(ApiVersion::MAX.to_string(), "1.44");
+        assert_eq!(ApiVersion::MAX.to_string(), "1.51");
         assert!("1".parse::<ApiVersion>().is_err());
         assert!("1.x".parse::<ApiVersion>().is_err());
     }
@@ -301,13 +301,13 @@ mod tests {
     #[test]
     fn check_version_accepts_range_and_refuses_outside() {
         assert_eq!(check_version("1.24").ok(), Some(ApiVersion::new(1, 24)));
-        assert_eq!(check_version("1.44").ok(), Some(ApiVersion::MAX));
+        assert_eq!(check_version("1.51").ok(), Some(ApiVersion::MAX));
         assert!(matches!(
             check_version("1.23"),
             Err(VersionRefusal::TooOld(_))
         ));
         assert!(matches!(
-            check_version("1.45"),
+            check_version("1.52"),
             Err(VersionRefusal::TooNew(_))
         ));
     }

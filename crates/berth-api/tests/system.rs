@@ -40,7 +40,7 @@ async fn body_json(r: Response) -> serde_json::Value {
 }
 
 fn assert_common_headers(r: &Response) {
-    assert_eq!(r.headers()["api-version"], "1.44");
+    assert_eq!(r.headers()["api-version"], "1.51");
     assert_eq!(r.headers()["ostype"], "linux");
     assert_eq!(r.headers()["docker-experimental"], "false");
     assert!(
@@ -82,7 +82,7 @@ async fn version_reports_engine_and_api_range() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
     let v = body_json(r).await;
-    assert_eq!(v["ApiVersion"], "1.44");
+    assert_eq!(v["ApiVersion"], "1.51");
     assert_eq!(v["MinAPIVersion"], "1.24");
     assert_eq!(v["Os"], "linux");
     assert_eq!(v["Version"], env!("CARGO_PKG_VERSION"));
@@ -156,12 +156,12 @@ async fn version_prefix_is_stripped_for_every_supported_version() {
 
 #[tokio::test]
 async fn too_new_client_is_refused_with_docker_message() {
-    let r = send(Method::GET, "/v1.50/version").await;
+    let r = send(Method::GET, "/v1.52/version").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_common_headers(&r);
     assert_eq!(
         body_json(r).await,
-        serde_json::json!({"message": "client version 1.50 is too new. Maximum supported API version is 1.44"})
+        serde_json::json!({"message": "client version 1.52 is too new. Maximum supported API version is 1.51"})
     );
 }
 

@@ -18,7 +18,7 @@ use crate::Daemon;
 
 /// The Engine API version berth implements, the highest a client may ask for. The
 /// `Api-Version` header and `/version`'s `ApiVersion` both say this.
-pub const API_VERSION: &str = "1.44";
+pub const API_VERSION: &str = "1.51";
 /// The oldest Engine API version berth still answers.
 pub const MIN_API_VERSION: &str = "1.24";
 /// berth's own release, reported where Docker reports its engine version.
@@ -112,6 +112,14 @@ pub struct ObjectCounts {
     pub images: u64,
 }
 
+/// `/info`'s `FirewallBackend`: berth programs its rules in an nftables table of its own.
+#[derive(Debug, Clone, Serialize)]
+pub struct FirewallBackend {
+    /// `nftables`.
+    #[serde(rename = "Driver")]
+    pub driver: String,
+}
+
 /// Response of `GET /info` (Docker's `SystemInfo`, as of API 1.44).
 ///
 /// Fields that a version of the API dropped or added after 1.44 are left out; fields
@@ -164,12 +172,16 @@ pub struct SystemInfo {
     /// `net.ipv4.ip_forward` is on.
     #[serde(rename = "IPv4Forwarding")]
     pub ipv4_forwarding: bool,
-    /// Always false: API versions below 1.50 carry the field, Docker sends false.
-    #[serde(rename = "BridgeNfIptables")]
-    pub bridge_nf_iptables: bool,
-    /// Always false, as above.
-    #[serde(rename = "BridgeNfIp6tables")]
-    pub bridge_nf_ip6tables: bool,
+    /// Always false: API versions below 1.50 carry the field, Docker sends false; the
+    /// API layer leaves it out (`None`) for newer clients.
+    #[serde(rename = "BridgeNfIptables", skip_serializing_if = "Option::is_none")]
+    pub bridge_nf_iptables: Option<bool>,
+    /// As above.
+    #[serde(rename = "BridgeNfIp6tables", skip_serializing_if = "Option::is_none")]
+    pub bridge_nf_ip6tables: Option<bool>,
+    /// How published ports and NAT are programmed (API 1.49 on; `None` before).
+    #[serde(rename = "FirewallBackend", skip_serializing_if = "Option::is_none")]
+    pub firewall_backend: Option<FirewallBackend>,
     /// The daemon logs at debug level.
     #[serde(rename = "Debug")]
     pub debug: bool,
@@ -512,8 +524,11 @@ impl Daemon {
             pids_limit: cgroup.pids,
             oom_kill_disable: cgroup.oom_kill_disable,
             ipv4_forwarding: read_trimmed("/proc/sys/net/ipv4/ip_forward") == "1",
-            bridge_nf_iptables: false,
-            bridge_nf_ip6tables: false,
+            bridge_nf_iptables: Some(false),
+            bridge_nf_ip6tables: Some(false),
+            firewall_backend: Some(FirewallBackend {
+                driver: "nftables".into(),
+            }),
             debug: false,
             n_fd: std::fs::read_dir("/proc/self/fd")
                 .map(|d| d.count() as u64)

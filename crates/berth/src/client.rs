@@ -2,7 +2,7 @@
 //!
 //! It behaves like docker's Go client where users can see it: the API version
 //! is negotiated lazily before the first request (`HEAD /_ping`, falling back
-//! to `GET`, then `min(1.44, server's Api-Version)`; `DOCKER_API_VERSION`
+//! to `GET`, then `min(1.51, server's Api-Version)`; `DOCKER_API_VERSION`
 //! overrides), errors read as "Error response from daemon: ..." or "Cannot
 //! connect to the Docker daemon at ...", and request/response bodies are
 //! streamed so that image tarballs never sit whole in memory.
@@ -19,8 +19,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::OnceCell;
 
-/// The highest API version this client speaks (Docker 25).
-pub(crate) const MAX_API_VERSION: &str = "1.44";
+/// The highest API version this client speaks (Docker 28.5's).
+pub(crate) const MAX_API_VERSION: &str = "1.51";
 /// What a daemon that sends no `Api-Version` header is assumed to speak.
 const FALLBACK_API_VERSION: &str = "1.24";
 /// The default daemon address.
@@ -642,7 +642,7 @@ mod tests {
     #[test]
     fn negotiation_picks_the_lower_version() {
         assert_eq!(min_version("1.41", MAX_API_VERSION), "1.41");
-        assert_eq!(min_version("1.51", MAX_API_VERSION), "1.44");
+        assert_eq!(min_version("1.52", MAX_API_VERSION), "1.51");
         assert_eq!(min_version("1.9", "1.10"), "1.9");
     }
 

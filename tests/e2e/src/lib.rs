@@ -46,7 +46,7 @@ use rustix::process::{Pid, Signal};
 const MARKER_ENV: &str = "BERTH_E2E_ROOT";
 
 /// The Engine API version berth implements (ENGINE-API.md).
-pub const API_VERSION: &str = "1.44";
+pub const API_VERSION: &str = "1.51";
 
 /// Panics unless the test runs as root, with the message every e2e test shows.
 #[track_caller]

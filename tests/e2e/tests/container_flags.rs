@@ -378,14 +378,17 @@ fn mount_flag_binds_volumes_and_tmpfs() {
         "--mount",
         "type=volume,source=mnt-vol,target=/v",
         "--mount",
-        "type=tmpfs,target=/t",
+        "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770",
         "busybox",
         "sh",
         "-c",
-        "cat /h/from-host; echo kept > /v/file; grep ' /t ' /proc/mounts | cut -d' ' -f3; touch /h/x",
+        "cat /h/from-host; echo kept > /v/file; grep ' /t ' /proc/mounts | cut -d' ' -f3,4; stat -c %a /t; touch /h/x",
     ]);
     assert_ne!(code(&out), 0, "the bind is read-only");
-    assert_eq!(out.stdout_text(), "hello\ntmpfs\n");
+    assert_eq!(
+        out.stdout_text(),
+        "hello\ntmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,mode=1770\n1770\n"
+    );
     assert!(
         out.stderr_text().contains("Read-only file system"),
         "{}",
@@ -418,6 +421,86 @@ fn mount_flag_binds_volumes_and_tmpfs() {
         "{}",
         out.stderr_text()
     );
+}
+
+#[test]
+fn volume_subpath_mounts_a_directory_of_the_volume_resolved_inside_it() {
+    let d = daemon();
+    d.docker([
+        "run",
+        "--rm",
+        "-v",
+        "sub-vol:/v",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /v/sub && echo inside > /v/sub/f && ln -s / /v/to-root && ln -s /etc /v/to-etc",
+    ])
+    .assert_success();
+    let cat = |subpath: &str, path: &str| {
+        d.docker([
+            "run",
+            "--rm",
+            "--mount",
+            &format!("type=volume,src=sub-vol,dst=/m,volume-subpath={subpath}"),
+            "busybox",
+            "ls",
+            path,
+        ])
+    };
+    assert_eq!(cat("sub", "/m").assert_success(), "f\n");
+    // A symlink left in the volume resolves inside the volume, never on the host.
+    assert_eq!(
+        cat("to-root", "/m").assert_success(),
+        "sub\nto-etc\nto-root\n"
+    );
+    let out = cat("to-etc", "/m");
+    // The docker CLI exits 127 for a start error that says "no such file or directory".
+    assert_eq!(code(&out), 127, "{}", out.stderr_text());
+    assert!(
+        out.stderr_text()
+            .contains("error while mounting volume 'sub-vol': cannot access path")
+            && out.stderr_text().contains("no such file or directory"),
+        "{}",
+        out.stderr_text()
+    );
+    let out = cat("../up", "/m");
+    assert_eq!(code(&out), 125);
+    assert!(
+        out.stderr_text().contains(
+            "invalid mount config for type \"volume\": subpath must be a relative path within the volume"
+        ),
+        "{}",
+        out.stderr_text()
+    );
+    let out = d.docker([
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,dst=/m,volume-subpath=x",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        out.stderr_text()
+            .contains("must not set Subpath when using anonymous volumes"),
+        "{}",
+        out.stderr_text()
+    );
+    // Inspect shows the mount as Docker does, without a Subpath field.
+    let id = d
+        .docker([
+            "create",
+            "--mount",
+            "type=volume,src=sub-vol,dst=/m,volume-subpath=sub",
+            "busybox",
+        ])
+        .assert_success();
+    let mounts = d
+        .docker(["inspect", "-f", "{{json .Mounts}}", id.trim()])
+        .assert_success();
+    assert!(mounts.contains("\"Name\":\"sub-vol\""), "{mounts}");
+    assert!(!mounts.contains("Subpath"), "{mounts}");
 }
 
 #[test]

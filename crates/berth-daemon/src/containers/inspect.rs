@@ -92,7 +92,13 @@ fn command_text(r: &super::ContainerRecord) -> String {
 }
 
 fn mounts_json(r: &super::ContainerRecord) -> Value {
-    json!(r.mounts)
+    let mut mounts = json!(r.mounts);
+    for m in mounts.as_array_mut().into_iter().flatten() {
+        if let Some(m) = m.as_object_mut() {
+            m.remove("Subpath");
+        }
+    }
+    mounts
 }
 
 impl ContainerService {
@@ -157,7 +163,6 @@ impl ContainerService {
             "Config": r.config,
             "NetworkSettings": self.networks.settings_json(&r),
         });
-        add_short_id_aliases(&mut v["NetworkSettings"]["Networks"], &r);
         if size {
             v["SizeRw"] = json!(crate::volumes::disk_usage(&paths.upper));
             v["SizeRootFs"] =
@@ -338,11 +343,18 @@ impl ContainerService {
     }
 }
 
-/// Docker's inspect for API < 1.45 (berth speaks 1.44) lists the short ID and the
-/// hostname among the aliases on each user-defined network. docker-compose 1.29 relies
-/// on it: without the short ID it disconnects and reconnects every container it starts.
-fn add_short_id_aliases(networks: &mut Value, r: &super::ContainerRecord) {
-    let Some(networks) = networks.as_object_mut() else {
+/// Rewrites an inspect document for a client below API 1.45: Docker lists the short ID
+/// and the hostname among the aliases on each user-defined network for those versions.
+/// docker-compose 1.29 relies on it: without the short ID it disconnects and reconnects
+/// every container before it starts it.
+pub fn add_legacy_aliases(inspect: &mut Value) {
+    let id = inspect["Id"].as_str().unwrap_or_default();
+    let short_id = id.get(..12).unwrap_or(id).to_owned();
+    let hostname = inspect["Config"]["Hostname"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let Some(networks) = inspect["NetworkSettings"]["Networks"].as_object_mut() else {
         return;
     };
     for (name, ep) in networks.iter_mut() {
@@ -352,7 +364,7 @@ fn add_short_id_aliases(networks: &mut Value, r: &super::ContainerRecord) {
             continue;
         }
         let mut aliases: Vec<Value> = ep["Aliases"].as_array().cloned().unwrap_or_default();
-        for extra in [&r.id[..12], r.config.hostname.as_str()] {
+        for extra in [short_id.as_str(), hostname.as_str()] {
             if !extra.is_empty() && !aliases.iter().any(|a| a == extra) {
                 aliases.push(json!(extra));
             }
@@ -415,26 +427,21 @@ mod tests {
     }
 
     #[test]
-    fn inspect_aliases_gain_short_id_and_hostname_on_user_networks_only() {
-        let mut r = crate::containers::ContainerRecord {
-            id: "0123456789abcdef".repeat(4),
-            name: "/p_web_1".into(),
-            created: Utc::now(),
-            image: String::new(),
-            path: String::new(),
-            args: Vec::new(),
-            config: Default::default(),
-            host_config: Default::default(),
-            state: Default::default(),
-            restart_count: 0,
-            manually_stopped: false,
-            has_been_started: false,
-            mounts: Vec::new(),
-        };
-        r.config.hostname = "0123456789ab".into();
-        let mut nets = json!({"p_default": {"Aliases": ["web"]}, "bridge": {"Aliases": null}});
-        add_short_id_aliases(&mut nets, &r);
-        assert_eq!(nets["p_default"]["Aliases"], json!(["web", "0123456789ab"]));
+    fn legacy_aliases_gain_short_id_and_hostname_on_user_networks_only() {
+        let mut v = json!({
+            "Id": "0123456789abcdef".repeat(4),
+            "Config": {"Hostname": "web-host"},
+            "NetworkSettings": {"Networks": {
+                "p_default": {"Aliases": ["web"]},
+                "bridge": {"Aliases": null},
+            }},
+        });
+        add_legacy_aliases(&mut v);
+        let nets = &v["NetworkSettings"]["Networks"];
+        assert_eq!(
+            nets["p_default"]["Aliases"],
+            json!(["web", "0123456789ab", "web-host"])
+        );
         assert_eq!(nets["bridge"]["Aliases"], Value::Null);
     }
 

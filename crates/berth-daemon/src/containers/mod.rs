@@ -52,6 +52,7 @@ use crate::images::{ImageService, ImageUsers};
 use crate::{DaemonError, ErrorKind};
 pub use archive::{ContainerRoot, ExtractOptions, PathStat};
 pub use commit::CommitOptions;
+pub use inspect::add_legacy_aliases;
 pub use model::{Config, ContainerRecord, HostConfig};
 pub use resources::{StatsSample, StatsSampler, TopResult, UpdateRequest};
 use rootfs::RootfsPaths;
@@ -550,8 +551,14 @@ impl ContainerService {
             host_gateway: self.networks.host_gateway(&id),
             links: self.link_hosts(&record),
         };
+        // Descriptors of resolved volume subpaths: open until the container has started.
+        let mut _subpaths = Vec::new();
         let launch = match etc::write_files(&dir, &record, &view)
             .and_then(|()| spec::launch_spec(&record, &dir, &paths, &self.cgroup_parent))
+            .and_then(|mut l| {
+                _subpaths = spec::resolve_subpaths(&record, &mut l.mounts)?;
+                Ok(l)
+            })
             .and_then(|l| Ok((l, self.link_env(&record)?)))
         {
             Ok((mut l, link_env)) => {

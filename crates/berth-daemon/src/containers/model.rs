@@ -308,6 +308,11 @@ pub struct MountPoint {
     /// (the only moment that matters, so it is not kept).
     #[serde(default, skip_serializing)]
     pub no_copy: bool,
+    /// `VolumeOptions.Subpath` (API 1.45): the directory inside the volume that is
+    /// mounted instead of the whole volume, resolved inside the volume at each start.
+    /// Kept in the record, not shown by inspect (Docker's `MountPoint` has no such field).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 /// What berth stores for a container (`<data-root>/containers/<id>/config.json`).

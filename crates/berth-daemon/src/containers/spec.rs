@@ -361,6 +361,7 @@ pub(super) fn mounts_for(
                     propagation: propagation.into(),
                     anonymous: false,
                     no_copy: false,
+                    subpath: String::new(),
                 },
                 &mut out,
             )?;
@@ -392,6 +393,7 @@ pub(super) fn mounts_for(
                     propagation: String::new(),
                     anonymous,
                     no_copy: mode.split(',').any(|o| o == "nocopy"),
+                    subpath: String::new(),
                 },
                 &mut out,
             )?;
@@ -424,6 +426,7 @@ pub(super) fn mounts_for(
                             .into(),
                         anonymous: false,
                         no_copy: false,
+                        subpath: String::new(),
                     },
                     &mut out,
                 )?;
@@ -434,6 +437,7 @@ pub(super) fn mounts_for(
                 } else {
                     (m.source.clone(), false)
                 };
+                let subpath = volume_subpath(m, anonymous)?;
                 let source = ensure_volume(&name)?;
                 add(
                     MountPoint {
@@ -452,6 +456,7 @@ pub(super) fn mounts_for(
                             .and_then(|o| o.get("NoCopy"))
                             .and_then(serde_json::Value::as_bool)
                             .unwrap_or(false),
+                        subpath,
                     },
                     &mut out,
                 )?;
@@ -463,11 +468,12 @@ pub(super) fn mounts_for(
                     source: String::new(),
                     destination: m.target.clone(),
                     driver: String::new(),
-                    mode: String::new(),
+                    mode: tmpfs_mount_options(m.tmpfs_options.as_ref())?,
                     rw: !m.read_only,
                     propagation: String::new(),
                     anonymous: false,
                     no_copy: false,
+                    subpath: String::new(),
                 },
                 &mut out,
             )?,
@@ -491,6 +497,7 @@ pub(super) fn mounts_for(
                 propagation: String::new(),
                 anonymous: false,
                 no_copy: false,
+                subpath: String::new(),
             },
             &mut out,
         )?;
@@ -517,11 +524,162 @@ pub(super) fn mounts_for(
             propagation: String::new(),
             anonymous: true,
             no_copy: false,
+            subpath: String::new(),
         });
     }
     let mut all = inherited;
     all.extend(out);
     Ok(all)
+}
+
+/// Points each volume mount that has a subpath at that directory inside the volume,
+/// resolved with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` from the volume's
+/// root: a symlink a container left in the volume cannot lead the mount to the host.
+/// The mount source becomes the `/proc/<berthd>/fd/N` link of the resolved directory, so
+/// what the shim mounts is the object checked here; the returned descriptors must stay
+/// open until the shim has mounted (the container has started).
+///
+/// # Errors
+/// `InvalidArgument` when a subpath does not exist in its volume (Docker refuses the
+/// start the same way).
+pub(super) fn resolve_subpaths(
+    record: &ContainerRecord,
+    mounts: &mut [MountSpec],
+) -> Result<Vec<std::os::fd::OwnedFd>, DaemonError> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let mut held = Vec::new();
+    for m in record.mounts.iter().filter(|m| !m.subpath.is_empty()) {
+        let cannot = |e: rustix::io::Errno| {
+            // Go's wording ("no such file or directory"), without Rust's "(os error N)".
+            let why = std::io::Error::from(e).to_string();
+            let why = why.split(" (os error").next().unwrap_or_default();
+            DaemonError::invalid(format!(
+                "error while mounting volume '{}': cannot access path {}: {}",
+                m.name,
+                Path::new(&m.source).join(&m.subpath).display(),
+                why.to_lowercase()
+            ))
+        };
+        let root = rustix::fs::open(
+            m.source.as_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(cannot)?;
+        let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+        let mut tries = 0;
+        let fd = loop {
+            match rustix::fs::openat2(
+                &root,
+                m.subpath.as_str(),
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                how,
+            ) {
+                // A rename racing the lookup; retrying is the documented answer.
+                Err(rustix::io::Errno::AGAIN) if tries < 64 => tries += 1,
+                other => break other.map_err(cannot)?,
+            }
+        };
+        let source = format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        );
+        for spec in mounts.iter_mut().filter(|s| s.destination == m.destination) {
+            spec.source = source.clone();
+        }
+        held.push(fd);
+    }
+    Ok(held)
+}
+
+/// `TmpfsOptions` of a `--mount type=tmpfs` as mount options: `SizeBytes`, `Mode`
+/// (octal, as the kernel reads it) and, from API 1.46, `Options` (`[["exec"], ["nr_inodes",
+/// "1k"]]`). They are kept where a `--tmpfs` mount keeps its options.
+fn tmpfs_mount_options(options: Option<&serde_json::Value>) -> Result<String, DaemonError> {
+    let Some(options) = options.filter(|o| !o.is_null()) else {
+        return Ok(String::new());
+    };
+    let mut out = Vec::new();
+    match &options["SizeBytes"] {
+        serde_json::Value::Null => {}
+        v => match v.as_i64() {
+            Some(0) => {}
+            Some(n) if n > 0 => out.push(format!("size={n}")),
+            _ => {
+                return Err(DaemonError::invalid(format!(
+                    "invalid mount config for type \"tmpfs\": invalid tmpfs size: {v}"
+                )));
+            }
+        },
+    }
+    match &options["Mode"] {
+        serde_json::Value::Null => {}
+        v => match v.as_u64() {
+            Some(0) => {}
+            Some(mode) if mode <= 0o7777 => out.push(format!("mode={mode:o}")),
+            _ => {
+                return Err(DaemonError::invalid(format!(
+                    "invalid mount config for type \"tmpfs\": invalid tmpfs mode: {v}"
+                )));
+            }
+        },
+    }
+    for option in options["Options"].as_array().into_iter().flatten() {
+        let parts: Vec<&str> = option
+            .as_array()
+            .map(|p| p.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        match parts.as_slice() {
+            [flag] if !flag.contains([',', '=']) => out.push((*flag).to_string()),
+            [key, value] if !key.contains([',', '=']) && !value.contains(',') => {
+                out.push(format!("{key}={value}"));
+            }
+            _ => {
+                return Err(DaemonError::invalid(format!(
+                    "invalid mount config for type \"tmpfs\": invalid tmpfs option {option}"
+                )));
+            }
+        }
+    }
+    Ok(out.join(","))
+}
+
+/// `VolumeOptions.Subpath` checked as Docker checks it at create: a relative path that
+/// stays inside the volume, and only for a named volume. Whether it exists is known
+/// only at start, when it is resolved inside the volume.
+fn volume_subpath(m: &super::model::MountRequest, anonymous: bool) -> Result<String, DaemonError> {
+    let subpath = m
+        .volume_options
+        .as_ref()
+        .and_then(|o| o.get("Subpath"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    if subpath.is_empty() {
+        return Ok(String::new());
+    }
+    let refuse = |why: &str| {
+        DaemonError::invalid(format!("invalid mount config for type \"volume\": {why}"))
+    };
+    if anonymous {
+        return Err(refuse("must not set Subpath when using anonymous volumes"));
+    }
+    let local = !subpath.starts_with('/')
+        && !subpath.contains('\0')
+        && Path::new(subpath)
+            .components()
+            .try_fold(0usize, |depth, c| match c {
+                std::path::Component::Normal(_) => Some(depth + 1),
+                std::path::Component::CurDir => Some(depth),
+                std::path::Component::ParentDir => depth.checked_sub(1),
+                _ => None,
+            })
+            .is_some();
+    if !local {
+        return Err(refuse("subpath must be a relative path within the volume"));
+    }
+    Ok(subpath.to_string())
 }
 
 fn mount_spec(m: &MountPoint) -> MountSpec {
@@ -832,6 +990,25 @@ fn console_size(hc: &HostConfig) -> Option<(u16, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tmpfs_mount_options_become_mount_options() {
+        let opts = serde_json::json!({"SizeBytes": 1048576, "Mode": 0o1770,
+            "Options": [["exec"], ["nr_inodes", "1k"]]});
+        assert_eq!(
+            tmpfs_mount_options(Some(&opts)).unwrap(),
+            "size=1048576,mode=1770,exec,nr_inodes=1k"
+        );
+        assert_eq!(tmpfs_mount_options(None).unwrap(), "");
+        for bad in [
+            serde_json::json!({"SizeBytes": -1}),
+            serde_json::json!({"Mode": 0o17777}),
+            serde_json::json!({"Options": [["a,b"]]}),
+            serde_json::json!({"Options": [["a", "b", "c"]]}),
+        ] {
+            assert!(tmpfs_mount_options(Some(&bad)).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn signals_parse_like_docker() {

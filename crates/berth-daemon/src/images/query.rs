@@ -248,7 +248,8 @@ impl ImageService {
                 .to_string()
         };
         let mut config = serde_json::Map::new();
-        // API 1.44 returns the image's run defaults in container.Config's full shape.
+        // Below API 1.50 the image's run defaults come in container.Config's full shape
+        // (the API layer trims them for newer clients).
         for (k, v) in [
             ("Hostname", json!("")),
             ("Domainname", json!("")),
@@ -298,9 +299,9 @@ impl ImageService {
             "Container": extra("container"),
             "DockerVersion": extra("docker_version"),
             "Author": cfg.author.clone().unwrap_or_default(),
-            // Deprecated, but Docker still sends it below API 1.45 (berth speaks 1.44),
-            // empty when the image has none; docker-compose 1.29 reads its `Volumes`
-            // when it recreates a container and fails with KeyError without it.
+            // Deprecated, and Docker sends it only below API 1.45; empty when the image
+            // has none. docker-compose 1.29 reads its `Volumes` when it recreates a
+            // container and fails with KeyError without it, whatever version it speaks.
             "ContainerConfig": cfg.extra.get("container_config").filter(|c| c.is_object()).cloned().unwrap_or_else(empty_container_config),
             "Config": config,
             "Architecture": cfg.architecture,

@@ -604,7 +604,7 @@ mod tests {
     #[test]
     fn version_aligns_like_dockers_tabwriter() {
         let out = default_version_text(&client(), None);
-        assert!(out.starts_with("Client:\n Version:           0.1.0\n API version:       1.41 (downgraded from 1.44)\n"), "{out}");
+        assert!(out.starts_with("Client:\n Version:           0.1.0\n API version:       1.41 (downgraded from 1.51)\n"), "{out}");
         assert!(out.ends_with(" Context:           default\n"));
     }
 
