@@ -4,13 +4,10 @@
 //! proxies to the backend by its service name, a busybox httpd backend alone
 //! on a second network that the front also joins, a store writing to a named
 //! volume. Checked: the build, healthcheck ordering (`service_healthy`), the
-//! proxy from the host, the backend's network isolation, `up --scale
+//! nginx proxy from the host, the backend's network isolation, `up --scale
 //! backend=3` with every replica answering, and that `down` / `down -v` leave
 //! no container, network, bridge, nft rule, cgroup (or, with `-v`, volume)
 //! behind. Needs root and `docker-compose`.
-//!
-//! The front is busybox httpd with a CGI script doing the proxying: the
-//! offline test images have no nginx yet.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -52,6 +49,7 @@ impl Stack {
         }
         let d = Berthd::start();
         d.load_image("busybox");
+        d.load_image("nginx");
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join(project);
         copy_dir(&fixture("stack"), &dir);
@@ -277,7 +275,7 @@ fn three_service_app(tool: Tool, project: &str) {
     });
     assert!(page, "GET http://{addr}/");
     let backend_host = s.inspect(&backend1, "{{.Config.Hostname}}");
-    let proxied = http_get(&addr, "/cgi-bin/backend");
+    let proxied = http_get(&addr, "/backend/");
     assert_eq!(
         proxied.as_deref().map(str::trim),
         Some(backend_host.as_str()),
@@ -326,10 +324,9 @@ fn three_service_app(tool: Tool, project: &str) {
         seen.insert(page.trim().to_string());
     }
     assert_eq!(seen, hosts, "every replica behind the service name answers");
-    // The front's proxy still answers, from one of the replicas. (Which one
-    // is the embedded DNS's choice: berthd answers in a fixed order where
-    // Docker shuffles, so the proxy is not asserted to meet all three.)
-    let via_front = http_get(&addr, "/cgi-bin/backend").unwrap_or_default();
+    // The front's proxy still answers, from one of the replicas (nginx
+    // resolved `backend` once, when it started).
+    let via_front = http_get(&addr, "/backend/").unwrap_or_default();
     assert!(
         hosts.contains(via_front.trim()),
         "{via_front:?} not in {hosts:?}"
