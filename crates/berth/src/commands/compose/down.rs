@@ -1,12 +1,22 @@
 //! `compose down`: stops and removes the project's containers (dependents
 //! first), then its networks, and with `-v` its volumes, with `--rmi` its
 //! images. External networks and volumes are never touched.
+//!
+//! Services go down as a graph, the mirror of `up`'s: a service's containers
+//! stop once every service depending on it is gone, so services nothing
+//! depends on all stop at once. Stopping one service after another instead
+//! made `down` of ten independent services ten stop round trips long.
+
+use std::collections::BTreeMap;
+
+use futures_util::FutureExt;
+use futures_util::future::{LocalBoxFuture, Shared};
 
 use berth_compose::Project;
 use clap::Args;
 use hyper::Method;
 
-use super::{Which, containers, ops, progress};
+use super::{ProjectContainer, Which, containers, ops, progress};
 use crate::client::{path_escape, with_query};
 use crate::commands::Ctx;
 
@@ -46,37 +56,7 @@ pub(crate) async fn down(ctx: &Ctx, project: &Project, a: DownArgs) -> anyhow::R
             names.join(", ")
         ));
     }
-    // Dependents stop first, so nothing loses a dependency while running.
-    let mut order = project.start_order().unwrap_or_default();
-    order.reverse();
-    let rank = |s: &str| order.iter().position(|o| o == s).unwrap_or(0);
-    doomed.sort_by_key(|c| rank(&c.service));
-    let mut i = 0;
-    while i < doomed.len() {
-        let service = doomed[i].service.clone();
-        let group: Vec<_> = doomed[i..]
-            .iter()
-            .take_while(|c| c.service == service)
-            .cloned()
-            .collect();
-        i += group.len();
-        let timeout = a.timeout.or(project
-            .services
-            .get(&service)
-            .and_then(|s| s.stop_grace_period.map(|s| s as i64)));
-        let results = super::each(&group, |c| async move {
-            if c.is_running() {
-                progress(&format!("Stopping {} ...", c.name));
-                ops::stop_container(ctx, &c.id, timeout).await?;
-            }
-            ops::remove_container(ctx, &c.id, a.volumes).await
-        })
-        .await;
-        for (c, r) in group.iter().zip(results) {
-            r?;
-            progress(&format!("Removing {} ... done", c.name));
-        }
-    }
+    stop_and_remove(ctx, project, doomed, a.timeout, a.volumes).await?;
     for net in project.networks.values().filter(|n| !n.external) {
         match ctx
             .client
@@ -130,6 +110,85 @@ pub(crate) async fn down(ctx: &Ctx, project: &Project, a: DownArgs) -> anyhow::R
                 Err(e) => progress(&format!("Failed to remove image for service {name}: {e}")),
             }
         }
+    }
+    Ok(())
+}
+
+type DownFuture<'a> = Shared<LocalBoxFuture<'a, Result<(), String>>>;
+
+/// Stops and removes `doomed`, each service once its dependents are gone.
+///
+/// # Errors
+/// The first daemon error, naming its container.
+async fn stop_and_remove(
+    ctx: &Ctx,
+    project: &Project,
+    doomed: Vec<ProjectContainer>,
+    timeout: Option<i64>,
+    volumes: bool,
+) -> anyhow::Result<()> {
+    let mut by_service: BTreeMap<String, Vec<ProjectContainer>> = BTreeMap::new();
+    for c in doomed {
+        by_service.entry(c.service.clone()).or_default().push(c);
+    }
+    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, svc) in &project.services {
+        for dep in svc.depends_on.keys() {
+            dependents.entry(dep.as_str()).or_default().push(name);
+        }
+    }
+    // Dependents first: services outside the start order (orphans, or all of
+    // them if the order has a cycle) wait for nothing.
+    let order = project.start_order().unwrap_or_default();
+    let mut names: Vec<String> = by_service
+        .keys()
+        .filter(|s| !order.contains(s))
+        .cloned()
+        .collect();
+    names.extend(
+        order
+            .into_iter()
+            .rev()
+            .filter(|s| by_service.contains_key(s)),
+    );
+    let mut futures: BTreeMap<String, DownFuture<'_>> = BTreeMap::new();
+    for name in names {
+        let waits: Vec<DownFuture<'_>> = dependents
+            .get(name.as_str())
+            .into_iter()
+            .flatten()
+            .filter_map(|d| futures.get(*d).cloned())
+            .collect();
+        let group = by_service.remove(&name).unwrap_or_default();
+        let grace = timeout.or(project
+            .services
+            .get(&name)
+            .and_then(|s| s.stop_grace_period.map(|s| s as i64)));
+        let fut = async move {
+            for w in waits {
+                w.await?;
+            }
+            let results = super::each(&group, |c| async move {
+                if c.is_running() {
+                    progress(&format!("Stopping {} ...", c.name));
+                    ops::stop_container(ctx, &c.id, grace).await?;
+                }
+                ops::remove_container(ctx, &c.id, volumes).await
+            })
+            .await;
+            for (c, r) in group.iter().zip(results) {
+                r.map_err(|e| format!("cannot remove {}: {e:#}", c.name))?;
+                progress(&format!("Removing {} ... done", c.name));
+            }
+            Ok(())
+        }
+        .boxed_local()
+        .shared();
+        futures.insert(name, fut);
+    }
+    let results = futures_util::future::join_all(futures.into_values()).await;
+    if let Some(e) = results.into_iter().find_map(Result::err) {
+        anyhow::bail!("{e}");
     }
     Ok(())
 }
