@@ -486,6 +486,19 @@ fn berth_cli_logs_in_pushes_and_pulls_like_docker() {
     assert!(pulled.contains(&target), "{pulled}");
     let quiet = a.berth(["pull", "-q", &target]).assert_success();
     assert_eq!(quiet.trim(), target);
+    // Off a terminal (as here), progress is plain lines as docker prints them to a
+    // pipe: one per layer status, no bars, no escape sequences or carriage returns.
+    assert!(pushed.contains(": Pushed\n"), "{pushed}");
+    a.berth(["rmi", &target]).assert_success();
+    let plain = a.berth(["pull", &target]).assert_success();
+    assert!(
+        // busybox's layer is still in the store (the loaded image): "Already exists".
+        plain.contains(": Already exists\n") && plain.contains("Status: Downloaded newer image"),
+        "{plain}"
+    );
+    for out in [&pushed, &plain] {
+        assert!(!out.contains('\x1b') && !out.contains('\r'), "{out:?}");
+    }
     let out = a.berth(["logout", &registry.host()]).assert_success();
     assert!(out.contains("Removing login credentials"), "{out}");
     a.berth(["rmi", &target]).assert_success();
