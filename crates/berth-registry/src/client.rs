@@ -30,6 +30,12 @@ use crate::platform::PlatformSpec;
 const MAX_DOCUMENT: usize = 8 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_REDIRECTS: usize = 5;
+/// Blobs larger than this are uploaded in chunks (`PATCH` with `Content-Range`, then
+/// a `PUT` with the digest); smaller ones in one `PUT`. A failed request then costs one
+/// chunk, not the whole layer, and proxies that cap request bodies see small ones.
+pub const CHUNKED_UPLOAD_MIN: u64 = 32 << 20;
+/// Size of each chunk unless the registry asks for bigger ones (`OCI-Chunk-Min-Length`).
+pub const UPLOAD_CHUNK: u64 = 16 << 20;
 /// Docker's schema 1 media types, accepted only to refuse them with a clear message.
 const SCHEMA1: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v1+json",
@@ -154,19 +160,32 @@ impl UploadSource {
         }
     }
 
-    async fn body(&self) -> Result<ReqBody, RegistryError> {
+    /// The body for bytes `offset..offset + len` (one chunk of a chunked upload);
+    /// progress counts from the start of the blob.
+    async fn body_range(&self, offset: u64, len: u64) -> Result<ReqBody, RegistryError> {
         match self {
-            UploadSource::Bytes(b) => Ok(full(b.clone())),
+            UploadSource::Bytes(b) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
+                let end = usize::try_from(offset + len)
+                    .unwrap_or(usize::MAX)
+                    .min(b.len());
+                Ok(full(b.slice(start..end)))
+            }
             UploadSource::File { path, progress, .. } => {
-                let file =
-                    tokio::fs::File::open(path)
+                let read_err = |source| RegistryError::Read {
+                    path: path.display().to_string(),
+                    source,
+                };
+                let mut file = tokio::fs::File::open(path).await.map_err(read_err)?;
+                if offset > 0 {
+                    use tokio::io::AsyncSeekExt;
+                    file.seek(io::SeekFrom::Start(offset))
                         .await
-                        .map_err(|source| RegistryError::Read {
-                            path: path.display().to_string(),
-                            source,
-                        })?;
+                        .map_err(read_err)?;
+                }
+                let file = tokio::io::AsyncReadExt::take(file, len);
                 let progress = progress.clone();
-                let mut sent = 0u64;
+                let mut sent = offset;
                 let stream = ReaderStream::with_capacity(file, 1 << 20).map_ok(move |chunk| {
                     sent += chunk.len() as u64;
                     if let Some(p) = &progress {
@@ -367,11 +386,23 @@ impl RegistryClient {
         headers: &[(header::HeaderName, String)],
         body: Option<&UploadSource>,
     ) -> Result<Response<Incoming>, RegistryError> {
+        self.send_part(method, url, headers, body.map(|b| (b, 0, b.len())))
+            .await
+    }
+
+    /// [`Self::send`] with `len` bytes of the source from `offset` as the body.
+    async fn send_part(
+        &self,
+        method: Method,
+        url: &Url,
+        headers: &[(header::HeaderName, String)],
+        body: Option<(&UploadSource, u64, u64)>,
+    ) -> Result<Response<Incoming>, RegistryError> {
         let mut authenticated = false;
         loop {
             let auth = self.authorization.lock().expect("auth lock").clone();
             let b = match body {
-                Some(src) => src.body().await?,
+                Some((src, offset, len)) => src.body_range(offset, len).await?,
                 None => empty(),
             };
             let resp = self
@@ -696,8 +727,10 @@ impl RegistryClient {
     }
 
     /// Uploads a blob unless it is there: mount from `mount_from` when given, else a
-    /// monolithic upload (`POST` then one `PUT` with the content and digest).
-    /// Returns `true` when bytes were sent.
+    /// monolithic upload (`POST` then one `PUT` with the content and digest) up to
+    /// [`CHUNKED_UPLOAD_MIN`] bytes, a chunked one (`PATCH`es of [`UPLOAD_CHUNK`] with
+    /// `Content-Range`, then an empty `PUT` with the digest) above it or when the
+    /// registry announces `OCI-Chunk-Min-Length`. Returns `true` when bytes were sent.
     ///
     /// # Errors
     /// Auth, status, connection and read errors.
@@ -727,12 +760,75 @@ impl RegistryClient {
                 url: url.to_string(),
                 message: "upload started without a Location".into(),
             })?;
+        let min_chunk = resp
+            .headers()
+            .get("oci-chunk-min-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let len = source.len();
+        if len <= CHUNKED_UPLOAD_MIN && min_chunk.is_none() {
+            let put = location.with_query("digest", &digest.to_string());
+            let headers = [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (header::CONTENT_LENGTH, len.to_string()),
+            ];
+            let resp = self.send(Method::PUT, &put, &headers, Some(source)).await?;
+            check(resp, &put).await?;
+            return Ok(true);
+        }
+        let chunk = chunk_size(min_chunk);
+        let mut location = location;
+        let mut offset = 0;
+        while offset < len {
+            let n = chunk.min(len - offset);
+            let headers = [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (header::CONTENT_LENGTH, n.to_string()),
+                (
+                    header::CONTENT_RANGE,
+                    format!("{}-{}", offset, offset + n - 1),
+                ),
+            ];
+            let resp = self
+                .send_part(
+                    Method::PATCH,
+                    &location,
+                    &headers,
+                    Some((source, offset, n)),
+                )
+                .await?;
+            let resp = check(resp, &location).await?;
+            // The registry says what it holds (`Range: 0-<last>`); each chunk must
+            // extend it exactly, else the upload would be corrupt.
+            let held = resp
+                .headers()
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(range_end);
+            if let Some(end) = held
+                && end != offset + n - 1
+            {
+                return Err(RegistryError::BadResponse {
+                    url: location.to_string(),
+                    message: format!(
+                        "upload holds bytes 0-{end} after a chunk ending at {}",
+                        offset + n - 1
+                    ),
+                });
+            }
+            if let Some(next) = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| Url::parse(l, &self.endpoint))
+            {
+                location = next;
+            }
+            offset += n;
+        }
         let put = location.with_query("digest", &digest.to_string());
-        let headers = [
-            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (header::CONTENT_LENGTH, source.len().to_string()),
-        ];
-        let resp = self.send(Method::PUT, &put, &headers, Some(source)).await?;
+        let headers = [(header::CONTENT_LENGTH, "0".to_string())];
+        let resp = self.send(Method::PUT, &put, &headers, None).await?;
         check(resp, &put).await?;
         Ok(true)
     }
@@ -787,6 +883,17 @@ impl RegistryClient {
         let tags: Tags = parse_doc("tag list", &body)?;
         Ok(tags.tags.unwrap_or_default())
     }
+}
+
+/// The chunk size for a chunked upload: ours, or the registry's minimum if bigger.
+fn chunk_size(registry_min: Option<u64>) -> u64 {
+    registry_min.map_or(UPLOAD_CHUNK, |m| m.max(UPLOAD_CHUNK))
+}
+
+/// The last byte of a `Range: 0-<end>` header (`bytes=` prefix tolerated).
+fn range_end(v: &str) -> Option<u64> {
+    let v = v.strip_prefix("bytes=").unwrap_or(v);
+    v.split_once('-')?.1.trim().parse().ok()
 }
 
 /// The `mediaType` a document declares, which wins over a generic Content-Type.
@@ -901,6 +1008,20 @@ async fn check(resp: Response<Incoming>, url: &Url) -> Result<Response<Incoming>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_are_ours_unless_the_registry_wants_bigger_ones() {
+        assert_eq!(chunk_size(None), UPLOAD_CHUNK);
+        assert_eq!(chunk_size(Some(1024)), UPLOAD_CHUNK);
+        assert_eq!(chunk_size(Some(UPLOAD_CHUNK * 2)), UPLOAD_CHUNK * 2);
+    }
+
+    #[test]
+    fn upload_ranges_parse_with_or_without_unit() {
+        assert_eq!(range_end("0-1023"), Some(1023));
+        assert_eq!(range_end("bytes=0-99"), Some(99));
+        assert_eq!(range_end("junk"), None);
+    }
 
     #[test]
     fn urls_resolve_relative_locations_against_the_registry() {

@@ -31,7 +31,10 @@ mod platform;
 pub mod tls;
 
 pub use auth::{AuthConfig, Credentials};
-pub use client::{BlobReader, Pulled, RegistryClient, UploadProgress, UploadSource};
+pub use client::{
+    BlobReader, CHUNKED_UPLOAD_MIN, Pulled, RegistryClient, UPLOAD_CHUNK, UploadProgress,
+    UploadSource,
+};
 pub use endpoint::{Endpoint, Scheme};
 pub use error::RegistryError;
 pub use platform::{PlatformParseError, PlatformSpec};

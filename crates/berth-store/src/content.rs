@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use berth_oci::{Digest, Digester};
 
-use crate::durable;
+use crate::durable::{self, WRITEBACK_WINDOW};
 use crate::layout::Layout;
 
 /// Why a blob could not be committed.
@@ -159,10 +159,6 @@ impl ContentStore {
         Ok(out)
     }
 }
-
-/// How much a blob writer lets accumulate before it asks the kernel to start writing
-/// it back (see [`BlobWriter::write`]).
-const WRITEBACK_WINDOW: u64 = 8 << 20;
 
 /// A blob being written: digests and counts as bytes pass.
 pub struct BlobWriter {

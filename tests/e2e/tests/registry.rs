@@ -486,6 +486,19 @@ fn berth_cli_logs_in_pushes_and_pulls_like_docker() {
     assert!(pulled.contains(&target), "{pulled}");
     let quiet = a.berth(["pull", "-q", &target]).assert_success();
     assert_eq!(quiet.trim(), target);
+    // Off a terminal (as here), progress is plain lines as docker prints them to a
+    // pipe: one per layer status, no bars, no escape sequences or carriage returns.
+    assert!(pushed.contains(": Pushed\n"), "{pushed}");
+    a.berth(["rmi", &target]).assert_success();
+    let plain = a.berth(["pull", &target]).assert_success();
+    assert!(
+        // busybox's layer is still in the store (the loaded image): "Already exists".
+        plain.contains(": Already exists\n") && plain.contains("Status: Downloaded newer image"),
+        "{plain}"
+    );
+    for out in [&pushed, &plain] {
+        assert!(!out.contains('\x1b') && !out.contains('\r'), "{out:?}");
+    }
     let out = a.berth(["logout", &registry.host()]).assert_success();
     assert!(out.contains("Removing login credentials"), "{out}");
     a.berth(["rmi", &target]).assert_success();
@@ -800,4 +813,112 @@ fn docker_hub_images_come_from_a_configured_mirror() {
         ])
         .assert_success();
     assert!(digests.contains("busybox@sha256:"), "{digests}");
+}
+
+// ------------------------------------------------------------- chunked uploads
+
+/// berth's own registry server (target/debug/berth-registry) on a free port, stopped
+/// by its PID when dropped.
+struct OwnServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnServer {
+    fn start() -> OwnServer {
+        berth_e2e::require_root();
+        let exe = std::env::current_exe().expect("the test executable has a path");
+        let bin = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target/<profile>/deps")
+            .join("berth-registry");
+        assert!(
+            bin.is_file(),
+            "no {}: cargo build --workspace",
+            bin.display()
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(bin)
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--root")
+            .arg(dir.path().join("root"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("berth-registry starts");
+        let server = OwnServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "berth-registry did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn layers_above_the_chunk_threshold_push_in_chunks_to_both_registries() {
+    let reference = Registry::start();
+    let own = OwnServer::start();
+    let a = Berthd::start();
+    let busybox = a.load_image("busybox");
+    // A random layer bigger than CHUNKED_UPLOAD_MIN (32 MiB): gzip cannot shrink it, so
+    // its blob goes up in 16 MiB PATCHes; a chunk put in the wrong place would fail the
+    // registry's digest check at the final PUT, or the pull's below.
+    let mib = 40; // berth_registry::CHUNKED_UPLOAD_MIN is 32 MiB
+    let name = "chunked-src";
+    a.docker([
+        "run",
+        "--name",
+        name,
+        &busybox.reference,
+        "dd",
+        "if=/dev/urandom",
+        "of=/big",
+        "bs=1048576",
+        &format!("count={mib}"),
+    ])
+    .assert_success();
+    a.docker(["commit", name, "chunked/big:1"]).assert_success();
+    a.docker(["rm", name]).assert_success();
+    let sum = |d: &Berthd, image: &str| {
+        d.docker(["run", "--rm", image, "sha256sum", "/big"])
+            .assert_success()
+    };
+    let expected = sum(&a, "chunked/big:1");
+    for host in [reference.host(), format!("127.0.0.1:{}", own.port)] {
+        let target = format!("{host}/chunked/big:1");
+        a.docker(["tag", "chunked/big:1", &target]).assert_success();
+        a.docker(["push", &target]).assert_success();
+        let b = Berthd::start();
+        b.docker(["pull", &target]).assert_success();
+        assert_eq!(sum(&b, &target), expected, "round trip through {host}");
+    }
+    // The reference registry's access log shows the chunks.
+    let log = reference.log();
+    assert!(
+        log.matches("\"PATCH /v2/chunked/big/blobs/uploads/")
+            .count()
+            >= 3,
+        "{log}"
+    );
 }

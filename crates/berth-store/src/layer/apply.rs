@@ -29,6 +29,7 @@ use tar::EntryType;
 
 use super::entry_name::{EntryName, InvalidPathReason, bytes_to_path};
 use super::root::{LayerRoot, nofollow_dir_flags};
+use crate::durable::{WRITEBACK_WINDOW, start_writeback};
 
 /// Prefix of a whiteout entry's base name (aufs format, what layer tarballs use).
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
@@ -584,6 +585,7 @@ impl Applier<'_> {
         })?;
         let mut file = File::from(fd);
         let mut written = 0u64;
+        let mut written_back = 0u64;
         loop {
             let n = match data.read(&mut self.buf) {
                 Ok(0) => break,
@@ -602,6 +604,15 @@ impl Applier<'_> {
                     source,
                 })?;
             written += n as u64;
+            // Big files go to disk while the rest of the layer streams in, rather than
+            // all at the snapshot's sync (see `durable::start_writeback`).
+            if written - written_back >= WRITEBACK_WINDOW {
+                start_writeback(file.as_fd(), written_back, written - written_back);
+                written_back = written;
+            }
+        }
+        if written_back > 0 && written > written_back {
+            start_writeback(file.as_fd(), written_back, written - written_back);
         }
         self.stats.size += written;
         self.set_metadata(Target::Fd(file.as_fd()), name, meta, true)?;

@@ -13,6 +13,7 @@ pub(crate) mod image;
 pub(crate) mod inspect;
 pub(crate) mod network;
 pub(crate) mod port;
+pub(crate) mod pull_progress;
 pub(crate) mod registry;
 pub(crate) mod system;
 pub(crate) mod volume;

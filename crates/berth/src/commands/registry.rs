@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::client::{body_stream, empty, full, path_escape, with_query};
 use crate::commands::Ctx;
+use crate::commands::pull_progress::draw_stream;
 use crate::jsonmessage::display_stream;
 use crate::reference::parse_normalized_named;
 
@@ -165,6 +166,8 @@ pub(crate) async fn pull(ctx: &Ctx, a: PullArgs) -> anyhow::Result<()> {
         .await?;
     if a.quiet {
         display_stream(body_stream(resp), &mut std::io::sink()).await?;
+    } else if std::io::stdout().is_terminal() {
+        draw_stream(body_stream(resp)).await?;
     } else {
         display_stream(body_stream(resp), &mut std::io::stdout()).await?;
     }
@@ -236,6 +239,8 @@ pub(crate) async fn push(ctx: &Ctx, a: PushArgs) -> anyhow::Result<()> {
     if a.quiet {
         display_stream(body_stream(resp), &mut std::io::sink()).await?;
         ctx.print(&format!("{}\n", a.args[0]))?;
+    } else if std::io::stdout().is_terminal() {
+        draw_stream(body_stream(resp)).await?;
     } else {
         display_stream(body_stream(resp), &mut std::io::stdout()).await?;
     }
