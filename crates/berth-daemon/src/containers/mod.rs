@@ -31,6 +31,7 @@ mod inspect;
 mod links;
 pub mod logs;
 pub mod model;
+mod mount_config;
 mod names;
 mod resources;
 mod rootfs;

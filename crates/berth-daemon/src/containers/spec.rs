@@ -52,6 +52,7 @@ pub(super) fn validate_restart_policy(p: &super::model::RestartPolicy) -> Result
 /// `InvalidArgument` with Docker's message.
 pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
     validate_restart_policy(&hc.restart_policy)?;
+    super::mount_config::validate(hc)?;
     // `runc` is the one runtime name berth answers to (`/info` lists it as the default).
     if let Some(name) = hc.extra.get("Runtime").and_then(serde_json::Value::as_str)
         && !matches!(name, "" | "runc")
@@ -88,6 +89,49 @@ pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
         return Err(DaemonError::invalid(
             "You should always set the Memory limit when using Memoryswap limit, see usage",
         ));
+    }
+    if hc.memory_reservation > 0 && hc.memory_reservation < MIN_MEMORY {
+        return Err(DaemonError::invalid(
+            "Minimum memory reservation allowed is 6MB",
+        ));
+    }
+    if hc.memory > 0 && hc.memory_reservation > 0 && hc.memory < hc.memory_reservation {
+        return Err(DaemonError::invalid(
+            "Minimum memory limit can not be less than memory reservation limit, see usage",
+        ));
+    }
+    // Unmodelled numeric fields, checked in the JSON they came in.
+    let extra_int = |key: &str| hc.extra.get(key).and_then(serde_json::Value::as_i64);
+    if let Some(swappiness) = extra_int("MemorySwappiness")
+        && swappiness != -1
+        && !(0..=100).contains(&swappiness)
+    {
+        return Err(DaemonError::invalid(format!(
+            "Invalid value: {swappiness}, valid memory swappiness range is 0-100"
+        )));
+    }
+    if let Some(weight) = extra_int("BlkioWeight")
+        && weight != 0
+        && !(10..=1000).contains(&weight)
+    {
+        return Err(DaemonError::invalid(
+            "Range of blkio weight is from 10 to 1000",
+        ));
+    }
+    if hc.cpu_shares < 0 {
+        return Err(DaemonError::invalid(format!(
+            "invalid CPU shares ({}): value must be a positive integer",
+            hc.cpu_shares
+        )));
+    }
+    if hc.shm_size < 0 {
+        return Err(DaemonError::invalid("SHM size can not be less than 0"));
+    }
+    if !(-1000..=1000).contains(&hc.oom_score_adj) {
+        return Err(DaemonError::invalid(format!(
+            "Invalid value {}, range for oom score adj is [-1000, 1000]",
+            hc.oom_score_adj
+        )));
     }
     if hc.nano_cpus > 0 && hc.cpu_period > 0 {
         return Err(DaemonError::invalid(
@@ -295,13 +339,14 @@ pub(super) fn mounts_for(
     inherited: Vec<MountPoint>,
 ) -> Result<Vec<MountPoint>, DaemonError> {
     let mut out: Vec<MountPoint> = Vec::new();
-    let add = |m: MountPoint, out: &mut Vec<MountPoint>| -> Result<(), DaemonError> {
+    let add = |mut m: MountPoint, out: &mut Vec<MountPoint>| -> Result<(), DaemonError> {
         if !m.destination.starts_with('/') {
             return Err(DaemonError::invalid(format!(
                 "invalid mount config: mount path must be absolute: {}",
                 m.destination
             )));
         }
+        m.destination = super::mount_config::clean_destination(&m.destination);
         if out.iter().any(|o| o.destination == m.destination) {
             return Err(DaemonError::invalid(format!(
                 "Duplicate mount point: {}",
@@ -319,24 +364,12 @@ pub(super) fn mounts_for(
             .to_string())
     };
     for bind in record.host_config.binds.iter().flatten() {
-        let parts: Vec<&str> = bind.split(':').collect();
-        let (src, dst, mode) = match parts.as_slice() {
-            [dst] => ("", *dst, ""),
-            [src, dst] => (*src, *dst, ""),
-            [src, dst, mode] => (*src, *dst, *mode),
-            _ => {
-                return Err(DaemonError::invalid(format!(
-                    "invalid volume specification: '{bind}'"
-                )));
-            }
-        };
+        let super::mount_config::BindSpec {
+            source: src,
+            destination: dst,
+            mode,
+        } = super::mount_config::parse_bind(bind)?;
         let rw = !mode.split(',').any(|o| o == "ro");
-        if let Some(bad) = mode.split(',').find(|o| !BIND_MODES.contains(o)) {
-            return Err(DaemonError::invalid(format!(
-                "invalid mode: {}",
-                if bad.is_empty() { mode } else { bad }
-            )));
-        }
         let propagation = mode
             .split(',')
             .find(|o| PROPAGATIONS.contains(o))
@@ -463,7 +496,11 @@ pub(super) fn mounts_for(
                     source: String::new(),
                     destination: m.target.clone(),
                     driver: String::new(),
-                    mode: String::new(),
+                    mode: super::mount_config::tmpfs_options_of(m).map_err(|why| {
+                        DaemonError::invalid(format!(
+                            "invalid mount config for type \"tmpfs\": {why}"
+                        ))
+                    })?,
                     rw: !m.read_only,
                     propagation: String::new(),
                     anonymous: false,
@@ -569,27 +606,6 @@ fn mount_spec(m: &MountPoint) -> MountSpec {
 /// Mount propagation modes a bind may name (Docker's, from the kernel's).
 const PROPAGATIONS: [&str; 6] = [
     "shared", "rshared", "slave", "rslave", "private", "rprivate",
-];
-
-/// Every option a `-v src:dst:mode` mode may hold: access, SELinux relabelling
-/// (accepted, nothing to do without SELinux), propagation, `nocopy`, and the
-/// consistency flags Docker Desktop introduced and Linux ignores.
-const BIND_MODES: [&str; 15] = [
-    "",
-    "ro",
-    "rw",
-    "z",
-    "Z",
-    "nocopy",
-    "shared",
-    "rshared",
-    "slave",
-    "rslave",
-    "private",
-    "rprivate",
-    "consistent",
-    "cached",
-    "delegated",
 ];
 
 /// The shim's launch spec for a container about to start.
@@ -832,6 +848,48 @@ fn console_size(hc: &HostConfig) -> Option<(u16, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_range_resources_are_refused_in_dockers_words() {
+        let check = |v: serde_json::Value| {
+            let hc: HostConfig = serde_json::from_value(v).unwrap();
+            validate_host_config(&hc).map_err(|e| e.message().to_string())
+        };
+        for (hc, message) in [
+            (
+                serde_json::json!({"CpuShares": -5}),
+                "invalid CPU shares (-5): value must be a positive integer",
+            ),
+            (
+                serde_json::json!({"ShmSize": -1}),
+                "SHM size can not be less than 0",
+            ),
+            (
+                serde_json::json!({"OomScoreAdj": 5000}),
+                "Invalid value 5000, range for oom score adj is [-1000, 1000]",
+            ),
+            (
+                serde_json::json!({"MemorySwappiness": 500}),
+                "Invalid value: 500, valid memory swappiness range is 0-100",
+            ),
+            (
+                serde_json::json!({"BlkioWeight": 5}),
+                "Range of blkio weight is from 10 to 1000",
+            ),
+            (
+                serde_json::json!({"MemoryReservation": 1}),
+                "Minimum memory reservation allowed is 6MB",
+            ),
+        ] {
+            assert_eq!(check(hc.clone()), Err(message.to_string()), "{hc}");
+        }
+        for ok in [
+            serde_json::json!({"MemorySwappiness": -1, "OomScoreAdj": -1000, "PidsLimit": -1}),
+            serde_json::json!({"BlkioWeight": 0, "CpuShares": 0, "ShmSize": 0}),
+        ] {
+            assert_eq!(check(ok.clone()), Ok(()), "{ok}");
+        }
+    }
 
     #[test]
     fn signals_parse_like_docker() {
