@@ -283,3 +283,36 @@ fn archive_paths_stay_inside_the_container_and_fail_cleanly() {
     assert_eq!(out.assert_success(), "fine\n");
     d.docker(["rm", "-f", "ev"]).assert_success();
 }
+
+#[test]
+fn impossible_updates_are_400_not_a_failed_cgroup_write() {
+    let d = daemon();
+    d.docker(["run", "-d", "--name", "u1", "busybox", "sleep", "600"])
+        .assert_success();
+    for (body, needle) in [
+        (
+            json!({"CpuPeriod": 5}),
+            "CPU cfs period can not be less than 1ms",
+        ),
+        (
+            json!({"CpusetCpus": "999"}),
+            "Requested CPUs are not available",
+        ),
+        (
+            json!({"CpusetCpus": "garbage"}),
+            "Invalid value garbage for cpuset cpus",
+        ),
+    ] {
+        let r = post_json(&d, "/containers/u1/update", &body);
+        assert_error(&r, 400, needle);
+    }
+    let r = post_json(&d, "/containers/u1/update", &json!({"Memory": null}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = d.docker(["update", "--cpuset-cpus", "999", "u1"]);
+    assert_eq!(code(&out), 1);
+    out.assert_stderr_contains("Requested CPUs are not available");
+    let out = d.docker(["run", "--rm", "--cpuset-cpus", "0-999", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    out.assert_stderr_contains("Requested CPUs are not available");
+    d.docker(["rm", "-f", "u1"]).assert_success();
+}

@@ -151,16 +151,8 @@ pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
             "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
         )));
     }
-    if hc.cpu_period != 0 && !(1000..=1_000_000).contains(&hc.cpu_period) {
-        return Err(DaemonError::invalid(
-            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
-        ));
-    }
-    if hc.cpu_quota > 0 && hc.cpu_quota < 1000 {
-        return Err(DaemonError::invalid(
-            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
-        ));
-    }
+    check_cfs(hc.cpu_period, hc.cpu_quota)?;
+    check_cpuset(&hc.cpuset_cpus, &hc.cpuset_mems)?;
     // Network names are checked by the network service when the container is created.
     if hc.network_mode == "container:" {
         return Err(DaemonError::invalid(
@@ -174,6 +166,83 @@ pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
         )));
     }
     Ok(())
+}
+
+/// Checks a CFS period and quota (create and update), in Docker's words.
+///
+/// # Errors
+/// `InvalidArgument` for a period outside 1ms–1s or a quota under 1ms.
+pub(super) fn check_cfs(period: i64, quota: i64) -> Result<(), DaemonError> {
+    if period != 0 && !(1000..=1_000_000).contains(&period) {
+        return Err(DaemonError::invalid(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ));
+    }
+    if quota > 0 && quota < 1000 {
+        return Err(DaemonError::invalid(
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `--cpuset-cpus` and `--cpuset-mems` against the host's online CPUs and
+/// memory nodes (create and update): the kernel would refuse them at the cgroup
+/// write, a 500 for what is the client's mistake.
+///
+/// # Errors
+/// `InvalidArgument` in Docker's words for a malformed list or one naming what the
+/// host does not have.
+pub(super) fn check_cpuset(cpus: &str, mems: &str) -> Result<(), DaemonError> {
+    let online = |file: &str, fallback: &str| {
+        std::fs::read_to_string(file)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| fallback.to_string())
+    };
+    for (list, what, plural, file) in [
+        (cpus, "cpus", "CPUs", "/sys/devices/system/cpu/online"),
+        (
+            mems,
+            "mems",
+            "memory nodes",
+            "/sys/devices/system/node/online",
+        ),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let requested = parse_uint_list(list).ok_or_else(|| {
+            DaemonError::invalid(format!("Invalid value {list} for cpuset {what}"))
+        })?;
+        let available = online(file, "0");
+        let have = parse_uint_list(&available).unwrap_or_default();
+        if !requested.iter().all(|n| have.contains(n)) {
+            return Err(DaemonError::invalid(format!(
+                "Requested {plural} are not available - requested {list}, available: {available}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A kernel list such as `0-3,5` (Docker's `parsers.ParseUintList`), at most 1024
+/// entries long so a hostile `0-4294967295` costs nothing.
+fn parse_uint_list(list: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in list.split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((lo, hi)) => (lo.parse::<u32>().ok()?, hi.parse::<u32>().ok()?),
+            None => {
+                let n = part.parse::<u32>().ok()?;
+                (n, n)
+            }
+        };
+        if lo > hi || hi - lo >= 1024 || out.len() > 1024 {
+            return None;
+        }
+        out.extend(lo..=hi);
+    }
+    Some(out)
 }
 
 /// Fills what the client left unset from the image's run defaults, as Docker's
@@ -848,6 +917,26 @@ fn console_size(hc: &HostConfig) -> Option<(u16, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpusets_must_parse_and_name_what_the_host_has() {
+        assert_eq!(parse_uint_list("0-2,5"), Some(vec![0, 1, 2, 5]));
+        for bad in ["", "x", "2-1", "0-4294967295", "1,,2", "-1"] {
+            assert_eq!(parse_uint_list(bad), None, "{bad}");
+        }
+        assert!(check_cpuset("0", "").is_ok());
+        assert_eq!(
+            check_cpuset("garbage", "").unwrap_err().message(),
+            "Invalid value garbage for cpuset cpus"
+        );
+        assert!(
+            check_cpuset("999", "")
+                .unwrap_err()
+                .message()
+                .starts_with("Requested CPUs are not available - requested 999, available: ")
+        );
+        assert!(check_cpuset("", "77").is_err());
+    }
 
     #[test]
     fn out_of_range_resources_are_refused_in_dockers_words() {
