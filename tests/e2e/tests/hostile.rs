@@ -314,5 +314,7 @@ fn impossible_updates_are_400_not_a_failed_cgroup_write() {
     let out = d.docker(["run", "--rm", "--cpuset-cpus", "0-999", "busybox", "true"]);
     assert_eq!(code(&out), 125);
     out.assert_stderr_contains("Requested CPUs are not available");
+    let r = d.request("POST", "/containers/u1/rename?name=", None);
+    assert_error(&r, 400, "Neither old nor new names may be empty");
     d.docker(["rm", "-f", "u1"]).assert_success();
 }
