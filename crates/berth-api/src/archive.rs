@@ -12,7 +12,6 @@ use std::io::Write;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
@@ -23,7 +22,7 @@ use berth_daemon::{Daemon, DaemonError};
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::extract::{Json, Pairs, Path, Query, flag, pair};
+use crate::extract::{Json, Pairs, Path, Query, RawBody, flag, pair};
 use crate::images::{blocking, body_reader, channel_body};
 
 /// The header carrying a path's stat.
@@ -45,7 +44,7 @@ pub(crate) fn routes() -> Router<Arc<Daemon>> {
 async fn commit(
     State(d): State<Arc<Daemon>>,
     Query(q): Query<Pairs>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let container = pair(&q, "container").unwrap_or_default().to_string();
     let config = if body.iter().all(u8::is_ascii_whitespace) {
@@ -108,6 +107,10 @@ async fn export(
 
 fn archive_path(q: &Pairs) -> Result<String, ApiError> {
     match pair(q, "path") {
+        // No file name holds a NUL; the syscalls would refuse it as EINVAL, a 500.
+        Some(p) if p.contains('\0') => Err(ApiError::bad_request(format!(
+            "invalid path {p:?}: it contains a NUL byte"
+        ))),
         Some(p) if !p.is_empty() => Ok(p.to_string()),
         // Docker's message, missing space included.
         _ => Err(ApiError::bad_request("bad parameter: pathcannot be empty")),
@@ -254,6 +257,43 @@ mod tests {
         assert!(
             body.contains("bad parameter: pathcannot be empty"),
             "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_nul_in_the_path_is_a_bad_parameter() {
+        for method in ["HEAD", "GET", "PUT"] {
+            let (status, body) = call(method, "/containers/x/archive?path=/a%00b").await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method}: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_commit_body_is_a_json_400() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = Arc::new(
+            Daemon::open(DaemonConfig {
+                data_root: dir.path().join("d"),
+                exec_root: dir.path().join("e"),
+                cgroup_parent: "berth-test".into(),
+                network: Default::default(),
+            })
+            .unwrap(),
+        );
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri("/commit?container=x")
+            .header(CONTENT_TYPE, "application/json")
+            .body(Body::from(vec![b' '; 3 << 20]))
+            .unwrap();
+        let r = crate::router(daemon).oneshot(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            v["message"].as_str().unwrap().contains("length limit"),
+            "{v}"
         );
     }
 

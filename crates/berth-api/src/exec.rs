@@ -66,7 +66,8 @@ async fn start(
     let start: ExecStartConfig = if body.iter().all(u8::is_ascii_whitespace) {
         ExecStartConfig::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
     };
     let info = d.containers().exec_inspect(&id).await?;
     if start.detach {

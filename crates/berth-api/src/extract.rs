@@ -39,6 +39,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
+/// A whole request body, read up to axum's body limit (2 MiB). Unlike `Bytes` as an
+/// extractor, a body over the limit or cut short is Docker's 400 JSON, not a 413 in
+/// plain text.
+#[derive(Debug, Clone, Default)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    /// # Errors
+    /// 400 when the body cannot be read or is over the limit.
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    }
+}
+
 /// Docker's rule (`httputils.CheckForJSON`): no type with no body is fine; otherwise
 /// the media type must be `application/json`, parameters such as charset allowed.
 fn check_json_content_type(content_type: Option<&str>, body_empty: bool) -> Result<(), ApiError> {

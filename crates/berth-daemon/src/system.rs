@@ -1009,10 +1009,10 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
     fn version_info_reports_api_range() {
         let (_dir, d) = daemon();
         let v = serde_json::to_value(d.version_info()).unwrap();
-        assert_eq!(v["ApiVersion"], "1.44");
+        assert_eq!(v["ApiVersion"], "1.51");
         assert_eq!(v["MinAPIVersion"], "1.24");
         assert_eq!(v["Components"][0]["Name"], "Engine");
-        assert_eq!(v["Components"][0]["Details"]["ApiVersion"], "1.44");
+        assert_eq!(v["Components"][0]["Details"]["ApiVersion"], "1.51");
         assert!(v.get("Experimental").is_none());
     }
 }

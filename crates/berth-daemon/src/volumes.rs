@@ -39,12 +39,38 @@ fn no_such_volume(name: &str) -> DaemonError {
     DaemonError::not_found(format!("get {name}: no such volume"))
 }
 
-/// Docker's local volume name rule.
+/// Docker's local volume name rule. The name is also a directory under the store,
+/// so the rule is what keeps a name such as `../x` or `/etc` from naming a path
+/// outside it: every path built from a name goes through [`check_name`] first.
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && name.len() >= 2
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// The longest name a directory entry may have (Linux `NAME_MAX`).
+const MAX_NAME_LEN: usize = 255;
+
+/// Checks `name` as a local volume's name, in Docker's words.
+///
+/// # Errors
+/// `InvalidArgument` when it has characters outside Docker's rule, or is longer than a
+/// directory name may be (Docker fails later with `file name too long`; a client's
+/// mistake is a 400 here, not a 500).
+pub fn check_name(name: &str) -> Result<(), DaemonError> {
+    if !valid_name(name) {
+        return Err(DaemonError::invalid(format!(
+            "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+        )));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(DaemonError::invalid(format!(
+            "create {name}: volume name is too long ({} bytes, at most {MAX_NAME_LEN})",
+            name.len()
+        )));
+    }
+    Ok(())
 }
 
 impl VolumeStore {
@@ -127,11 +153,7 @@ impl VolumeStore {
         } else {
             name.to_string()
         };
-        if !valid_name(&name) {
-            return Err(DaemonError::invalid(format!(
-                "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
-            )));
-        }
+        check_name(&name)?;
         if let Some(k) = options
             .keys()
             .find(|k| !matches!(k.as_str(), "type" | "device" | "o" | "size"))
@@ -158,6 +180,9 @@ impl VolumeStore {
     }
 
     fn ensure(&self, name: &str, meta: Meta) -> Result<PathBuf, DaemonError> {
+        // Every caller should have checked already; a name that reaches here unchecked
+        // must still never become a path outside the store.
+        check_name(name)?;
         let data = self.data(name);
         let fresh = !data.is_dir();
         std::fs::create_dir_all(&data)
@@ -175,7 +200,7 @@ impl VolumeStore {
     /// first use (anonymous ones carry Docker's anonymous label).
     ///
     /// # Errors
-    /// `Internal` for I/O.
+    /// `InvalidArgument` for a name [`check_name`] refuses; `Internal` for I/O.
     pub fn ensure_for_container(
         &self,
         name: &str,
@@ -349,4 +374,42 @@ pub fn disk_usage(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(root: &Path) -> VolumeStore {
+        VolumeStore::new(root, Arc::new(EventBus::default()))
+    }
+
+    #[test]
+    fn names_that_are_paths_never_leave_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_root = dir.path().join("data");
+        let volumes = store(&data_root);
+        for name in ["../../escape", "/abs", "a/b", "..", ".x", "a\0b"] {
+            let e = volumes.ensure_for_container(name, false).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{name}");
+            let e = volumes
+                .create(name, "", BTreeMap::new(), BTreeMap::new())
+                .unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{name}");
+        }
+        assert!(!dir.path().join("escape").exists());
+        assert!(!data_root.join("volumes").exists());
+    }
+
+    #[test]
+    fn overlong_names_are_the_clients_mistake() {
+        let dir = tempfile::tempdir().unwrap();
+        let volumes = store(dir.path());
+        let e = volumes
+            .create(&"a".repeat(300), "", BTreeMap::new(), BTreeMap::new())
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument);
+        assert!(e.message().contains("too long"), "{}", e.message());
+        assert!(check_name(&"a".repeat(255)).is_ok());
+    }
 }

@@ -329,6 +329,13 @@ impl ContainerRoot {
         }
         .map_err(|e| self.map_errno(path, e))?;
         let kind = FileType::from_raw_mode(st.st_mode);
+        // `file/` or `file/.` names a directory that is not there: say so now, before
+        // a GET has sent its headers and could only abort an empty body.
+        if loc.follow && loc.base.is_some() && kind != FileType::Directory {
+            return Err(DaemonError::invalid(format!(
+                "lstat {path}: not a directory"
+            )));
+        }
         let link_target = if kind == FileType::Symlink {
             self.real_path(&loc.split.full)
         } else {
@@ -545,10 +552,36 @@ impl ContainerRoot {
             | layer::ApplyError::InvalidHeader { .. }
             | layer::ApplyError::Truncated { .. }
             | layer::ApplyError::MissingLinkTarget { .. } => DaemonError::invalid(e.to_string()),
+            layer::ApplyError::Parent { ref source, .. }
+            | layer::ApplyError::Create { ref source, .. }
+            | layer::ApplyError::Replace { ref source, .. }
+            | layer::ApplyError::Hardlink { ref source, .. }
+                if caused_by_tarball(source) =>
+            {
+                DaemonError::invalid(format!("{e}: {source}"))
+            }
             other => self.io_error(path, other),
         })?;
         Ok(())
     }
+}
+
+/// Whether an extraction failure is the tarball's doing (an entry under a file, a
+/// hardlink to a name it never created, a name clash) rather than the host's (full
+/// disk, I/O error): the former is the client's mistake, a 400.
+fn caused_by_tarball(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::NotFound
+            | K::NotADirectory
+            | K::IsADirectory
+            | K::AlreadyExists
+            | K::DirectoryNotEmpty
+            | K::InvalidInput
+            | K::InvalidFilename
+            | K::CrossesDevices
+    ) || e.raw_os_error() == Some(Errno::LOOP.raw_os_error())
 }
 
 /// The container's volume and bind mounts of directories, longest destination
@@ -877,6 +910,58 @@ mod tests {
             container: "c".into(),
             mounts: Vec::new(),
             readonly_rootfs: false,
+        }
+    }
+
+    #[test]
+    fn a_file_named_as_a_directory_fails_before_any_tarball() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("file"), b"x").unwrap();
+        std::os::unix::fs::symlink("file", tmp.path().join("link")).unwrap();
+        let r = root_at(tmp.path());
+        for path in ["/file/", "/file/.", "/link/"] {
+            let e = r.stat(path).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{path}");
+            assert_eq!(e.message(), format!("lstat {path}: not a directory"));
+        }
+        assert!(r.stat("/file").is_ok());
+    }
+
+    #[test]
+    fn tarball_entries_that_cannot_be_placed_are_the_clients_mistake() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("file"), b"x").unwrap();
+        let r = root_at(tmp.path());
+        let tarball = |name: &str, link: Option<&str>| {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_uid(rustix::process::geteuid().as_raw().into());
+            h.set_gid(rustix::process::getegid().as_raw().into());
+            match link {
+                Some(target) => {
+                    h.set_entry_type(tar::EntryType::Link);
+                    h.set_size(0);
+                    b.append_link(&mut h, name, target).unwrap();
+                }
+                None => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(1);
+                    b.append_data(&mut h, name, &b"x"[..]).unwrap();
+                }
+            }
+            b.into_inner().unwrap()
+        };
+        for (name, link) in [("file/x", None), ("hl", Some("/no/such/target"))] {
+            let e = r
+                .extract(
+                    "/",
+                    std::io::Cursor::new(tarball(name, link)),
+                    ExtractOptions::default(),
+                    None,
+                )
+                .unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{name}: {e}");
         }
     }
 

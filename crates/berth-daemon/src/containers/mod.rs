@@ -31,6 +31,7 @@ mod inspect;
 mod links;
 pub mod logs;
 pub mod model;
+mod mount_config;
 mod names;
 mod resources;
 mod rootfs;
@@ -1109,6 +1110,11 @@ impl ContainerService {
     /// # Errors
     /// `NotFound`, `InvalidArgument` for a bad name, `Conflict` when it is taken.
     pub async fn rename(&self, name: &str, new_name: &str) -> Result<(), DaemonError> {
+        if name.is_empty() || new_name.is_empty() {
+            return Err(DaemonError::invalid(
+                "Neither old nor new names may be empty",
+            ));
+        }
         let entry = self.get(name)?;
         let id = entry.record().id;
         let old = entry.record().name;

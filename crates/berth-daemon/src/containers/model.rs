@@ -13,20 +13,40 @@ use serde_json::Value;
 
 /// Docker's `StrSlice`: a JSON array of strings, or one string (old clients).
 fn str_slice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum S {
-        One(String),
-        Many(Vec<String>),
+    // Through `Value` rather than an untagged enum, whose error ("data did not match
+    // any variant") tells the client nothing.
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let wrong = |v: &Value| {
+        serde::de::Error::custom(format!(
+            "invalid type: {}, expected a string or an array of strings",
+            kind(v)
+        ))
+    };
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(vec![s])),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(s) => Ok(s),
+                other => Err(wrong(&other)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(wrong(&other)),
     }
-    Ok(match Option::<S>::deserialize(d)? {
-        None => None,
-        Some(S::One(s)) => Some(vec![s]),
-        Some(S::Many(v)) => Some(v),
-    })
 }
 
-fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+/// JSON `null` as the type's zero value, as Go's decoder leaves a field it is given
+/// `null` for: clients send `"Memory": null` and Docker takes it as unset.
+pub(super) fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
     d: D,
 ) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
@@ -43,19 +63,19 @@ pub struct Config {
     pub domainname: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub user: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub attach_stdin: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub attach_stdout: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub attach_stderr: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exposed_ports: Option<BTreeMap<String, Value>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub tty: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub open_stdin: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub stdin_once: bool,
     #[serde(default)]
     pub env: Option<Vec<String>>,
@@ -90,7 +110,7 @@ pub struct Config {
 pub struct RestartPolicy {
     #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub maximum_retry_count: i64,
 }
 
@@ -114,7 +134,7 @@ pub struct MountRequest {
     pub source: String,
     #[serde(default)]
     pub target: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub read_only: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tmpfs_options: Option<Value>,
@@ -132,15 +152,15 @@ pub struct MountRequest {
 pub struct HostConfig {
     #[serde(default)]
     pub binds: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub log_config: LogConfig,
     #[serde(default, deserialize_with = "null_as_default")]
     pub network_mode: String,
     #[serde(default)]
     pub port_bindings: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub restart_policy: RestartPolicy,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub auto_remove: bool,
     #[serde(default)]
     pub volumes_from: Option<Vec<String>>,
@@ -166,15 +186,15 @@ pub struct HostConfig {
     pub ipc_mode: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub cgroup_parent: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub oom_score_adj: i32,
     #[serde(default, deserialize_with = "null_as_default")]
     pub pid_mode: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub privileged: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub publish_all_ports: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub readonly_rootfs: bool,
     #[serde(default)]
     pub security_opt: Option<Vec<String>>,
@@ -182,25 +202,25 @@ pub struct HostConfig {
     pub tmpfs: Option<BTreeMap<String, String>>,
     #[serde(rename = "UTSMode", default, deserialize_with = "null_as_default")]
     pub uts_mode: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub shm_size: i64,
     #[serde(default)]
     pub sysctls: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub init: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub memory: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub memory_swap: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub memory_reservation: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub nano_cpus: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpu_shares: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpu_period: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpu_quota: i64,
     #[serde(default, deserialize_with = "null_as_default")]
     pub cpuset_cpus: String,
@@ -339,4 +359,37 @@ pub struct ContainerRecord {
     pub has_been_started: bool,
     #[serde(default)]
     pub mounts: Vec<MountPoint>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nulls_are_zero_values_as_in_go() {
+        let hc: HostConfig = serde_json::from_value(serde_json::json!({
+            "Memory": null, "CpuShares": null, "Privileged": null, "AutoRemove": null,
+            "RestartPolicy": null, "LogConfig": null, "OomScoreAdj": null, "PidsLimit": null
+        }))
+        .unwrap();
+        assert_eq!(hc, HostConfig::default());
+        let c: Config = serde_json::from_value(serde_json::json!({
+            "Tty": null, "OpenStdin": null, "Cmd": null, "Entrypoint": null, "Image": null
+        }))
+        .unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn a_command_of_the_wrong_type_says_what_was_expected() {
+        let e = serde_json::from_value::<Config>(serde_json::json!({"Cmd": 5})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid type: a number, expected a string or an array of strings"
+        );
+        let e = serde_json::from_value::<Config>(serde_json::json!({"Cmd": ["a", 1]})).unwrap_err();
+        assert!(e.to_string().contains("expected a string"), "{e}");
+        let c: Config = serde_json::from_value(serde_json::json!({"Cmd": "ls"})).unwrap();
+        assert_eq!(c.cmd, Some(vec!["ls".to_string()]));
+    }
 }

@@ -30,22 +30,31 @@ pub struct TopResult {
 #[serde(rename_all = "PascalCase", default)]
 pub struct UpdateRequest {
     /// Bytes.
+    #[serde(deserialize_with = "super::model::null_as_default")]
     pub memory: i64,
     /// Memory plus swap; -1 unlimited.
+    #[serde(deserialize_with = "super::model::null_as_default")]
     pub memory_swap: i64,
     /// Soft limit.
+    #[serde(deserialize_with = "super::model::null_as_default")]
     pub memory_reservation: i64,
     /// CPUs in billionths.
+    #[serde(deserialize_with = "super::model::null_as_default")]
     pub nano_cpus: i64,
     /// Relative weight.
+    #[serde(deserialize_with = "super::model::null_as_default")]
     pub cpu_shares: i64,
     /// CFS period, µs.
+    #[serde(deserialize_with = "super::model::null_as_default")]
     pub cpu_period: i64,
     /// CFS quota, µs.
+    #[serde(deserialize_with = "super::model::null_as_default")]
     pub cpu_quota: i64,
     /// CPUs allowed.
+    #[serde(deserialize_with = "super::model::null_as_default")]
     pub cpuset_cpus: String,
     /// Memory nodes allowed.
+    #[serde(deserialize_with = "super::model::null_as_default")]
     pub cpuset_mems: String,
     /// Maximum processes (`Some(0)` or less: unlimited).
     pub pids_limit: Option<i64>,
@@ -344,6 +353,8 @@ impl ContainerService {
         if req.nano_cpus < 0 || req.cpu_shares < 0 || req.cpu_period < 0 {
             return Err(fail("invalid negative value"));
         }
+        spec::check_cfs(req.cpu_period, req.cpu_quota).map_err(|e| fail(e.message()))?;
+        spec::check_cpuset(&req.cpuset_cpus, &req.cpuset_mems).map_err(|e| fail(e.message()))?;
         if req.memory != 0 && req.memory < 6 * 1024 * 1024 {
             return Err(fail("Minimum memory limit allowed is 6MB"));
         }
@@ -523,6 +534,16 @@ fn host_memory() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn update_takes_null_as_unchanged() {
+        let r: UpdateRequest = serde_json::from_value(serde_json::json!({
+            "Memory": null, "CpusetCpus": null, "CpuShares": null, "PidsLimit": null
+        }))
+        .unwrap();
+        assert_eq!((r.memory, r.cpu_shares, r.pids_limit), (0, 0, None));
+        assert!(r.cpuset_cpus.is_empty());
+    }
 
     #[test]
     fn ps_rows_keep_the_command_whole_and_only_the_containers_pids() {

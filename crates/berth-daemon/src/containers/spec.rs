@@ -52,6 +52,7 @@ pub(super) fn validate_restart_policy(p: &super::model::RestartPolicy) -> Result
 /// `InvalidArgument` with Docker's message.
 pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
     validate_restart_policy(&hc.restart_policy)?;
+    super::mount_config::validate(hc)?;
     // `runc` is the one runtime name berth answers to (`/info` lists it as the default).
     if let Some(name) = hc.extra.get("Runtime").and_then(serde_json::Value::as_str)
         && !matches!(name, "" | "runc")
@@ -89,6 +90,49 @@ pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
             "You should always set the Memory limit when using Memoryswap limit, see usage",
         ));
     }
+    if hc.memory_reservation > 0 && hc.memory_reservation < MIN_MEMORY {
+        return Err(DaemonError::invalid(
+            "Minimum memory reservation allowed is 6MB",
+        ));
+    }
+    if hc.memory > 0 && hc.memory_reservation > 0 && hc.memory < hc.memory_reservation {
+        return Err(DaemonError::invalid(
+            "Minimum memory limit can not be less than memory reservation limit, see usage",
+        ));
+    }
+    // Unmodelled numeric fields, checked in the JSON they came in.
+    let extra_int = |key: &str| hc.extra.get(key).and_then(serde_json::Value::as_i64);
+    if let Some(swappiness) = extra_int("MemorySwappiness")
+        && swappiness != -1
+        && !(0..=100).contains(&swappiness)
+    {
+        return Err(DaemonError::invalid(format!(
+            "Invalid value: {swappiness}, valid memory swappiness range is 0-100"
+        )));
+    }
+    if let Some(weight) = extra_int("BlkioWeight")
+        && weight != 0
+        && !(10..=1000).contains(&weight)
+    {
+        return Err(DaemonError::invalid(
+            "Range of blkio weight is from 10 to 1000",
+        ));
+    }
+    if hc.cpu_shares < 0 {
+        return Err(DaemonError::invalid(format!(
+            "invalid CPU shares ({}): value must be a positive integer",
+            hc.cpu_shares
+        )));
+    }
+    if hc.shm_size < 0 {
+        return Err(DaemonError::invalid("SHM size can not be less than 0"));
+    }
+    if !(-1000..=1000).contains(&hc.oom_score_adj) {
+        return Err(DaemonError::invalid(format!(
+            "Invalid value {}, range for oom score adj is [-1000, 1000]",
+            hc.oom_score_adj
+        )));
+    }
     if hc.nano_cpus > 0 && hc.cpu_period > 0 {
         return Err(DaemonError::invalid(
             "Conflicting options: Nano CPUs and CPU Period cannot both be set",
@@ -107,16 +151,8 @@ pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
             "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
         )));
     }
-    if hc.cpu_period != 0 && !(1000..=1_000_000).contains(&hc.cpu_period) {
-        return Err(DaemonError::invalid(
-            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
-        ));
-    }
-    if hc.cpu_quota > 0 && hc.cpu_quota < 1000 {
-        return Err(DaemonError::invalid(
-            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
-        ));
-    }
+    check_cfs(hc.cpu_period, hc.cpu_quota)?;
+    check_cpuset(&hc.cpuset_cpus, &hc.cpuset_mems)?;
     // Network names are checked by the network service when the container is created.
     if hc.network_mode == "container:" {
         return Err(DaemonError::invalid(
@@ -130,6 +166,83 @@ pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
         )));
     }
     Ok(())
+}
+
+/// Checks a CFS period and quota (create and update), in Docker's words.
+///
+/// # Errors
+/// `InvalidArgument` for a period outside 1ms–1s or a quota under 1ms.
+pub(super) fn check_cfs(period: i64, quota: i64) -> Result<(), DaemonError> {
+    if period != 0 && !(1000..=1_000_000).contains(&period) {
+        return Err(DaemonError::invalid(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ));
+    }
+    if quota > 0 && quota < 1000 {
+        return Err(DaemonError::invalid(
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `--cpuset-cpus` and `--cpuset-mems` against the host's online CPUs and
+/// memory nodes (create and update): the kernel would refuse them at the cgroup
+/// write, a 500 for what is the client's mistake.
+///
+/// # Errors
+/// `InvalidArgument` in Docker's words for a malformed list or one naming what the
+/// host does not have.
+pub(super) fn check_cpuset(cpus: &str, mems: &str) -> Result<(), DaemonError> {
+    let online = |file: &str, fallback: &str| {
+        std::fs::read_to_string(file)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| fallback.to_string())
+    };
+    for (list, what, plural, file) in [
+        (cpus, "cpus", "CPUs", "/sys/devices/system/cpu/online"),
+        (
+            mems,
+            "mems",
+            "memory nodes",
+            "/sys/devices/system/node/online",
+        ),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let requested = parse_uint_list(list).ok_or_else(|| {
+            DaemonError::invalid(format!("Invalid value {list} for cpuset {what}"))
+        })?;
+        let available = online(file, "0");
+        let have = parse_uint_list(&available).unwrap_or_default();
+        if !requested.iter().all(|n| have.contains(n)) {
+            return Err(DaemonError::invalid(format!(
+                "Requested {plural} are not available - requested {list}, available: {available}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A kernel list such as `0-3,5` (Docker's `parsers.ParseUintList`), at most 1024
+/// entries long so a hostile `0-4294967295` costs nothing.
+fn parse_uint_list(list: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in list.split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((lo, hi)) => (lo.parse::<u32>().ok()?, hi.parse::<u32>().ok()?),
+            None => {
+                let n = part.parse::<u32>().ok()?;
+                (n, n)
+            }
+        };
+        if lo > hi || hi - lo >= 1024 || out.len() > 1024 {
+            return None;
+        }
+        out.extend(lo..=hi);
+    }
+    Some(out)
 }
 
 /// Fills what the client left unset from the image's run defaults, as Docker's
@@ -295,13 +408,14 @@ pub(super) fn mounts_for(
     inherited: Vec<MountPoint>,
 ) -> Result<Vec<MountPoint>, DaemonError> {
     let mut out: Vec<MountPoint> = Vec::new();
-    let add = |m: MountPoint, out: &mut Vec<MountPoint>| -> Result<(), DaemonError> {
+    let add = |mut m: MountPoint, out: &mut Vec<MountPoint>| -> Result<(), DaemonError> {
         if !m.destination.starts_with('/') {
             return Err(DaemonError::invalid(format!(
                 "invalid mount config: mount path must be absolute: {}",
                 m.destination
             )));
         }
+        m.destination = super::mount_config::clean_destination(&m.destination);
         if out.iter().any(|o| o.destination == m.destination) {
             return Err(DaemonError::invalid(format!(
                 "Duplicate mount point: {}",
@@ -319,24 +433,12 @@ pub(super) fn mounts_for(
             .to_string())
     };
     for bind in record.host_config.binds.iter().flatten() {
-        let parts: Vec<&str> = bind.split(':').collect();
-        let (src, dst, mode) = match parts.as_slice() {
-            [dst] => ("", *dst, ""),
-            [src, dst] => (*src, *dst, ""),
-            [src, dst, mode] => (*src, *dst, *mode),
-            _ => {
-                return Err(DaemonError::invalid(format!(
-                    "invalid volume specification: '{bind}'"
-                )));
-            }
-        };
+        let super::mount_config::BindSpec {
+            source: src,
+            destination: dst,
+            mode,
+        } = super::mount_config::parse_bind(bind)?;
         let rw = !mode.split(',').any(|o| o == "ro");
-        if let Some(bad) = mode.split(',').find(|o| !BIND_MODES.contains(o)) {
-            return Err(DaemonError::invalid(format!(
-                "invalid mode: {}",
-                if bad.is_empty() { mode } else { bad }
-            )));
-        }
         let propagation = mode
             .split(',')
             .find(|o| PROPAGATIONS.contains(o))
@@ -468,7 +570,11 @@ pub(super) fn mounts_for(
                     source: String::new(),
                     destination: m.target.clone(),
                     driver: String::new(),
-                    mode: tmpfs_mount_options(m.tmpfs_options.as_ref())?,
+                    mode: super::mount_config::tmpfs_options_of(m).map_err(|why| {
+                        DaemonError::invalid(format!(
+                            "invalid mount config for type \"tmpfs\": {why}"
+                        ))
+                    })?,
                     rw: !m.read_only,
                     propagation: String::new(),
                     anonymous: false,
@@ -594,58 +700,6 @@ pub(super) fn resolve_subpaths(
     Ok(held)
 }
 
-/// `TmpfsOptions` of a `--mount type=tmpfs` as mount options: `SizeBytes`, `Mode`
-/// (octal, as the kernel reads it) and, from API 1.46, `Options` (`[["exec"], ["nr_inodes",
-/// "1k"]]`). They are kept where a `--tmpfs` mount keeps its options.
-fn tmpfs_mount_options(options: Option<&serde_json::Value>) -> Result<String, DaemonError> {
-    let Some(options) = options.filter(|o| !o.is_null()) else {
-        return Ok(String::new());
-    };
-    let mut out = Vec::new();
-    match &options["SizeBytes"] {
-        serde_json::Value::Null => {}
-        v => match v.as_i64() {
-            Some(0) => {}
-            Some(n) if n > 0 => out.push(format!("size={n}")),
-            _ => {
-                return Err(DaemonError::invalid(format!(
-                    "invalid mount config for type \"tmpfs\": invalid tmpfs size: {v}"
-                )));
-            }
-        },
-    }
-    match &options["Mode"] {
-        serde_json::Value::Null => {}
-        v => match v.as_u64() {
-            Some(0) => {}
-            Some(mode) if mode <= 0o7777 => out.push(format!("mode={mode:o}")),
-            _ => {
-                return Err(DaemonError::invalid(format!(
-                    "invalid mount config for type \"tmpfs\": invalid tmpfs mode: {v}"
-                )));
-            }
-        },
-    }
-    for option in options["Options"].as_array().into_iter().flatten() {
-        let parts: Vec<&str> = option
-            .as_array()
-            .map(|p| p.iter().filter_map(serde_json::Value::as_str).collect())
-            .unwrap_or_default();
-        match parts.as_slice() {
-            [flag] if !flag.contains([',', '=']) => out.push((*flag).to_string()),
-            [key, value] if !key.contains([',', '=']) && !value.contains(',') => {
-                out.push(format!("{key}={value}"));
-            }
-            _ => {
-                return Err(DaemonError::invalid(format!(
-                    "invalid mount config for type \"tmpfs\": invalid tmpfs option {option}"
-                )));
-            }
-        }
-    }
-    Ok(out.join(","))
-}
-
 /// `VolumeOptions.Subpath` checked as Docker checks it at create: a relative path that
 /// stays inside the volume, and only for a named volume. Whether it exists is known
 /// only at start, when it is resolved inside the volume.
@@ -727,27 +781,6 @@ fn mount_spec(m: &MountPoint) -> MountSpec {
 /// Mount propagation modes a bind may name (Docker's, from the kernel's).
 const PROPAGATIONS: [&str; 6] = [
     "shared", "rshared", "slave", "rslave", "private", "rprivate",
-];
-
-/// Every option a `-v src:dst:mode` mode may hold: access, SELinux relabelling
-/// (accepted, nothing to do without SELinux), propagation, `nocopy`, and the
-/// consistency flags Docker Desktop introduced and Linux ignores.
-const BIND_MODES: [&str; 15] = [
-    "",
-    "ro",
-    "rw",
-    "z",
-    "Z",
-    "nocopy",
-    "shared",
-    "rshared",
-    "slave",
-    "rslave",
-    "private",
-    "rprivate",
-    "consistent",
-    "cached",
-    "delegated",
 ];
 
 /// The shim's launch spec for a container about to start.
@@ -992,21 +1025,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tmpfs_mount_options_become_mount_options() {
-        let opts = serde_json::json!({"SizeBytes": 1048576, "Mode": 0o1770,
-            "Options": [["exec"], ["nr_inodes", "1k"]]});
+    fn cpusets_must_parse_and_name_what_the_host_has() {
+        assert_eq!(parse_uint_list("0-2,5"), Some(vec![0, 1, 2, 5]));
+        for bad in ["", "x", "2-1", "0-4294967295", "1,,2", "-1"] {
+            assert_eq!(parse_uint_list(bad), None, "{bad}");
+        }
+        assert!(check_cpuset("0", "").is_ok());
         assert_eq!(
-            tmpfs_mount_options(Some(&opts)).unwrap(),
-            "size=1048576,mode=1770,exec,nr_inodes=1k"
+            check_cpuset("garbage", "").unwrap_err().message(),
+            "Invalid value garbage for cpuset cpus"
         );
-        assert_eq!(tmpfs_mount_options(None).unwrap(), "");
-        for bad in [
-            serde_json::json!({"SizeBytes": -1}),
-            serde_json::json!({"Mode": 0o17777}),
-            serde_json::json!({"Options": [["a,b"]]}),
-            serde_json::json!({"Options": [["a", "b", "c"]]}),
+        assert!(
+            check_cpuset("999", "")
+                .unwrap_err()
+                .message()
+                .starts_with("Requested CPUs are not available - requested 999, available: ")
+        );
+        assert!(check_cpuset("", "77").is_err());
+    }
+
+    #[test]
+    fn out_of_range_resources_are_refused_in_dockers_words() {
+        let check = |v: serde_json::Value| {
+            let hc: HostConfig = serde_json::from_value(v).unwrap();
+            validate_host_config(&hc).map_err(|e| e.message().to_string())
+        };
+        for (hc, message) in [
+            (
+                serde_json::json!({"CpuShares": -5}),
+                "invalid CPU shares (-5): value must be a positive integer",
+            ),
+            (
+                serde_json::json!({"ShmSize": -1}),
+                "SHM size can not be less than 0",
+            ),
+            (
+                serde_json::json!({"OomScoreAdj": 5000}),
+                "Invalid value 5000, range for oom score adj is [-1000, 1000]",
+            ),
+            (
+                serde_json::json!({"MemorySwappiness": 500}),
+                "Invalid value: 500, valid memory swappiness range is 0-100",
+            ),
+            (
+                serde_json::json!({"BlkioWeight": 5}),
+                "Range of blkio weight is from 10 to 1000",
+            ),
+            (
+                serde_json::json!({"MemoryReservation": 1}),
+                "Minimum memory reservation allowed is 6MB",
+            ),
         ] {
-            assert!(tmpfs_mount_options(Some(&bad)).is_err(), "{bad}");
+            assert_eq!(check(hc.clone()), Err(message.to_string()), "{hc}");
+        }
+        for ok in [
+            serde_json::json!({"MemorySwappiness": -1, "OomScoreAdj": -1000, "PidsLimit": -1}),
+            serde_json::json!({"BlkioWeight": 0, "CpuShares": 0, "ShmSize": 0}),
+        ] {
+            assert_eq!(check(ok.clone()), Ok(()), "{ok}");
         }
     }
 
