@@ -83,6 +83,13 @@ fn classic_build_prints_docker_lines_and_the_image_runs() {
     let ctx = eleven_context();
     let out = docker_build(&d, ctx.path(), &["-t", "built:1"]);
     let stdout = out.assert_success();
+    // Only the RUN step makes a container; COPY and WORKDIR write a layer dir directly.
+    assert_eq!(
+        d.log().matches("container created").count(),
+        1,
+        "{}",
+        d.log()
+    );
     let lines = shape(&stdout);
     assert_eq!(
         lines[0],
@@ -141,8 +148,15 @@ fn classic_build_prints_docker_lines_and_the_image_runs() {
         all.lines().count() >= top.lines().count() + 9,
         "{all}\n--\n{top}"
     );
-    // No build container is left.
+    // No build container is left, nor any of the layer dirs COPY and WORKDIR wrote
+    // through (they make no container).
     assert_eq!(d.docker(["ps", "-aq"]).assert_success(), "");
+    let tmp = d.data_root().join("builder/tmp");
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

@@ -197,6 +197,49 @@ impl ContainerService {
 }
 
 impl ContainerRoot {
+    /// A writable detached overlay of `lowers` (top layer first) whose changes land
+    /// in `upper` (with overlayfs's `work` beside it) and that belongs to no
+    /// container: the build executor's COPY, ADD and WORKDIR write through it and
+    /// commit `upper`, with no container record, init layer or mount point.
+    ///
+    /// # Errors
+    /// `Internal` when the overlay cannot be made.
+    pub fn scratch(
+        upper: &std::path::Path,
+        work: &std::path::Path,
+        lowers: &[PathBuf],
+        label: &str,
+    ) -> Result<ContainerRoot, DaemonError> {
+        let paths = RootfsPaths {
+            upper: upper.to_path_buf(),
+            work: work.to_path_buf(),
+            merged: PathBuf::new(),
+            empty: PathBuf::new(),
+        };
+        let fd = detached_overlay(&paths, lowers, true).map_err(|e| {
+            DaemonError::internal(format!("cannot open the filesystem of {label}: {e}"))
+        })?;
+        Ok(ContainerRoot {
+            fd,
+            container: label.to_string(),
+            mounts: Vec::new(),
+            readonly_rootfs: false,
+        })
+    }
+
+    /// Extracts a tarball into the directory `path`, keeping its owners, as
+    /// `PUT /containers/{id}/archive` does. Blocking.
+    ///
+    /// # Errors
+    /// As [`ContainerService::extract_to`].
+    pub fn extract_tar(
+        &self,
+        path: &str,
+        body: impl Read + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        self.extract(path, body, ExtractOptions::default(), None)
+    }
+
     fn not_found(&self, path: &str) -> DaemonError {
         DaemonError::not_found(format!(
             "Could not find the file {path} in container {}",
