@@ -203,6 +203,32 @@ struct Run_<'a> {
     busted: bool,
     /// Images whose chains may satisfy the cache (`cachefrom`); `None`: any.
     cache_from: Option<Vec<Digest>>,
+    /// RUN containers being removed while later steps run.
+    removals: &'a Removals,
+}
+
+/// Removals of committed RUN containers, run in the background so that the next
+/// steps need not wait for the unmount and directory removal (≈ 50-90 ms each);
+/// [`BuildService::build`] waits for all of them before it returns.
+#[derive(Default)]
+struct Removals(std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>);
+
+impl Removals {
+    fn spawn(&self, containers: Arc<ContainerService>, id: String) {
+        let task = tokio::spawn(async move {
+            if let Err(e) = containers.remove(&id, true, true).await {
+                tracing::warn!(container = %id, error = %e, "cannot remove build container");
+            }
+        });
+        self.0.lock().expect("removals lock").push(task);
+    }
+
+    async fn finish(self) {
+        let tasks = std::mem::take(&mut *self.0.lock().expect("removals lock"));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
 }
 
 impl BuildService {
@@ -299,6 +325,21 @@ impl BuildService {
         opts: &BuildOptions,
         out: &UnboundedSender<BuildMessage>,
     ) -> Result<Digest, BuildFailure> {
+        let removals = Removals::default();
+        let result = self.build_steps(ctx, opts, out, &removals).await;
+        // The build is over only when its RUN containers are gone: a client that
+        // lists containers right after sees none, as with Docker.
+        removals.finish().await;
+        result
+    }
+
+    async fn build_steps(
+        &self,
+        ctx: &BuildContext,
+        opts: &BuildOptions,
+        out: &UnboundedSender<BuildMessage>,
+        removals: &Removals,
+    ) -> Result<Digest, BuildFailure> {
         let out = Out(out);
         let context = ctx.root();
         let (df, ignore) = read_dockerfile(&context, &opts.dockerfile)?;
@@ -352,6 +393,7 @@ impl BuildService {
             platform: args.target_platform.spec(),
             busted: opts.no_cache,
             cache_from,
+            removals,
         };
         let mut n = 0;
         let mut step_line = |text: &str| {
@@ -879,7 +921,7 @@ impl BuildService {
             .await;
         let t_commit = t0.elapsed();
         if run.opts.remove || run.opts.force_remove || committed.is_err() {
-            self.containers.remove(&id, true, true).await?;
+            run.removals.spawn(self.containers.clone(), id.clone());
             out.line(format!(
                 " ---> Removed intermediate container {}",
                 &id[..12]
