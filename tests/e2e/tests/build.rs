@@ -274,6 +274,22 @@ fn build_args_substitute_and_unused_ones_are_warned_about() {
             .assert_success(),
         "hello\n"
     );
+    // The history records the RUN with its build args, as Docker's classic builder.
+    let history = d
+        .docker([
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}",
+            "args",
+        ])
+        .assert_success();
+    assert!(
+        history
+            .lines()
+            .any(|l| l == "|1 GREETING=hello /bin/sh -c echo $GREETING > /g"),
+        "{history}"
+    );
     // A different value misses the cache for the steps that see it.
     let again = docker_build(&d, ctx.path(), &["--build-arg", "GREETING=other"]).assert_success();
     assert_eq!(again.matches("Using cache").count(), 1, "{again}");

@@ -917,7 +917,7 @@ impl BuildService {
         let entry = self.containers.get(&id)?;
         let upper = self.containers.upper_dir(&entry);
         let committed = self
-            .commit_upper(state, upper, cmd.join(" "), Some(id.clone()))
+            .commit_upper(state, upper, scope.run_history(&cmd), Some(id.clone()))
             .await;
         let t_commit = t0.elapsed();
         if run.opts.remove || run.opts.force_remove || committed.is_err() {
