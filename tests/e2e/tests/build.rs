@@ -241,6 +241,48 @@ fn multi_stage_builds_only_needed_stages_and_copies_from_them() {
     let out =
         docker_build(&d, ctx.path(), &["--target", "builder", "-t", "ms:builder"]).assert_success();
     assert!(out.contains("Successfully tagged ms:builder"), "{out}");
+    assert!(!out.contains("exit 1"), "{out}");
+}
+
+#[test]
+fn copy_from_a_stage_expands_wildcards_per_path_component() {
+    let d = daemon();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS builder\n\
+         RUN mkdir -p /out/d1 /out/d2 && echo a > /out/a.txt && echo b > /out/b.txt \
+             && echo c > /out/c.log && echo 1 > /out/d1/x.txt && echo 2 > /out/d2/y.txt\n\
+         FROM busybox\n\
+         COPY --from=builder /out/*.txt /got/\n\
+         COPY --from=builder /out/d?/*.txt /deep/\n",
+    );
+    docker_build(&d, ctx.path(), &["-t", "globs"]).assert_success();
+    let ls = d
+        .docker([
+            "run",
+            "--rm",
+            "globs",
+            "sh",
+            "-c",
+            "ls /got /deep; cat /got/a.txt /got/b.txt /deep/x.txt /deep/y.txt",
+        ])
+        .assert_success();
+    assert_eq!(
+        ls,
+        "/deep:\nx.txt\ny.txt\n\n/got:\na.txt\nb.txt\na\nb\n1\n2\n"
+    );
+    // A wildcard that matches nothing fails the step, in Docker's words.
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS builder\nFROM busybox\nCOPY --from=builder /nope/*.txt /got/\n",
+    );
+    let out = docker_build(&d, ctx.path(), &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no source files were specified"), "{err}");
 }
 
 #[test]

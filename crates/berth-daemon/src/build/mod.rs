@@ -1127,16 +1127,19 @@ impl BuildService {
         attrs: Attrs,
         mut builder: tar::Builder<W>,
     ) -> Result<tar::Builder<W>, DaemonError> {
-        let sources = c.sources.clone();
+        let requested = c.sources.clone();
         let dest = dest.clone();
-        let many = sources.len() > 1;
         tokio::task::spawn_blocking(move || {
-            for s in &sources {
+            let mut sources = Vec::new();
+            for s in &requested {
                 if s.contains(['*', '?', '[']) {
-                    return Err(DaemonError::invalid(format!(
-                        "wildcards in COPY --from sources are not supported: {s}"
-                    )));
+                    sources.extend(expand_wildcard(&root, s)?);
+                } else {
+                    sources.push(s.clone());
                 }
+            }
+            let many = sources.len() > 1 || requested.iter().any(|s| s.contains(['*', '?', '[']));
+            for s in &sources {
                 let path = copy::absolute(s);
                 let stat = root.stat(&path).map_err(|e| {
                     if e.kind() == ErrorKind::NotFound {
@@ -1421,6 +1424,46 @@ impl WorkRoot {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot remove build layer dir");
         }
     }
+}
+
+/// The paths in `root` that a `COPY --from` wildcard source matches, sorted: each
+/// component is matched with Go's `filepath.Match` against the names of the
+/// directory the components before it lead to, as Docker matches source paths.
+///
+/// # Errors
+/// `InvalidArgument` for a bad pattern or when nothing matches (Docker's words).
+fn expand_wildcard(root: &ContainerRoot, pattern: &str) -> Result<Vec<String>, DaemonError> {
+    let mut found = vec![String::new()];
+    for part in copy::absolute(pattern).split('/').filter(|p| !p.is_empty()) {
+        let mut next = Vec::new();
+        for dir in &found {
+            if !part.contains(['*', '?', '[', '\\']) {
+                next.push(format!("{dir}/{part}"));
+                continue;
+            }
+            let listed = match root.read_dir(if dir.is_empty() { "/" } else { dir }) {
+                Ok(names) => names,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for name in listed {
+                let hit = berth_build::ignore::path_match(part, &name)
+                    .map_err(|e| DaemonError::invalid(format!("{pattern}: {e}")))?;
+                if hit {
+                    next.push(format!("{dir}/{name}"));
+                }
+            }
+        }
+        found = next;
+    }
+    found.retain(|p| root.stat(p).is_ok());
+    found.sort();
+    if found.is_empty() {
+        return Err(DaemonError::invalid(format!(
+            "COPY failed: no source files were specified"
+        )));
+    }
+    Ok(found)
 }
 
 /// The command a RUN executes: exec form as is; shell form through the stage's

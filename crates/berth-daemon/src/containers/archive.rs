@@ -240,6 +240,28 @@ impl ContainerRoot {
         self.extract(path, body, ExtractOptions::default(), None)
     }
 
+    /// The names in the directory `path`, resolved inside the root (`.` and `..`
+    /// left out, unsorted): how the build's `COPY --from` expands wildcards.
+    ///
+    /// # Errors
+    /// `NotFound` when `path` is missing or not a directory.
+    pub fn read_dir(&self, path: &str) -> Result<Vec<String>, DaemonError> {
+        let split = SplitPath::new(path);
+        let fd = self
+            .resolve(split.full.as_bytes(), OFlags::RDONLY | OFlags::DIRECTORY)
+            .map_err(|e| self.map_errno(path, e))?;
+        let mut dir = rustix::fs::Dir::read_from(&fd).map_err(|e| self.map_errno(path, e))?;
+        let mut out = Vec::new();
+        while let Some(entry) = dir.read() {
+            let entry = entry.map_err(|e| self.map_errno(path, e))?;
+            let name = entry.file_name().to_string_lossy();
+            if name != "." && name != ".." {
+                out.push(name.into_owned());
+            }
+        }
+        Ok(out)
+    }
+
     fn not_found(&self, path: &str) -> DaemonError {
         DaemonError::not_found(format!(
             "Could not find the file {path} in container {}",
