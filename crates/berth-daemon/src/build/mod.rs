@@ -1459,9 +1459,9 @@ fn expand_wildcard(root: &ContainerRoot, pattern: &str) -> Result<Vec<String>, D
     found.retain(|p| root.stat(p).is_ok());
     found.sort();
     if found.is_empty() {
-        return Err(DaemonError::invalid(format!(
-            "COPY failed: no source files were specified"
-        )));
+        return Err(DaemonError::invalid(
+            "COPY failed: no source files were specified",
+        ));
     }
     Ok(found)
 }
