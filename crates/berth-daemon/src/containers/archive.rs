@@ -946,6 +946,29 @@ mod tests {
     }
 
     #[test]
+    fn read_dir_lists_names_inside_the_root_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("out")).unwrap();
+        std::fs::write(root.join("out/a.txt"), "a").unwrap();
+        std::fs::write(root.join("out/b.log"), "b").unwrap();
+        std::fs::write(tmp.path().join("outside"), "x").unwrap();
+        std::os::unix::fs::symlink("/..", root.join("up")).unwrap();
+        let r = root_at(&root);
+        let mut names = r.read_dir("/out").unwrap();
+        names.sort();
+        assert_eq!(names, ["a.txt", "b.log"]);
+        // `/..` resolves to the root itself, never to the directory above it.
+        let mut top = r.read_dir("/up").unwrap();
+        top.sort();
+        assert_eq!(top, ["out", "up"]);
+        assert_eq!(
+            r.read_dir("/out/a.txt").unwrap_err().kind(),
+            crate::ErrorKind::NotFound
+        );
+    }
+
+    #[test]
     fn symlinks_never_lead_outside_the_root() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("root");
