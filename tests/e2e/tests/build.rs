@@ -619,3 +619,38 @@ fn refused_requests_are_http_errors_with_docker_messages() {
     let out = docker_build(&d, ctx.path(), &[]);
     out.assert_stderr_contains("dockerfile parse error on line 2: unknown instruction: FOO");
 }
+
+#[test]
+fn copy_chown_names_resolve_through_the_image_files_and_workdir_of_an_existing_dir_adds_no_layer() {
+    let d = daemon();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox\nWORKDIR /etc\nCOPY --chown=nobody:nogroup f /srv/f\nWORKDIR /srv/new\n",
+    );
+    write(ctx.path(), "f", "x\n");
+    docker_build(&d, ctx.path(), &["-t", "owned"]).assert_success();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "owned",
+            "sh",
+            "-c",
+            "stat -c '%u:%g %n' /srv/f; pwd",
+        ])
+        .assert_success();
+    assert_eq!(out, "65534:65534 /srv/f\n/srv/new\n");
+    // busybox's own layer, COPY and the new WORKDIR: WORKDIR /etc wrote nothing.
+    let layers = d
+        .docker(["inspect", "-f", "{{len .RootFS.Layers}}", "owned"])
+        .assert_success();
+    let base = d
+        .docker(["inspect", "-f", "{{len .RootFS.Layers}}", "busybox"])
+        .assert_success();
+    assert_eq!(
+        layers.trim().parse::<usize>().unwrap(),
+        base.trim().parse::<usize>().unwrap() + 2
+    );
+}
