@@ -306,18 +306,46 @@ impl StageScope {
     /// declare (Docker keeps those out of the cache and the history, so changing a proxy
     /// does not rebuild).
     pub fn cache_env(&self) -> Vec<String> {
-        let mut args: Vec<String> = self
-            .args
-            .iter()
-            .filter(|(k, _)| !self.env.iter().any(|(e, _)| e == *k))
-            .filter(|(k, _)| self.declared.contains(*k) || !PROXY_ARGS.contains(&k.as_str()))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        args.sort();
+        let args = self.recorded_args();
         let mut out = self.env();
         out.push(format!("|{}", args.len()));
         out.extend(args);
         out
+    }
+
+    /// The ARGs in effect that the environment does not shadow, sorted, without the
+    /// proxy args the Dockerfile does not declare: what Docker records of a RUN's
+    /// build args.
+    fn recorded_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = self
+            .unshadowed_args()
+            .filter(|(k, _)| self.declared.contains(*k) || !PROXY_ARGS.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        args.sort();
+        args
+    }
+
+    fn unshadowed_args(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.args
+            .iter()
+            .filter(|(k, _)| !self.env.iter().any(|(e, _)| e == *k))
+    }
+
+    /// A RUN's command as Docker's classic builder records it in the image history
+    /// (`created_by`): with build args in effect, `|N K=v … ` before the command
+    /// (`|1 V=x /bin/sh -c echo $V`), N counting the args listed, which leave out
+    /// undeclared proxy args (so `|0 …` when only those are given); the bare command
+    /// when no build arg is in effect.
+    pub fn run_history(&self, command: &[String]) -> String {
+        if self.unshadowed_args().next().is_none() {
+            return command.join(" ");
+        }
+        let args = self.recorded_args();
+        let mut out = vec![format!("|{}", args.len())];
+        out.extend(args);
+        out.extend(command.iter().cloned());
+        out.join(" ")
     }
 
     fn word(&self, w: &str, line: usize) -> Result<String, SubstitutionError> {
@@ -620,6 +648,18 @@ mod tests {
             scope.cache_env(),
             ["PATH=/bin", "|3", "A=1", "B=2", "no_proxy=x"]
         );
+    }
+
+    #[test]
+    fn run_history_lists_build_args_before_the_command_as_docker_does() {
+        let cmd: Vec<String> = vec!["/bin/sh".into(), "-c".into(), "echo $V".into()];
+        let (scope, _) = run_stage("FROM x\nARG V\nARG W=2\nENV W=3\n", &[("V", "x")], &[]);
+        assert_eq!(scope.run_history(&cmd), "|1 V=x /bin/sh -c echo $V");
+        // Only an undeclared proxy arg: Docker still marks the command, with |0.
+        let (scope, _) = run_stage("FROM x\n", &[("HTTP_PROXY", "http://p")], &[]);
+        assert_eq!(scope.run_history(&cmd), "|0 /bin/sh -c echo $V");
+        let (scope, _) = run_stage("FROM x\nARG NOVALUE\n", &[], &[]);
+        assert_eq!(scope.run_history(&cmd), "/bin/sh -c echo $V");
     }
 
     #[test]

@@ -46,8 +46,12 @@ fn config(certs_dir: &Path, authority: &str) -> std::io::Result<Arc<ClientConfig
     Ok(Arc::new(config))
 }
 
-/// Opens TLS over `stream` to `host`, verifying its certificate.
-pub(crate) async fn connect(
+/// Opens TLS over `stream` to `host`, verifying its certificate (also used by the
+/// build's ADD of an `https://` URL).
+///
+/// # Errors
+/// Reading the CA files, an invalid server name, the handshake.
+pub async fn connect(
     certs_dir: &Path,
     authority: &str,
     host: &str,

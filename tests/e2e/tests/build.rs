@@ -83,6 +83,13 @@ fn classic_build_prints_docker_lines_and_the_image_runs() {
     let ctx = eleven_context();
     let out = docker_build(&d, ctx.path(), &["-t", "built:1"]);
     let stdout = out.assert_success();
+    // Only the RUN step makes a container; COPY and WORKDIR write a layer dir directly.
+    assert_eq!(
+        d.log().matches("container created").count(),
+        1,
+        "{}",
+        d.log()
+    );
     let lines = shape(&stdout);
     assert_eq!(
         lines[0],
@@ -141,8 +148,15 @@ fn classic_build_prints_docker_lines_and_the_image_runs() {
         all.lines().count() >= top.lines().count() + 9,
         "{all}\n--\n{top}"
     );
-    // No build container is left.
+    // No build container is left, nor any of the layer dirs COPY and WORKDIR wrote
+    // through (they make no container).
     assert_eq!(d.docker(["ps", "-aq"]).assert_success(), "");
+    let tmp = d.data_root().join("builder/tmp");
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
@@ -227,6 +241,48 @@ fn multi_stage_builds_only_needed_stages_and_copies_from_them() {
     let out =
         docker_build(&d, ctx.path(), &["--target", "builder", "-t", "ms:builder"]).assert_success();
     assert!(out.contains("Successfully tagged ms:builder"), "{out}");
+    assert!(!out.contains("exit 1"), "{out}");
+}
+
+#[test]
+fn copy_from_a_stage_expands_wildcards_per_path_component() {
+    let d = daemon();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS builder\n\
+         RUN mkdir -p /out/d1 /out/d2 && echo a > /out/a.txt && echo b > /out/b.txt \
+             && echo c > /out/c.log && echo 1 > /out/d1/x.txt && echo 2 > /out/d2/y.txt\n\
+         FROM busybox\n\
+         COPY --from=builder /out/*.txt /got/\n\
+         COPY --from=builder /out/d?/*.txt /deep/\n",
+    );
+    docker_build(&d, ctx.path(), &["-t", "globs"]).assert_success();
+    let ls = d
+        .docker([
+            "run",
+            "--rm",
+            "globs",
+            "sh",
+            "-c",
+            "ls /got /deep; cat /got/a.txt /got/b.txt /deep/x.txt /deep/y.txt",
+        ])
+        .assert_success();
+    assert_eq!(
+        ls,
+        "/deep:\nx.txt\ny.txt\n\n/got:\na.txt\nb.txt\na\nb\n1\n2\n"
+    );
+    // A wildcard that matches nothing fails the step, in Docker's words.
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS builder\nFROM busybox\nCOPY --from=builder /nope/*.txt /got/\n",
+    );
+    let out = docker_build(&d, ctx.path(), &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no source files were specified"), "{err}");
 }
 
 #[test]
@@ -259,6 +315,22 @@ fn build_args_substitute_and_unused_ones_are_warned_about() {
         d.docker(["run", "--rm", "args", "cat", "/g"])
             .assert_success(),
         "hello\n"
+    );
+    // The history records the RUN with its build args, as Docker's classic builder.
+    let history = d
+        .docker([
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}",
+            "args",
+        ])
+        .assert_success();
+    assert!(
+        history
+            .lines()
+            .any(|l| l == "|1 GREETING=hello /bin/sh -c echo $GREETING > /g"),
+        "{history}"
     );
     // A different value misses the cache for the steps that see it.
     let again = docker_build(&d, ctx.path(), &["--build-arg", "GREETING=other"]).assert_success();
@@ -546,4 +618,39 @@ fn refused_requests_are_http_errors_with_docker_messages() {
     write(ctx.path(), "Dockerfile", "FROM busybox\nFOO bar\n");
     let out = docker_build(&d, ctx.path(), &[]);
     out.assert_stderr_contains("dockerfile parse error on line 2: unknown instruction: FOO");
+}
+
+#[test]
+fn copy_chown_names_resolve_through_the_image_files_and_workdir_of_an_existing_dir_adds_no_layer() {
+    let d = daemon();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox\nWORKDIR /etc\nCOPY --chown=nobody:nogroup f /srv/f\nWORKDIR /srv/new\n",
+    );
+    write(ctx.path(), "f", "x\n");
+    docker_build(&d, ctx.path(), &["-t", "owned"]).assert_success();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "owned",
+            "sh",
+            "-c",
+            "stat -c '%u:%g %n' /srv/f; pwd",
+        ])
+        .assert_success();
+    assert_eq!(out, "65534:65534 /srv/f\n/srv/new\n");
+    // busybox's own layer, COPY and the new WORKDIR: WORKDIR /etc wrote nothing.
+    let layers = d
+        .docker(["inspect", "-f", "{{len .RootFS.Layers}}", "owned"])
+        .assert_success();
+    let base = d
+        .docker(["inspect", "-f", "{{len .RootFS.Layers}}", "busybox"])
+        .assert_success();
+    assert_eq!(
+        layers.trim().parse::<usize>().unwrap(),
+        base.trim().parse::<usize>().unwrap() + 2
+    );
 }

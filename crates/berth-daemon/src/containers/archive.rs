@@ -197,6 +197,71 @@ impl ContainerService {
 }
 
 impl ContainerRoot {
+    /// A writable detached overlay of `lowers` (top layer first) whose changes land
+    /// in `upper` (with overlayfs's `work` beside it) and that belongs to no
+    /// container: the build executor's COPY, ADD and WORKDIR write through it and
+    /// commit `upper`, with no container record, init layer or mount point.
+    ///
+    /// # Errors
+    /// `Internal` when the overlay cannot be made.
+    pub fn scratch(
+        upper: &std::path::Path,
+        work: &std::path::Path,
+        lowers: &[PathBuf],
+        label: &str,
+    ) -> Result<ContainerRoot, DaemonError> {
+        let paths = RootfsPaths {
+            upper: upper.to_path_buf(),
+            work: work.to_path_buf(),
+            merged: PathBuf::new(),
+            empty: PathBuf::new(),
+        };
+        let fd = detached_overlay(&paths, lowers, true).map_err(|e| {
+            DaemonError::internal(format!("cannot open the filesystem of {label}: {e}"))
+        })?;
+        Ok(ContainerRoot {
+            fd,
+            container: label.to_string(),
+            mounts: Vec::new(),
+            readonly_rootfs: false,
+        })
+    }
+
+    /// Extracts a tarball into the directory `path`, keeping its owners, as
+    /// `PUT /containers/{id}/archive` does. Blocking.
+    ///
+    /// # Errors
+    /// As [`ContainerService::extract_to`].
+    pub fn extract_tar(
+        &self,
+        path: &str,
+        body: impl Read + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        self.extract(path, body, ExtractOptions::default(), None)
+    }
+
+    /// The names in the directory `path`, resolved inside the root (`.` and `..`
+    /// left out, unsorted): how the build's `COPY --from` expands wildcards.
+    ///
+    /// # Errors
+    /// `NotFound` when `path` is missing or not a directory.
+    pub fn read_dir(&self, path: &str) -> Result<Vec<String>, DaemonError> {
+        let split = SplitPath::new(path);
+        let fd = self
+            .resolve(split.full.as_bytes(), OFlags::RDONLY | OFlags::DIRECTORY)
+            .map_err(|e| self.map_errno(path, e))?;
+        let mut dir = rustix::fs::Dir::read_from(&fd).map_err(|e| self.map_errno(path, e))?;
+        let mut out = Vec::new();
+        while let Some(entry) = dir.read() {
+            let entry = entry.map_err(|e| self.map_errno(path, e))?;
+            let name = entry.file_name().to_string_lossy();
+            if name != "." && name != ".." {
+                out.push(name.into_owned());
+            }
+        }
+        Ok(out)
+    }
+
     fn not_found(&self, path: &str) -> DaemonError {
         DaemonError::not_found(format!(
             "Could not find the file {path} in container {}",
@@ -963,6 +1028,29 @@ mod tests {
                 .unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{name}: {e}");
         }
+    }
+
+    #[test]
+    fn read_dir_lists_names_inside_the_root_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("out")).unwrap();
+        std::fs::write(root.join("out/a.txt"), "a").unwrap();
+        std::fs::write(root.join("out/b.log"), "b").unwrap();
+        std::fs::write(tmp.path().join("outside"), "x").unwrap();
+        std::os::unix::fs::symlink("/..", root.join("up")).unwrap();
+        let r = root_at(&root);
+        let mut names = r.read_dir("/out").unwrap();
+        names.sort();
+        assert_eq!(names, ["a.txt", "b.log"]);
+        // `/..` resolves to the root itself, never to the directory above it.
+        let mut top = r.read_dir("/up").unwrap();
+        top.sort();
+        assert_eq!(top, ["out", "up"]);
+        assert_eq!(
+            r.read_dir("/out/a.txt").unwrap_err().kind(),
+            crate::ErrorKind::NotFound
+        );
     }
 
     #[test]
