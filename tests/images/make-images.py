@@ -3,8 +3,10 @@
 
 Docker Hub is out of reach on the machines that build and test berth, so the
 images the tests need are assembled here from local files: Debian's static
-busybox, a tiny static C program, and synthetic fixture layers. See README.md
-beside this file for what each image and layer contains.
+busybox, a tiny static C program, synthetic fixture layers, and Debian's nginx
+(.debs fetched once with `apt-get download` into a cache, never installed on
+the host) with the host's shared libraries. See README.md beside this file for
+what each image and layer contains.
 
 Every archive is written the way `docker save` of Docker 25+ writes it: an OCI
 image layout (oci-layout, index.json, blobs/sha256/...) plus the legacy
@@ -14,15 +16,18 @@ docker-archive:) and in berth.
 
 Everything is deterministic: fixed mtimes (SOURCE_DATE_EPOCH, default below),
 numeric owners, sorted JSON. Image IDs depend only on the inputs (the busybox
-binary, hello.c, the compilers), and the script skips all work when a stamp of
-those inputs matches the outputs already in out/.
+binary, hello.c, the compilers, the nginx .debs and the libraries nginx
+links), and the script skips all work when a stamp of those inputs matches the
+outputs already in out/.
 
-Usage: make-images.py [--out DIR] [--force] [--no-verify]
+Usage: make-images.py [--out DIR] [--force] [--no-verify] [--refresh-debs]
 Needs: python3 (stdlib only), busybox-static, gcc with static libc
-(libc6-dev), zstd; skopeo for the verification step.
+(libc6-dev), zstd, apt-get and dpkg-deb (the nginx image; apt needs the
+network only while the .deb cache is empty); skopeo for the verification step.
 """
 
 import argparse
+import glob
 import gzip
 import hashlib
 import io
@@ -338,6 +343,227 @@ def compile_hello(workdir):
     return data
 
 
+# ------------------------------------------------------------------- nginx
+
+# The .debs are kept here between runs (tests/images/out is gitignored), so
+# only the first run, or --refresh-debs, needs apt and the network.
+DEB_CACHE = os.path.join(HERE, "out", "debs")
+NGINX_PACKAGES = ("nginx", "nginx-common")
+
+# Our own configuration, shaped like the official image's: the welcome page on
+# port 80, logs to the container's stdout and stderr, workers as www-data.
+# No `include modules-enabled`: the image carries no dynamic modules.
+NGINX_CONF = """\
+user www-data;
+worker_processes auto;
+pid /run/nginx.pid;
+error_log /dev/stderr notice;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log /dev/stdout;
+    sendfile on;
+    keepalive_timeout 65;
+
+    server {
+        listen 80 default_server;
+        server_name _;
+        root /usr/share/nginx/html;
+        index index.html;
+        location / {
+            try_files $uri $uri/ =404;
+        }
+    }
+}
+"""
+
+
+def cached_debs(package):
+    """{version: path} of `package`'s .debs in the cache.
+
+    Names are apt's (`<package>_<version>_<arch>.deb`, the epoch colon as %3a),
+    so .debs copied in by hand are found too.
+    """
+    found = {}
+    for path in glob.glob(os.path.join(DEB_CACHE, f"{package}_*.deb")):
+        parts = os.path.basename(path)[:-4].split("_")
+        if len(parts) == 3 and parts[0] == package:
+            found[parts[1].replace("%3a", ":")] = path
+    return found
+
+
+def cached_nginx_version():
+    """The version of which every NGINX_PACKAGES .deb is in the cache, or None."""
+    versions = None
+    for package in NGINX_PACKAGES:
+        found = set(cached_debs(package))
+        versions = found if versions is None else versions & found
+    return max(versions) if versions else None
+
+
+def deb_field(path, field):
+    result = subprocess.run(["dpkg-deb", "-f", path, field], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise MakeError(f"dpkg-deb -f {path} {field} failed:\n{result.stderr}")
+    return result.stdout.strip()
+
+
+def download_nginx_debs():
+    """Fetches the candidate nginx .debs with `apt-get download` into the cache.
+
+    Replaces older cached versions. Returns the version.
+    """
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise MakeError("the nginx image needs apt-get and dpkg-deb (a Debian host)")
+    os.makedirs(DEB_CACHE, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="download-", dir=DEB_CACHE) as tmp:
+        # apt drops privileges to _apt for downloads; let it write here.
+        os.chmod(tmp, 0o777)
+        result = subprocess.run(
+            ["apt-get", "-q", "download", *NGINX_PACKAGES],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise MakeError(
+                "cannot make nginx:latest: `apt-get download nginx nginx-common` failed "
+                "(no network, or no `apt-get update` yet?). Run `apt-get update` and try "
+                "again, or copy the two .debs into "
+                f"{DEB_CACHE}.\napt-get said:\n{result.stderr.strip()}"
+            )
+        fetched = {}
+        for name in os.listdir(tmp):
+            path = os.path.join(tmp, name)
+            fetched[deb_field(path, "Package")] = (path, deb_field(path, "Version"))
+        versions = {fetched.get(p, (None, None))[1] for p in NGINX_PACKAGES}
+        if len(versions) != 1 or None in versions:
+            raise MakeError(f"apt-get download gave {sorted(fetched)} with versions {versions}")
+        version = versions.pop()
+        for package in NGINX_PACKAGES:
+            for old in glob.glob(os.path.join(DEB_CACHE, f"{package}_*.deb")):
+                os.remove(old)
+            path = fetched[package][0]
+            os.replace(path, os.path.join(DEB_CACHE, os.path.basename(path)))
+    for old in glob.glob(os.path.join(DEB_CACHE, "root-*")):
+        shutil.rmtree(old, ignore_errors=True)
+    return version
+
+
+def nginx_root(refresh):
+    """The cached .debs unpacked (`dpkg-deb -x`, no maintainer scripts): (version, dir)."""
+    version = None if refresh else cached_nginx_version()
+    if version is None:
+        version = download_nginx_debs()
+    root = os.path.join(DEB_CACHE, "root-" + version.replace(":", "%3a"))
+    if not os.path.isdir(root):
+        tmp = tempfile.mkdtemp(prefix="unpack-", dir=DEB_CACHE)
+        for package in NGINX_PACKAGES:
+            deb = cached_debs(package)[version]
+            result = subprocess.run(["dpkg-deb", "-x", deb, tmp], capture_output=True, text=True)
+            if result.returncode != 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise MakeError(f"dpkg-deb -x {deb} failed:\n{result.stderr}")
+        os.replace(tmp, root)
+    return version, root
+
+
+def shared_libraries(binary):
+    """What `ldd` resolves for `binary` on this host: ([(soname, real path)], interpreter).
+
+    The host and the .debs come from the same Debian release, so the host's
+    libraries are the ones the package was built against.
+    """
+    result = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise MakeError(f"ldd {binary} failed:\n{result.stdout}{result.stderr}")
+    libraries, interpreter = [], None
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if "=>" in parts:
+            target = parts[parts.index("=>") + 1]
+            if target == "not":
+                raise MakeError(
+                    f"{binary} needs {parts[0]}, which this host lacks "
+                    "(scripts/install-deps installs nginx's libraries)"
+                )
+            libraries.append((parts[0], os.path.realpath(target)))
+        elif parts and parts[0].startswith("/"):
+            interpreter = parts[0]
+    if interpreter is None:
+        raise MakeError(f"ldd {binary} named no dynamic loader")
+    return sorted(libraries), interpreter
+
+
+def nginx_inputs(refresh):
+    """Everything the nginx layer is made of, read from the cache and the host."""
+    version, root = nginx_root(refresh)
+    binary = os.path.join(root, "usr/sbin/nginx")
+    libraries, interpreter = shared_libraries(binary)
+    files = {}
+    for soname, real in libraries + [(os.path.basename(interpreter), os.path.realpath(interpreter))]:
+        with open(real, "rb") as f:
+            files[soname] = f.read()
+    return {
+        "version": version,
+        "root": root,
+        "libdir": os.path.dirname(os.path.realpath(interpreter)).lstrip("/"),
+        "interpreter": interpreter.lstrip("/"),
+        "libraries": files,
+    }
+
+
+def nginx_layer(epoch, nginx):
+    """The one layer nginx:latest adds on top of busybox's."""
+    root = nginx["root"]
+
+    def read(path):
+        with open(os.path.join(root, path), "rb") as f:
+            return f.read()
+
+    layer = LayerBuilder(epoch)
+    layer.dir("etc")
+    layer.dir("etc/nginx")
+    layer.file("etc/nginx/mime.types", read("etc/nginx/mime.types"))
+    layer.file("etc/nginx/nginx.conf", NGINX_CONF.encode())
+    # Every directory on the way to the libraries, then the loader's own path
+    # (/lib64/ld-linux-x86-64.so.2) as a link to the copy beside them.
+    libdir, interpreter = nginx["libdir"], nginx["interpreter"]
+    made = {"etc", "etc/nginx"}
+    for path in (libdir + "/", os.path.dirname(interpreter) + "/"):
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            directory = "/".join(parts[:i])
+            if directory and directory not in made:
+                made.add(directory)
+                layer.dir(directory)
+    for soname, data in sorted(nginx["libraries"].items()):
+        layer.file(f"{libdir}/{soname}", data, mode=0o755 if soname.startswith("ld-") else 0o644)
+    loader = f"{libdir}/{os.path.basename(interpreter)}"
+    if interpreter != loader:
+        layer.symlink(interpreter, "/" + loader)
+    layer.dir("run")
+    for directory in ("usr", "usr/sbin", "usr/share", "usr/share/nginx", "usr/share/nginx/html"):
+        if directory not in made:
+            layer.dir(directory)
+    layer.file("usr/sbin/nginx", read("usr/sbin/nginx"), mode=0o755)
+    layer.file("usr/share/nginx/html/index.html", read("usr/share/nginx/html/index.html"))
+    layer.dir("var")
+    layer.dir("var/lib")
+    layer.dir("var/lib/nginx")
+    layer.dir("var/log")
+    layer.dir("var/log/nginx")
+    # As the official image: the default log paths lead to the container's output.
+    layer.symlink("var/log/nginx/access.log", "/dev/stdout")
+    layer.symlink("var/log/nginx/error.log", "/dev/stderr")
+    return layer.finish()
+
+
 # ------------------------------------------------------------- compression
 
 
@@ -526,9 +752,17 @@ def verify_archive(path, image, workdir):
 # --------------------------------------------------------------------- main
 
 
-def input_stamp(epoch, busybox_data):
+def input_stamp(epoch, busybox_data, nginx):
     """Hash of everything the outputs depend on; equal stamp means nothing to do."""
     h = hashlib.sha256()
+    if nginx is None:
+        h.update(b"no nginx")
+    else:
+        # The .deb version names the binary, the page and mime.types; the
+        # libraries come from the host and may change with its updates.
+        h.update(f"nginx {nginx['version']}".encode())
+        for soname, data in sorted(nginx["libraries"].items()):
+            h.update(soname.encode() + hashlib.sha256(data).digest())
     h.update(FORMAT_REVISION.encode())
     h.update(str(epoch).encode())
     for path in (os.path.abspath(__file__), os.path.join(HERE, "hello.c")):
@@ -549,9 +783,10 @@ ARCHIVES = [
     "berth-test-busybox-gzip.tar",
     "berth-test-busybox-zstd.tar",
 ]
+NGINX_ARCHIVE = "nginx.tar"
 
 
-def build(out, epoch, busybox_path, busybox_data, verify):
+def build(out, epoch, busybox_path, busybox_data, nginx, verify):
     arch = go_arch()
     busybox = {"data": busybox_data, "applets": busybox_applets(busybox_path)}
     with tempfile.TemporaryDirectory(prefix="berth-images-") as work:
@@ -622,6 +857,31 @@ def build(out, epoch, busybox_path, busybox_data, verify):
         images = dict(
             zip(ARCHIVES, [busybox_image, hello_image, layers_image, gzip_image, zstd_image])
         )
+        if nginx is not None:
+            nginx_tar = nginx_layer(epoch, nginx)
+            images[NGINX_ARCHIVE] = Image(
+                "nginx",
+                "latest",
+                [Layer(bb_tar), Layer(nginx_tar)],
+                {
+                    "Cmd": ["nginx", "-g", "daemon off;"],
+                    "Env": [PATH_ENV],
+                    "ExposedPorts": {"80/tcp": {}},
+                    "StopSignal": "SIGQUIT",
+                },
+                bb_history()
+                + [
+                    {
+                        "created_by": f"ADD nginx {nginx['version']} + libraries / "
+                        f"# {sha256(nginx_tar)[7:19]}"
+                    },
+                    {"created_by": "EXPOSE map[80/tcp:{}]", "empty_layer": True},
+                    {"created_by": "STOPSIGNAL SIGQUIT", "empty_layer": True},
+                    {"created_by": 'CMD ["nginx" "-g" "daemon off;"]', "empty_layer": True},
+                ],
+                epoch,
+                arch,
+            )
         for archive, image in images.items():
             write_archive(os.path.join(out, archive), [image], epoch)
         if verify:
@@ -635,15 +895,27 @@ def main():
     parser.add_argument("--out", default=os.path.join(HERE, "out"))
     parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
     parser.add_argument("--no-verify", action="store_true", help="skip the skopeo checks")
+    parser.add_argument(
+        "--no-nginx",
+        action="store_true",
+        help="leave out nginx:latest (for a host without apt access and no cached .debs)",
+    )
+    parser.add_argument(
+        "--refresh-debs",
+        action="store_true",
+        help="download the nginx .debs again (after apt-get update brought a new version)",
+    )
     args = parser.parse_args()
 
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_EPOCH))
     os.makedirs(args.out, exist_ok=True)
     busybox_path, busybox_data = find_busybox()
-    stamp = input_stamp(epoch, busybox_data)
+    nginx = None if args.no_nginx else nginx_inputs(args.refresh_debs)
+    stamp = input_stamp(epoch, busybox_data, nginx)
     stamp_path = os.path.join(args.out, "images.json")
     verify = not args.no_verify
-    if not args.force and all(os.path.exists(os.path.join(args.out, a)) for a in ARCHIVES):
+    archives = ARCHIVES + ([] if nginx is None else [NGINX_ARCHIVE])
+    if not args.force and all(os.path.exists(os.path.join(args.out, a)) for a in archives):
         try:
             with open(stamp_path) as f:
                 previous = json.load(f)
@@ -657,7 +929,7 @@ def main():
     if verify and shutil.which("skopeo") is None:
         raise MakeError("skopeo not found (apt-get install skopeo), or pass --no-verify")
     started = time.monotonic()
-    images = build(args.out, epoch, busybox_path, busybox_data, verify)
+    images = build(args.out, epoch, busybox_path, busybox_data, nginx, verify)
 
     # images.json tells tests which archive holds which image and its digests.
     summary = {
