@@ -7,6 +7,11 @@
 //! runs in no container process and survives nothing the container does. Forwarded
 //! questions leave from the daemon's namespace, which reaches the host's resolvers
 //! even when they listen on the host's loopback.
+//!
+//! It answers over UDP and TCP, as Docker's does: a stub resolver that gets a
+//! truncated (TC) UDP answer, a name with more addresses than fit in 512 bytes,
+//! asks again over TCP, and some clients use TCP from the start. Forwarded questions
+//! keep the transport they came in on, so a large upstream answer arrives whole.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
@@ -26,6 +31,12 @@ const RCODE_NXDOMAIN: u8 = 3;
 /// How long an answer from a container's records may be cached (Docker's figure).
 const TTL: u32 = 600;
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
+/// The largest UDP answer without EDNS (RFC 1035 4.2.1); larger ones are truncated.
+const UDP_LIMIT: usize = 512;
+/// A TCP client that sends nothing for this long is dropped.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Size of one A record in an answer (name pointer, type, class, TTL, length, address).
+const A_RECORD_LEN: usize = 16;
 
 /// A question of a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +118,18 @@ pub fn answer(query: &[u8], q: &Question, addrs: &[Ipv4Addr]) -> Vec<u8> {
     out
 }
 
+/// [`answer`] sized for UDP: when the records do not fit in 512 bytes, as many as fit
+/// with the TC bit set, so the client asks again over TCP.
+pub fn answer_udp(query: &[u8], q: &Question, addrs: &[Ipv4Addr]) -> Vec<u8> {
+    let fit = UDP_LIMIT.saturating_sub(q.end) / A_RECORD_LEN;
+    if addrs.len() <= fit {
+        return answer(query, q, addrs);
+    }
+    let mut out = answer(query, q, &addrs[..fit]);
+    out[2] |= 0x02;
+    out
+}
+
 /// A failure answer (SERVFAIL) to a query that could not be forwarded.
 pub fn servfail(query: &[u8]) -> Vec<u8> {
     let mut out = query.to_vec();
@@ -135,49 +158,68 @@ pub trait Records: Send + Sync + 'static {
     fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>>;
 }
 
-/// Binds UDP 127.0.0.11:53 inside the namespace bound at `netns`.
+/// The server's two sockets, both on 127.0.0.11:53 in one namespace.
+#[derive(Debug)]
+pub struct DnsSockets {
+    /// Where most questions come.
+    pub udp: std::net::UdpSocket,
+    /// For truncated answers asked again, and clients that use TCP first.
+    pub tcp: std::net::TcpListener,
+}
+
+/// Binds UDP and TCP 127.0.0.11:53 inside the namespace bound at `netns`.
 ///
 /// # Errors
-/// The namespace cannot be entered or the port bound.
-pub fn bind_in_netns(netns: &Path) -> std::io::Result<std::net::UdpSocket> {
+/// The namespace cannot be entered or a port bound.
+pub fn bind_in_netns(netns: &Path) -> std::io::Result<DnsSockets> {
     let ns = std::fs::File::open(netns)?;
+    // A thread of its own enters the namespace: the sockets stay in it, the thread
+    // ends, and no daemon thread is left in a container's namespace.
     std::thread::spawn(move || {
         rustix::thread::move_into_link_name_space(
             ns.as_fd(),
             Some(rustix::thread::LinkNameSpaceType::Network),
         )?;
-        std::net::UdpSocket::bind((DNS_ADDRESS, 53))
+        Ok(DnsSockets {
+            udp: std::net::UdpSocket::bind((DNS_ADDRESS, 53))?,
+            tcp: std::net::TcpListener::bind((DNS_ADDRESS, 53))?,
+        })
     })
     .join()
     .unwrap_or_else(|_| Err(std::io::Error::other("dns bind thread panicked")))
 }
 
-/// A running server; dropping it stops it.
+/// A running server; dropping it stops it, TCP connections included.
 #[derive(Debug)]
 pub struct DnsServer {
-    task: JoinHandle<()>,
+    udp: JoinHandle<()>,
+    tcp: JoinHandle<()>,
 }
 
 impl Drop for DnsServer {
     fn drop(&mut self) {
-        self.task.abort();
+        self.udp.abort();
+        self.tcp.abort();
     }
 }
 
-/// Serves `socket` with `records`, forwarding other names to `upstream`. Must be
+/// Serves `sockets` with `records`, forwarding other names to `upstream`. Must be
 /// called inside a tokio runtime.
 ///
 /// # Errors
-/// The socket cannot be registered with the runtime.
+/// A socket cannot be registered with the runtime.
 pub fn serve(
-    socket: std::net::UdpSocket,
+    sockets: DnsSockets,
     records: Arc<dyn Records>,
     upstream: Vec<SocketAddr>,
 ) -> std::io::Result<DnsServer> {
-    socket.set_nonblocking(true)?;
-    let socket = Arc::new(tokio::net::UdpSocket::from_std(socket)?);
+    sockets.udp.set_nonblocking(true)?;
+    sockets.tcp.set_nonblocking(true)?;
+    let socket = Arc::new(tokio::net::UdpSocket::from_std(sockets.udp)?);
+    let listener = tokio::net::TcpListener::from_std(sockets.tcp)?;
     let upstream = Arc::new(upstream);
-    let task = tokio::spawn(async move {
+    let tcp = tokio::spawn(serve_tcp(listener, records.clone(), upstream.clone()));
+    let udp = tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
             let Ok((n, client)) = socket.recv_from(&mut buf).await else {
@@ -188,7 +230,9 @@ pub fn serve(
                 continue;
             };
             if let Some(addrs) = records.lookup(&q.name) {
-                let _ = socket.send_to(&answer(&query, &q, &addrs), client).await;
+                let _ = socket
+                    .send_to(&answer_udp(&query, &q, &addrs), client)
+                    .await;
                 continue;
             }
             let (socket, upstream) = (socket.clone(), upstream.clone());
@@ -200,7 +244,93 @@ pub fn serve(
             });
         }
     });
-    Ok(DnsServer { task })
+    Ok(DnsServer { udp, tcp })
+}
+
+/// Accepts TCP clients; each connection's task lives in a set owned by this task, so
+/// aborting it (dropping the [`DnsServer`]) ends them all.
+async fn serve_tcp(
+    listener: tokio::net::TcpListener,
+    records: Arc<dyn Records>,
+    upstream: Arc<Vec<SocketAddr>>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                connections.spawn(serve_tcp_connection(stream, records.clone(), upstream.clone()));
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Answers length-prefixed questions (RFC 1035 4.2.2) on one connection until the
+/// client closes it, goes idle or sends something that is not a query.
+async fn serve_tcp_connection(
+    mut stream: tokio::net::TcpStream,
+    records: Arc<dyn Records>,
+    upstream: Arc<Vec<SocketAddr>>,
+) {
+    use tokio::io::AsyncWriteExt;
+    while let Ok(Some(query)) = tokio::time::timeout(TCP_IDLE, read_tcp_message(&mut stream))
+        .await
+        .unwrap_or(Ok(None))
+    {
+        let Some(q) = parse_query(&query) else {
+            return;
+        };
+        let reply = match records.lookup(&q.name) {
+            Some(addrs) => answer(&query, &q, &addrs),
+            None => forward_tcp(&query, &upstream)
+                .await
+                .unwrap_or_else(|| servfail(&query)),
+        };
+        let Ok(len) = u16::try_from(reply.len()) else {
+            return;
+        };
+        let mut framed = Vec::with_capacity(reply.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(&reply);
+        if stream.write_all(&framed).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// One length-prefixed DNS message; `None` at a clean end of the stream.
+async fn read_tcp_message(stream: &mut tokio::net::TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncReadExt;
+    let mut len = [0u8; 2];
+    match stream.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut msg).await?;
+    Ok(Some(msg))
+}
+
+/// Asks the upstream servers over TCP in turn; the first answer.
+async fn forward_tcp(query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
+    use tokio::io::AsyncWriteExt;
+    let len = u16::try_from(query.len()).ok()?;
+    for server in upstream {
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(server).await.ok()?;
+            let mut framed = Vec::with_capacity(query.len() + 2);
+            framed.extend_from_slice(&len.to_be_bytes());
+            framed.extend_from_slice(query);
+            stream.write_all(&framed).await.ok()?;
+            read_tcp_message(&mut stream).await.ok()?
+        };
+        if let Ok(Some(reply)) = tokio::time::timeout(FORWARD_TIMEOUT, exchange).await {
+            return Some(reply);
+        }
+    }
+    None
 }
 
 async fn forward(query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
@@ -293,11 +423,84 @@ mod tests {
         }
     }
 
+    /// Sockets on loopback ports of their own (UDP's address, TCP's address).
+    fn loopback_sockets() -> (DnsSockets, SocketAddr, SocketAddr) {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (u, t) = (udp.local_addr().unwrap(), tcp.local_addr().unwrap());
+        (DnsSockets { udp, tcp }, u, t)
+    }
+
+    /// One question over TCP, framed; the answer without its length.
+    async fn ask_tcp(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(msg);
+        s.write_all(&framed).await.unwrap();
+        read_tcp_message(&mut s).await.unwrap().unwrap()
+    }
+
+    #[test]
+    fn udp_answer_too_large_is_truncated_with_tc_and_tcp_answer_is_whole() {
+        let m = query("many", TYPE_A);
+        let q = parse_query(&m).unwrap();
+        let addrs: Vec<_> = (0..40).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+        let small = answer_udp(&m, &q, &addrs[..3]);
+        assert_eq!(
+            (small[2] & 0x02, u16::from_be_bytes([small[6], small[7]])),
+            (0, 3)
+        );
+        let udp = answer_udp(&m, &q, &addrs);
+        assert!(udp.len() <= UDP_LIMIT, "{}", udp.len());
+        assert_eq!(udp[2] & 0x02, 0x02, "TC set");
+        let fit = u16::from_be_bytes([udp[6], udp[7]]) as usize;
+        assert_eq!(udp.len(), q.end + fit * A_RECORD_LEN);
+        let whole = answer(&m, &q, &addrs);
+        assert_eq!(u16::from_be_bytes([whole[6], whole[7]]), 40);
+        assert_eq!(whole[2] & 0x02, 0);
+    }
+
+    struct Many;
+    impl Records for Many {
+        fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+            (name == "many").then(|| (0..40).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect())
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn tcp_answers_known_names_whole_and_forwards_others_over_tcp() {
+        // A fake upstream that answers every TCP question with a 1000-byte reply.
+        let up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let up_addr = up.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let (mut s, _) = up.accept().await.unwrap();
+            let q = read_tcp_message(&mut s).await.unwrap().unwrap();
+            let mut reply = q.clone();
+            reply[2] |= 0x80;
+            reply.resize(1000, 0);
+            let mut framed = 1000u16.to_be_bytes().to_vec();
+            framed.extend_from_slice(&reply);
+            s.write_all(&framed).await.unwrap();
+        });
+        let (sockets, _, tcp) = loopback_sockets();
+        let _srv = serve(sockets, Arc::new(Many), vec![up_addr]).unwrap();
+
+        let a = ask_tcp(tcp, &query("many", TYPE_A)).await;
+        assert_eq!(u16::from_be_bytes([a[6], a[7]]), 40);
+        assert_eq!(a[2] & 0x02, 0);
+        let a = ask_tcp(tcp, &query("Many", TYPE_AAAA)).await;
+        assert_eq!((a[3] & 0x0f, u16::from_be_bytes([a[6], a[7]])), (0, 0));
+        let a = ask_tcp(tcp, &query("example.org", TYPE_A)).await;
+        assert_eq!(a.len(), 1000);
+        assert_eq!(&a[..2], &[0x12, 0x34]);
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn server_answers_known_names_and_fails_unforwardable_ones() {
-        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = sock.local_addr().unwrap();
-        let _srv = serve(sock, Arc::new(Fixed), vec![]).unwrap();
+        let (sockets, addr, _) = loopback_sockets();
+        let _srv = serve(sockets, Arc::new(Fixed), vec![]).unwrap();
         let c = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut buf = [0u8; 512];
         c.send_to(&query("web", TYPE_A), addr).await.unwrap();

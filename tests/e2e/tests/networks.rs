@@ -812,3 +812,88 @@ fn published_tcp_port_answers_on_the_host_s_own_address() {
     );
     d.docker(["rm", "-f", "own"]).assert_success();
 }
+
+/// Asks 127.0.0.11 inside `pid`'s network namespace (entered with `nsenter -n` from
+/// the host: busybox's nslookup has no TCP) for `name`'s `qtype` over `transport`
+/// ("udp" or "tcp"); prints "rcode ancount tc".
+fn ask_embedded_dns(pid: &str, transport: &str, name: &str, qtype: u16) -> String {
+    let script = r#"
+import socket, struct, sys
+transport, name, qtype = sys.argv[1], sys.argv[2], int(sys.argv[3])
+q = struct.pack(">HHHHHH", 7, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+q += struct.pack(">HH", qtype, 1)
+if transport == "tcp":
+    s = socket.create_connection(("127.0.0.11", 53), timeout=20)
+    s.sendall(struct.pack(">H", len(q)) + q)
+    data = b""
+    while len(data) < 2 or len(data) < 2 + struct.unpack(">H", data[:2])[0]:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    r = data[2:]
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(20)
+    s.sendto(q, ("127.0.0.11", 53))
+    r = s.recv(4096)
+print(r[3] & 15, struct.unpack(">H", r[6:8])[0], (r[2] >> 1) & 1)
+"#;
+    let out = Command::new("nsenter")
+        .args(["-n", "-t", pid, "python3", "-c", script, transport, name])
+        .arg(qtype.to_string())
+        .output()
+        .expect("run nsenter");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn embedded_dns_answers_over_tcp_and_aaaa_of_a_known_name_is_empty_noerror() {
+    let d = daemon();
+    let (subnet, _) = free_subnet();
+    d.docker(["network", "create", "--subnet", &subnet, "dnsnet"])
+        .assert_success();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "dnsnet",
+        "busybox",
+        "sleep",
+        "600",
+    ])
+    .assert_success();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "dnsnet",
+        "busybox",
+        "sleep",
+        "600",
+    ])
+    .assert_success();
+    let pid = inspect(&d, "client", "{{.State.Pid}}");
+    // A over UDP and over TCP: NOERROR, one record, not truncated.
+    assert_eq!(ask_embedded_dns(&pid, "udp", "web", 1), "0 1 0");
+    assert_eq!(ask_embedded_dns(&pid, "tcp", "web", 1), "0 1 0");
+    // AAAA of a known name: NOERROR without records (NXDOMAIN would make musl and
+    // glibc give up on the A record they asked for in parallel).
+    assert_eq!(ask_embedded_dns(&pid, "udp", "web", 28), "0 0 0");
+    assert_eq!(ask_embedded_dns(&pid, "tcp", "web", 28), "0 0 0");
+    // An unknown container name that no upstream knows either is not NOERROR.
+    let unknown = ask_embedded_dns(&pid, "tcp", "no-such-container.invalid", 1);
+    assert!(!unknown.starts_with("0 "), "{unknown}");
+    d.docker(["rm", "-f", "web", "client"]).assert_success();
+    d.docker(["network", "rm", "dnsnet"]).assert_success();
+}

@@ -815,7 +815,7 @@ impl NetworkService {
             return Ok(());
         }
         let netns = self.netns_path(&record.id);
-        let socket = tokio::task::spawn_blocking(move || dns::bind_in_netns(&netns))
+        let sockets = tokio::task::spawn_blocking(move || dns::bind_in_netns(&netns))
             .await
             .map_err(|e| DaemonError::internal(format!("dns task failed: {e}")))?
             .map_err(internal("cannot bind 127.0.0.11:53 in the container"))?;
@@ -833,8 +833,8 @@ impl NetworkService {
             svc: self.me.clone(),
             id: record.id.clone(),
         });
-        let server =
-            dns::serve(socket, records, upstream).map_err(internal("cannot serve embedded DNS"))?;
+        let server = dns::serve(sockets, records, upstream)
+            .map_err(internal("cannot serve embedded DNS"))?;
         self.dns
             .lock()
             .expect("dns lock")
