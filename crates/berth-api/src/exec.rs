@@ -75,11 +75,6 @@ async fn start(
         // Docker answers a detached start with an empty 200.
         return Ok(StatusCode::OK.into_response());
     }
-    if !upgrade {
-        return Err(ApiError::bad_request(
-            "exec start needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)",
-        ));
-    }
     // The shape of the output follows the start request's `Tty`, as Docker's does.
     let exec_tty = info["ProcessConfig"]["tty"].as_bool().unwrap_or(false);
     let tty = start.tty;
@@ -88,6 +83,25 @@ async fn start(
         (false, true) => Output::Unframe,
         _ => Output::AsIs,
     };
+    if !upgrade {
+        // Without an upgrade Docker streams the output as a plain 200 body, and the
+        // client has no way to send input: the exec's stdin ends at once.
+        let exec = d.containers().exec_start(&id, &start).await?;
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        theirs
+            .shutdown()
+            .await
+            .map_err(|e| berth_daemon::DaemonError::internal(format!("exec stream: {e}")))?;
+        if let Some(exec) = exec {
+            tokio::spawn(relay(d, id, ours, exec, output));
+        }
+        let mut resp = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(theirs)));
+        resp.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(stream_content_type(tty)),
+        );
+        return Ok(resp);
+    }
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let client = match on_upgrade.await {
@@ -98,18 +112,7 @@ async fn start(
             }
         };
         match d.containers().exec_start(&id, &start).await {
-            Ok(Some(exec)) => {
-                let (detached, mut client_w) =
-                    splice(client, exec.stream, exec.stdin, output).await;
-                if detached {
-                    d.containers().exec_detached(&id);
-                } else {
-                    // The exit code first: the client inspects the exec as soon as its
-                    // stream ends.
-                    d.containers().exec_finished(&id).await;
-                }
-                let _ = client_w.shutdown().await;
-            }
+            Ok(Some(exec)) => relay(d, id, client, exec, output).await,
             Ok(None) => {}
             Err(e) => {
                 let mut client = client;
@@ -130,6 +133,27 @@ async fn start(
     h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(UPGRADE, HeaderValue::from_static("tcp"));
     Ok(resp)
+}
+
+/// Carries an exec's streams between its shim and the client until the process ends
+/// or the client detaches, then records which of the two happened.
+async fn relay<C>(
+    d: Arc<Daemon>,
+    id: String,
+    client: C,
+    exec: berth_daemon::containers::exec::ExecStream,
+    output: Output,
+) where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (detached, mut client_w) = splice(client, exec.stream, exec.stdin, output).await;
+    if detached {
+        d.containers().exec_detached(&id);
+    } else {
+        // The exit code first: the client inspects the exec as soon as its stream ends.
+        d.containers().exec_finished(&id).await;
+    }
+    let _ = client_w.shutdown().await;
 }
 
 async fn resize(

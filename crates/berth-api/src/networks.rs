@@ -50,6 +50,28 @@ async fn list(
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let filters = Filters::parse(&q.filters)?;
     filters.validate(&["name", "id", "driver", "type", "label", "scope", "dangling"])?;
+    // Docker refuses values it cannot read instead of matching nothing.
+    let dangling: Vec<&str> = filters.get("dangling").collect();
+    if dangling.len() > 1 {
+        return Err(ApiError::bad_request(
+            r#"got more than one value for filter key "dangling""#,
+        ));
+    }
+    if let Some(v) = dangling.first()
+        && !matches!(*v, "0" | "false" | "1" | "true")
+    {
+        return Err(ApiError::bad_request(
+            r#"invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")"#,
+        ));
+    }
+    if let Some(t) = filters
+        .get("type")
+        .find(|t| !matches!(*t, "builtin" | "custom"))
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid filter: 'type'='{t}'"
+        )));
+    }
     let all = d.networks().list(&names(&d));
     let keep = |n: &Value| {
         let s = |k: &str| n[k].as_str().unwrap_or("").to_string();

@@ -318,3 +318,90 @@ fn impossible_updates_are_400_not_a_failed_cgroup_write() {
     assert_error(&r, 400, "Neither old nor new names may be empty");
     d.docker(["rm", "-f", "u1"]).assert_success();
 }
+
+#[test]
+fn exec_start_without_an_upgrade_streams_the_output_as_a_plain_body() {
+    let d = daemon();
+    let id = d
+        .docker(["run", "-d", "busybox", "sleep", "60"])
+        .assert_success();
+    let exec = post_json(
+        &d,
+        &format!("/containers/{}/exec", id.trim()),
+        &json!({"Cmd": ["sh", "-c", "echo out; echo err >&2; exit 3"],
+                "AttachStdout": true, "AttachStderr": true}),
+    );
+    assert_eq!(exec.status, 201, "{}", exec.text());
+    let exec_id = exec.json()["Id"].as_str().unwrap().to_string();
+    // Docker answers a plain 200 whose body is the multiplexed stream.
+    let r = post_json(
+        &d,
+        &format!("/exec/{exec_id}/start"),
+        &json!({"Detach": false, "Tty": false}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("Content-Type"),
+        Some("application/vnd.docker.multiplexed-stream")
+    );
+    let mut frames = Vec::new();
+    let mut rest = &r.body[..];
+    while rest.len() >= 8 {
+        let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        frames.push((
+            rest[0],
+            String::from_utf8_lossy(&rest[8..8 + len]).to_string(),
+        ));
+        rest = &rest[8 + len..];
+    }
+    frames.sort();
+    assert_eq!(frames, [(1, "out\n".to_string()), (2, "err\n".to_string())]);
+    let inspect = d.request("GET", &format!("/exec/{exec_id}/json"), None);
+    assert_eq!(inspect.json()["ExitCode"], 3, "{}", inspect.text());
+    d.docker(["rm", "-f", id.trim()]).assert_success();
+}
+
+#[test]
+fn network_options_and_filters_that_cannot_be_read_are_refused() {
+    let d = daemon();
+    let out = d.docker([
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.driver.mtu=-5",
+        "mtu-net",
+    ]);
+    assert_eq!(code(&out), 1);
+    out.assert_stderr_contains("invalid MTU number: -5");
+    let out = d.docker([
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.enable_icc=maybe",
+        "icc-net",
+    ]);
+    assert_eq!(code(&out), 1);
+    out.assert_stderr_contains("failed to parse com.docker.network.bridge.enable_icc value: maybe");
+    // Nothing was made by either refusal.
+    let ls = d
+        .docker(["network", "ls", "--format", "{{.Name}}"])
+        .assert_success();
+    assert!(!ls.contains("mtu-net") && !ls.contains("icc-net"), "{ls}");
+    let out = d.docker(["network", "ls", "-f", "dangling=maybe"]);
+    assert_eq!(code(&out), 1);
+    out.assert_stderr_contains("invalid value for filter 'dangling'");
+    let out = d.docker(["network", "ls", "-f", "type=odd"]);
+    assert_eq!(code(&out), 1);
+    out.assert_stderr_contains("invalid filter: 'type'='odd'");
+    let ls = d
+        .docker([
+            "network",
+            "ls",
+            "-f",
+            "dangling=false",
+            "--format",
+            "{{.Name}}",
+        ])
+        .assert_success();
+    assert!(ls.contains("bridge"), "{ls}");
+}

@@ -93,6 +93,7 @@ impl NetworkService {
             }
             ipam.range = Some(r);
         }
+        check_bridge_options(&req.options)?;
         let id = new_id();
         let bridge = req
             .options
@@ -352,5 +353,85 @@ impl NetworkService {
         }
         self.persist()?;
         self.write_table().await
+    }
+}
+
+/// Checks the bridge driver's options as Docker's bridge driver parses them, so that a
+/// typo is refused at `network create` in Docker's words instead of being kept unused.
+fn check_bridge_options(options: &BTreeMap<String, String>) -> Result<(), DaemonError> {
+    let parse_err = |label: &str, value: &str, why: String| {
+        DaemonError::invalid(format!("failed to parse {label} value: {value} ({why})"))
+    };
+    for (label, value) in options {
+        match label.as_str() {
+            "com.docker.network.driver.mtu" => {
+                let mtu: i64 = value.parse().map_err(|_| {
+                    parse_err(
+                        label,
+                        value,
+                        format!("strconv.Atoi: parsing {value:?}: invalid syntax"),
+                    )
+                })?;
+                if mtu < 0 {
+                    return Err(DaemonError::invalid(format!("invalid MTU number: {mtu}")));
+                }
+            }
+            "com.docker.network.bridge.enable_ip_masquerade"
+            | "com.docker.network.bridge.enable_icc"
+            | "com.docker.network.bridge.inhibit_ipv4"
+            | "com.docker.network.bridge.default_bridge"
+            | "com.docker.network.enable_ipv4"
+            | "com.docker.network.enable_ipv6" => {
+                // Go's strconv.ParseBool.
+                let known = [
+                    "1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False",
+                ];
+                if !known.contains(&value.as_str()) {
+                    return Err(parse_err(
+                        label,
+                        value,
+                        format!("strconv.ParseBool: parsing {value:?}: invalid syntax"),
+                    ));
+                }
+            }
+            "com.docker.network.bridge.host_binding_ipv4" => {
+                if value.parse::<std::net::IpAddr>().is_err() {
+                    return Err(parse_err(label, value, "nil ip".into()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_options_are_refused_in_dockers_words() {
+        let check = |k: &str, v: &str| {
+            check_bridge_options(&BTreeMap::from([(k.to_string(), v.to_string())]))
+                .map_err(|e| e.message().to_string())
+        };
+        assert_eq!(
+            check("com.docker.network.driver.mtu", "-5"),
+            Err("invalid MTU number: -5".into())
+        );
+        assert_eq!(
+            check("com.docker.network.driver.mtu", "x"),
+            Err("failed to parse com.docker.network.driver.mtu value: x (strconv.Atoi: parsing \"x\": invalid syntax)".into())
+        );
+        assert!(check("com.docker.network.bridge.enable_icc", "maybe").is_err());
+        assert!(check("com.docker.network.bridge.host_binding_ipv4", "1.2.3").is_err());
+        for (k, v) in [
+            ("com.docker.network.driver.mtu", "1400"),
+            ("com.docker.network.bridge.enable_icc", "False"),
+            ("com.docker.network.bridge.host_binding_ipv4", "127.0.0.1"),
+            ("com.example.anything", "goes"),
+        ] {
+            assert_eq!(check(k, v), Ok(()), "{k}={v}");
+        }
     }
 }
