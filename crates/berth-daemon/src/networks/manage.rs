@@ -394,10 +394,10 @@ fn check_bridge_options(options: &BTreeMap<String, String>) -> Result<(), Daemon
                     ));
                 }
             }
-            "com.docker.network.bridge.host_binding_ipv4" => {
-                if value.parse::<std::net::IpAddr>().is_err() {
-                    return Err(parse_err(label, value, "nil ip".into()));
-                }
+            "com.docker.network.bridge.host_binding_ipv4"
+                if value.parse::<std::net::IpAddr>().is_err() =>
+            {
+                return Err(parse_err(label, value, "nil ip".into()));
             }
             _ => {}
         }
