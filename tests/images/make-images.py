@@ -424,12 +424,23 @@ def download_nginx_debs():
     with tempfile.TemporaryDirectory(prefix="download-", dir=DEB_CACHE) as tmp:
         # apt drops privileges to _apt for downloads; let it write here.
         os.chmod(tmp, 0o777)
-        result = subprocess.run(
-            ["apt-get", "-q", "download", *NGINX_PACKAGES],
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-        )
+        def download():
+            return subprocess.run(
+                ["apt-get", "-q", "download", *NGINX_PACKAGES],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+            )
+
+        result = download()
+        if result.returncode != 0 and os.geteuid() == 0:
+            # A fresh machine whose packages were all preinstalled may have no package
+            # lists yet: fetch them once and try again.
+            subprocess.run(
+                ["apt-get", "-q", "-o", "DPkg::Lock::Timeout=600", "update"],
+                capture_output=True,
+            )
+            result = download()
         if result.returncode != 0:
             raise MakeError(
                 "cannot make nginx:latest: `apt-get download nginx nginx-common` failed "
