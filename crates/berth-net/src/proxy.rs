@@ -6,6 +6,9 @@
 //! Docker's "port is already allocated" at once. The proxy lives in the daemon's tokio
 //! runtime as one task per port, aborted when its [`PortProxy`] is dropped; after a
 //! daemon restart the daemon binds again for the containers still running.
+//!
+//! TCP bytes are moved with splice(2) through a pipe per direction, inside the kernel:
+//! a userspace copy loop ran at a third of docker-proxy's speed on loopback.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
