@@ -158,6 +158,41 @@ pub fn eventually(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> bo
     false
 }
 
+/// Polls `f` every 100 ms until it gives a value or `limit` passes.
+pub fn poll<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
+/// A free TCP port on loopback: tests run in parallel, so never a fixed one.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// The host's own address on its default route (`ip route get`; no packet is sent):
+/// the non-loopback address a user would reach a published port on.
+pub fn host_address() -> String {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "route", "get", "192.0.2.1"])
+        .output()
+        .expect("run ip route get");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words
+        .by_ref()
+        .find(|w| *w == "src")
+        .and_then(|_| words.next())
+        .unwrap_or_else(|| panic!("this host has no route with a source address: {text}"))
+        .to_string()
+}
+
 /// Runs `cmd` to completion with `stdin` as its input (empty if `None`),
 /// capturing stdout and stderr. Panics if it cannot start or outlives
 /// `$BERTH_E2E_CMD_TIMEOUT` (it is killed first).

@@ -9,26 +9,14 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_e2e::{Berthd, OutputExt};
+use berth_e2e::{Berthd, OutputExt, free_port, host_address, poll};
 
 fn daemon() -> Berthd {
     let d = Berthd::start();
     d.load_image("busybox");
     d
-}
-
-/// Polls `f` until it returns `Some` or `limit` passes.
-fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
 }
 
 /// `GET /` over plain HTTP/1.0; the response body, if any answer came.
@@ -115,7 +103,7 @@ fn bridge_gives_eth0_an_address_a_gateway_route_and_docker_inspect_fields() {
         ip
     );
     // The host reaches the container through the bridge.
-    let body = eventually(Duration::from_secs(10), || http_get(&format!("{ip}:80")));
+    let body = poll(Duration::from_secs(10), || http_get(&format!("{ip}:80")));
     assert!(body.is_some_and(|b| b.contains("hello from web")));
     // Containers on the bridge reach each other.
     let out = d
@@ -219,14 +207,14 @@ fn published_port_is_reachable_on_loopback_and_gateway_and_listed() {
     let spec = format!("{port}:80");
     httpd(&d, "pub", &["-p", &spec]);
     let loopback = format!("127.0.0.1:{port}");
-    let body = eventually(Duration::from_secs(10), || http_get(&loopback));
+    let body = poll(Duration::from_secs(10), || http_get(&loopback));
     assert!(
         body.is_some_and(|b| b.contains("hello from pub")),
         "no answer on {loopback}"
     );
     let gateway = inspect(&d, "pub", "{{.NetworkSettings.Gateway}}");
     let via_gw = format!("{gateway}:{port}");
-    let body = eventually(Duration::from_secs(10), || http_get(&via_gw));
+    let body = poll(Duration::from_secs(10), || http_get(&via_gw));
     assert!(
         body.is_some_and(|b| b.contains("hello from pub")),
         "no answer on {via_gw}"
@@ -263,7 +251,7 @@ fn published_port_is_reachable_on_loopback_and_gateway_and_listed() {
     let host_port = out.trim().rsplit(':').next().unwrap().to_string();
     assert_ne!(host_port, "0");
     let addr = format!("127.0.0.1:{host_port}");
-    let body = eventually(Duration::from_secs(10), || http_get(&addr));
+    let body = poll(Duration::from_secs(10), || http_get(&addr));
     assert!(body.is_some_and(|b| b.contains("hello from rnd")));
     assert!(
         d.docker(["port", "rnd", "81"])
@@ -277,7 +265,7 @@ fn published_port_is_reachable_on_loopback_and_gateway_and_listed() {
     assert!(!nft_table(&d).contains(&format!("dport {port} dnat")));
     // Started again, it is published again.
     d.docker(["start", "pub"]).assert_success();
-    let body = eventually(Duration::from_secs(10), || http_get(&loopback));
+    let body = poll(Duration::from_secs(10), || http_get(&loopback));
     assert!(body.is_some_and(|b| b.contains("hello from pub")));
 }
 
@@ -306,7 +294,7 @@ fn published_ports_survive_a_daemon_restart_and_dead_containers_are_cleaned() {
     let dies_ns = inspect(&d, "dies", "{{.NetworkSettings.SandboxKey}}");
     let dies_pid = inspect(&d, "dies", "{{.State.Pid}}");
     let loopback = format!("127.0.0.1:{port}");
-    assert!(eventually(Duration::from_secs(10), || http_get(&loopback)).is_some());
+    assert!(poll(Duration::from_secs(10), || http_get(&loopback)).is_some());
 
     d.kill9();
     // The container (started by this test) dies while the daemon is down.
@@ -315,7 +303,7 @@ fn published_ports_survive_a_daemon_restart_and_dead_containers_are_cleaned() {
         .status()
         .expect("kill");
     d.start_again();
-    let body = eventually(Duration::from_secs(10), || http_get(&loopback));
+    let body = poll(Duration::from_secs(10), || http_get(&loopback));
     assert!(
         body.is_some_and(|b| b.contains("hello from live")),
         "port not restored"
@@ -339,7 +327,7 @@ fn published_ports_survive_a_daemon_restart_and_dead_containers_are_cleaned() {
         ])
         .assert_success();
     assert!(out.contains(&format!("{prefix}.")), "{out}");
-    let gone = eventually(Duration::from_secs(10), || {
+    let gone = poll(Duration::from_secs(10), || {
         (!std::path::Path::new(&dies_ns).exists()).then_some(())
     });
     assert!(gone.is_some(), "{dies_ns} left after the container died");
@@ -349,12 +337,6 @@ fn published_ports_survive_a_daemon_restart_and_dead_containers_are_cleaned() {
             .trim(),
         "false"
     );
-}
-
-/// A free TCP port on loopback, for tests that publish a fixed one.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// A /24 no route on the host covers, in a range apart from the harness's default
@@ -489,7 +471,7 @@ fn user_network_containers_find_each_other_by_name_and_alias() {
         logs.lines().last().map(str::to_string)
     };
     let seen = |want: &'static str| {
-        eventually(Duration::from_secs(15), || {
+        poll(Duration::from_secs(15), || {
             (last(&d).as_deref() == Some(want)).then_some(())
         })
     };
@@ -680,23 +662,6 @@ fn berth_network_commands_match_docker() {
     assert_eq!(out, "");
 }
 
-/// The host's own address on its default route (`ip route get`; no packet is sent):
-/// the non-loopback address a user would publish to.
-fn host_address() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "route", "get", "192.0.2.1"])
-        .output()
-        .expect("run ip route get");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut words = text.split_whitespace();
-    words
-        .by_ref()
-        .find(|w| *w == "src")
-        .and_then(|_| words.next())
-        .unwrap_or_else(|| panic!("this host has no route with a source address: {text}"))
-        .to_string()
-}
-
 /// A static UDP echo server built for the test (busybox has no UDP tool), in the
 /// daemon's directory so the harness removes it.
 fn udp_echo_binary(d: &Berthd) -> std::path::PathBuf {
@@ -779,7 +744,7 @@ fn udp_ports_are_published_on_loopback_and_on_the_host_s_own_address() {
         format!("127.0.0.1:{all}"),
         format!("{}:{all}", host_address()),
     ] {
-        let reply = eventually(Duration::from_secs(10), || udp_echo(&addr, "ping"));
+        let reply = poll(Duration::from_secs(10), || udp_echo(&addr, "ping"));
         assert_eq!(reply.as_deref(), Some("ping"), "no echo through {addr}");
     }
     let ports = d.docker(["port", "udp"]).assert_success();
@@ -805,7 +770,7 @@ fn published_tcp_port_answers_on_the_host_s_own_address() {
     let port = free_port();
     httpd(&d, "own", &["-p", &format!("{port}:80")]);
     let addr = format!("{}:{port}", host_address());
-    let body = eventually(Duration::from_secs(10), || http_get(&addr));
+    let body = poll(Duration::from_secs(10), || http_get(&addr));
     assert!(
         body.is_some_and(|b| b.contains("hello from own")),
         "no answer on {addr}"

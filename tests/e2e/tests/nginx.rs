@@ -11,10 +11,9 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_e2e::{Berthd, OutputExt};
+use berth_e2e::{Berthd, OutputExt, free_port, host_address, poll};
 
 const WELCOME: &str = "Welcome to nginx!";
 
@@ -22,18 +21,6 @@ fn daemon() -> Berthd {
     let d = Berthd::start();
     d.load_image("nginx");
     d
-}
-
-/// Polls `f` until it returns `Some` or `limit` passes.
-fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
 }
 
 /// `GET /` over HTTP/1.0 (what curl sends, minus the extras); the whole response.
@@ -49,35 +36,13 @@ fn http_get(addr: &str) -> Option<String> {
 
 /// The welcome page through `addr`, waiting for nginx to come up; panics otherwise.
 fn assert_welcome(addr: &str) {
-    let response = eventually(Duration::from_secs(15), || http_get(addr));
+    let response = poll(Duration::from_secs(15), || http_get(addr));
     let response = response.unwrap_or_else(|| panic!("no answer on {addr}"));
     assert!(
         response.starts_with("HTTP/1.1 200 OK"),
         "through {addr}: {response}"
     );
     assert!(response.contains(WELCOME), "through {addr}: {response}");
-}
-
-/// A free TCP port: tests run in parallel, so never a fixed one like 8081.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// The host's own address on its default route (`ip route get`; no packet is sent).
-fn host_address() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "route", "get", "192.0.2.1"])
-        .output()
-        .expect("run ip route get");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut words = text.split_whitespace();
-    words
-        .by_ref()
-        .find(|w| *w == "src")
-        .and_then(|_| words.next())
-        .unwrap_or_else(|| panic!("this host has no route with a source address: {text}"))
-        .to_string()
 }
 
 /// A /24 that no route on the host covers, apart from the other tests' ranges.
@@ -112,7 +77,7 @@ fn nginx_published_port_serves_the_welcome_page_on_loopback_and_the_host_address
         format!("80/tcp -> 0.0.0.0:{port}\n")
     );
     // The access log goes to the container's stdout, as with the official image.
-    let logged = eventually(Duration::from_secs(5), || {
+    let logged = poll(Duration::from_secs(5), || {
         let out = d.docker(["logs", &id]);
         let text = out.stdout_text();
         text.contains("\"GET / HTTP/1.0\" 200").then_some(text)
