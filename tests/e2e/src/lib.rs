@@ -1195,6 +1195,33 @@ impl Berthd {
         image
     }
 
+    /// `<container name> <action>` of every start and health_status event so far, in
+    /// order: what ordering tests (healthcheck before dependants) read.
+    pub fn start_and_health_events(&self) -> Vec<String> {
+        let until = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1;
+        self.docker([
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &until.to_string(),
+            "--filter",
+            "event=health_status",
+            "--filter",
+            "event=start",
+            "--format",
+            "{{.Actor.Attributes.name}} {{.Action}}",
+        ])
+        .assert_success()
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+
     /// Sends one HTTP/1.1 request over the socket (`Connection: close`) and
     /// reads the whole response. `body` is `(content type, bytes)`. Panics if
     /// the daemon cannot be reached or answers something that is not HTTP.

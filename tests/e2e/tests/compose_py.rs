@@ -68,32 +68,6 @@ fn inspect(d: &Berthd, name: &str, format: &str) -> String {
         .to_string()
 }
 
-/// `<container name> <action>` of every start and health_status event so far, in order.
-fn start_and_health_events(d: &Berthd) -> Vec<String> {
-    let until = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1;
-    d.docker([
-        "events",
-        "--since",
-        "0",
-        "--until",
-        &until.to_string(),
-        "--filter",
-        "event=health_status",
-        "--filter",
-        "event=start",
-        "--format",
-        "{{.Actor.Attributes.name}} {{.Action}}",
-    ])
-    .assert_success()
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
 fn project_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
@@ -166,7 +140,7 @@ fn compose_project_lifecycle_with_healthcheck_ordering() {
         inspect(&d, "cpy_web_1", "{{.State.Health.Status}}"),
         "healthy"
     );
-    let order = start_and_health_events(&d);
+    let order = d.start_and_health_events();
     let healthy = order
         .iter()
         .position(|l| l == "cpy_web_1 health_status: healthy");
@@ -484,7 +458,7 @@ fn compose_up_attached_waits_for_health_and_exits_with_the_job() {
         "{text}"
     );
     // Output of the attached services interleaves freely: the order is in the events.
-    let order = start_and_health_events(&d);
+    let order = d.start_and_health_events();
     let healthy = order
         .iter()
         .position(|l| l == "cpa_db_1 health_status: healthy");

@@ -174,32 +174,6 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
         .then(|| body.to_string())
 }
 
-/// `<container name> <action>` of every start and health_status event so far, in order.
-fn start_and_health_events(d: &Berthd) -> Vec<String> {
-    let until = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1;
-    d.docker([
-        "events",
-        "--since",
-        "0",
-        "--until",
-        &until.to_string(),
-        "--filter",
-        "event=health_status",
-        "--filter",
-        "event=start",
-        "--format",
-        "{{.Actor.Attributes.name}} {{.Action}}",
-    ])
-    .assert_success()
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
 /// The nft table of the daemon, as `nft list` prints it (empty when there is none).
 fn nft_table(d: &Berthd) -> String {
     let out = Command::new("nft")
@@ -241,7 +215,7 @@ fn three_service_app(tool: Tool, project: &str) {
 
     // Healthcheck ordering: front started only after backend turned healthy.
     assert_eq!(s.inspect(&backend1, "{{.State.Health.Status}}"), "healthy");
-    let order = start_and_health_events(&s.d);
+    let order = s.d.start_and_health_events();
     let healthy = order
         .iter()
         .position(|l| *l == format!("{backend1} health_status: healthy"));
