@@ -59,3 +59,29 @@ fn loaded_image_survives_a_restart() {
         .assert_success();
     assert_eq!(id.trim(), busybox.id);
 }
+
+#[test]
+fn answers_take_the_shape_of_the_requested_api_version() {
+    let d = Berthd::start();
+    d.load_image("busybox");
+    let image = |v: &str| {
+        d.request("GET", &format!("/v{v}/images/busybox/json"), None)
+            .json()
+    };
+    let old = image("1.44");
+    let new = image("1.50");
+    // From 1.50 the container-only Config fields are gone; ContainerConfig stays at
+    // every version for docker-compose 1.29.
+    assert!(old["Config"].get("Hostname").is_some(), "{old}");
+    assert!(new["Config"].get("Hostname").is_none(), "{new}");
+    assert_eq!(old["Config"]["Cmd"], new["Config"]["Cmd"]);
+    assert!(new.get("ContainerConfig").is_some());
+    let info = |v: &str| d.request("GET", &format!("/v{v}/info"), None).json();
+    assert_eq!(info("1.48")["BridgeNfIptables"], false);
+    assert!(info("1.48").get("FirewallBackend").is_none());
+    assert_eq!(info("1.49")["FirewallBackend"]["Driver"], "nftables");
+    assert!(info("1.50").get("BridgeNfIptables").is_none());
+    // The docker CLI itself: `docker info` shows the firewall backend.
+    let out = d.docker(["info", "--format", "{{json .FirewallBackend}}"]);
+    assert_eq!(out.assert_success().trim(), r#"{"Driver":"nftables"}"#);
+}
