@@ -183,6 +183,98 @@ fn out_of_range_resources_and_nulls_are_answered_like_docker() {
     }
 }
 
+#[test]
+fn settings_dockers_create_refuses_are_400s_before_the_image_is_looked_up() {
+    let d = daemon();
+    for (body, needle) in [
+        (
+            json!({"WorkingDir": "rel"}),
+            "the working directory 'rel' is invalid",
+        ),
+        (json!({"StopSignal": "SIGFOO"}), "Invalid signal: SIGFOO"),
+        (json!({"Env": ["=x"]}), "invalid environment variable: =x"),
+        (
+            json!({"HostConfig": {"ExtraHosts": ["nocolon"]}}),
+            "bad format for add-host",
+        ),
+        (
+            json!({"HostConfig": {"PortBindings": {"99999/tcp": [{"HostPort": ""}]}}}),
+            "invalid port specification: \"99999\"",
+        ),
+        (
+            json!({"HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "abc"}]}}}),
+            "invalid port specification: \"abc\"",
+        ),
+        (
+            json!({"HostConfig": {"Isolation": "hyperv"}}),
+            "invalid isolation",
+        ),
+    ] {
+        // A missing image too: the settings are checked first, so the client is told
+        // what is wrong instead of being sent to pull.
+        for image in ["busybox", "no-such-image-here"] {
+            let mut body = body.clone();
+            body["Image"] = json!(image);
+            let r = post_json(&d, "/containers/create", &body);
+            assert_error(&r, 400, needle);
+        }
+    }
+    // Through the docker CLI, which passes these on unchecked.
+    let out = d.docker(["create", "-w", "rel", "busybox"]);
+    assert_eq!(code(&out), 1);
+    out.assert_stderr_contains("it needs to be an absolute path");
+    let out = d.docker(["create", "--stop-signal", "SIGNOPE", "busybox"]);
+    assert_eq!(code(&out), 1);
+    out.assert_stderr_contains("Invalid signal: SIGNOPE");
+    let out = d.docker(["run", "--rm", "-w", "/tmp/../var/./", "busybox", "pwd"]);
+    assert_eq!(out.assert_success().trim(), "/var");
+}
+
+#[test]
+fn a_bare_env_name_unsets_the_variable_as_in_docker() {
+    let d = daemon();
+    // `-e NAME` with NAME unset in the client's environment reaches the daemon as a bare
+    // name: Docker then leaves it out, and drops an earlier value of the same name.
+    let unset = "BERTH_E2E_UNSET_VAR";
+    let out = d
+        .docker_cmd()
+        .env_remove(unset)
+        .args(["run", "--rm", "-e", unset, "-e", "KEEP=1", "busybox", "env"])
+        .output()
+        .unwrap();
+    let text = out.assert_success();
+    assert!(!text.contains(unset), "{text}");
+    assert!(text.contains("KEEP=1"), "{text}");
+    let r = post_json(
+        &d,
+        "/containers/create?name=nopath",
+        &json!({"Image": "busybox", "Env": ["GONE=1", "STAYS=1", "GONE"], "Cmd": ["env"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let text = d.docker(["start", "-a", "nopath"]).assert_success();
+    assert!(!text.contains("GONE") && text.contains("STAYS=1"), "{text}");
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "envy",
+        "-e",
+        &format!("{unset}=1"),
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .assert_success();
+    let out = d
+        .docker_cmd()
+        .env_remove(unset)
+        .args(["exec", "-e", "KEEPX=2", "-e", unset, "envy", "env"])
+        .output()
+        .unwrap();
+    let text = out.assert_success();
+    assert!(text.contains("KEEPX=2") && !text.contains(unset), "{text}");
+}
+
 /// A tarball of one entry: a regular file with `data`, or a hardlink to `link`.
 fn tarball(name: &str, data: &[u8], link: Option<&str>) -> Vec<u8> {
     let mut header = [0u8; 512];

@@ -16,6 +16,7 @@ use berth_shim_protocol::{ExecSpec, LaunchErrorKind, Reply, Request};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::spec::{base_env, replace_or_append_env};
 use super::{ContainerService, shim};
 use crate::DaemonError;
 
@@ -100,20 +101,6 @@ pub struct ExecStream {
 
 fn no_such_exec(id: &str) -> DaemonError {
     DaemonError::not_found(format!("No such exec instance: {id}"))
-}
-
-/// `KEY=value` entries of `base` with those of `overrides` replacing the same keys.
-fn merge_env(base: Vec<String>, overrides: &[String]) -> Vec<String> {
-    let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
-    let mut out = base;
-    for o in overrides {
-        let k = key(o);
-        match out.iter_mut().find(|e| key(e) == k) {
-            Some(slot) => *slot = o.clone(),
-            None => out.push(o.clone()),
-        }
-    }
-    out
 }
 
 fn console_size(size: &Option<Vec<u16>>) -> Option<(u16, u16)> {
@@ -262,15 +249,11 @@ impl ContainerService {
         };
         let cfg = &rec.config;
         let tty = cfg.tty;
-        let mut base = vec![
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-            format!("HOSTNAME={}", c.config.hostname),
-        ];
-        if tty {
-            base.push("TERM=xterm".into());
-        }
-        let base = merge_env(base, c.config.env.as_deref().unwrap_or_default());
-        let env = merge_env(base, cfg.env.as_deref().unwrap_or_default());
+        let base = replace_or_append_env(
+            base_env(&c.config.hostname, tty),
+            c.config.env.as_deref().unwrap_or_default(),
+        );
+        let env = replace_or_append_env(base, cfg.env.as_deref().unwrap_or_default());
         let spec = ExecSpec {
             exec_id: exec_id.to_string(),
             args: cfg.cmd.clone().unwrap_or_default(),
@@ -539,13 +522,6 @@ impl ContainerService {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exec_env_replaces_the_containers_values_by_key() {
-        let base = vec!["PATH=/bin".to_string(), "A=1".into()];
-        let out = merge_env(base, &["A=2".into(), "B=3".into()]);
-        assert_eq!(out, vec!["PATH=/bin", "A=2", "B=3"]);
-    }
 
     #[test]
     fn console_size_needs_both_dimensions() {

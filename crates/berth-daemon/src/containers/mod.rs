@@ -309,9 +309,10 @@ impl ContainerService {
         if config.image.is_empty() {
             return Err(DaemonError::invalid("No command specified"));
         }
-        let image = self.images.get(&config.image)?;
+        spec::validate_config(&mut config)?;
         spec::validate_host_config(&host_config)?;
         health::validate(&config)?;
+        let image = self.images.get(&config.image)?;
         spec::merge_image_config(&mut config, image.config.config.as_ref());
         let (path, args) = spec::command_line(&config)?;
         let id = loop {

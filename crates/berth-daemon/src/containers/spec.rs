@@ -46,6 +46,132 @@ pub(super) fn validate_restart_policy(p: &super::model::RestartPolicy) -> Result
     Ok(())
 }
 
+/// Checks (and normalizes) a container's Config as Docker's create does, before the
+/// image is looked up: a bad setting is the client's mistake whether or not the image
+/// exists, and some of these would otherwise only fail at start, or inside the
+/// container's init.
+///
+/// # Errors
+/// `InvalidArgument` with Docker's message.
+pub(super) fn validate_config(config: &mut Config) -> Result<(), DaemonError> {
+    if !config.working_dir.is_empty() {
+        if !config.working_dir.starts_with('/') {
+            return Err(DaemonError::invalid(format!(
+                "the working directory '{}' is invalid, it needs to be an absolute path",
+                config.working_dir
+            )));
+        }
+        config.working_dir = clean_path(&config.working_dir);
+    }
+    if let Some(sig) = config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+        parse_signal(sig)?;
+    }
+    for e in config.env.iter().flatten() {
+        if e.split('=').next().unwrap_or("").is_empty() {
+            return Err(DaemonError::invalid(format!(
+                "invalid environment variable: {e}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Go's `filepath.Clean` for an absolute path: no `.`, `..` or repeated and trailing
+/// slashes.
+fn clean_path(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The environment a process gets, as Docker's `ReplaceOrAppendEnvValues`: each
+/// `KEY=value` of `overrides` replaces the same key in `defaults` or is appended, and a
+/// bare `KEY` (what `-e KEY` sends when the client has no such variable) removes it.
+pub(super) fn replace_or_append_env(defaults: Vec<String>, overrides: &[String]) -> Vec<String> {
+    let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let mut out: Vec<Option<String>> = defaults.into_iter().map(Some).collect();
+    for o in overrides {
+        let k = key(o);
+        let slot = out
+            .iter_mut()
+            .find(|e| e.as_deref().is_some_and(|e| key(e) == k));
+        match (o.contains('='), slot) {
+            (true, Some(slot)) => *slot = Some(o.clone()),
+            (true, None) => out.push(Some(o.clone())),
+            (false, Some(slot)) => *slot = None,
+            (false, None) => {}
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// Checks the `HostConfig` fields Docker's create checks that have no typed model here:
+/// `ExtraHosts`, `PortBindings`, `Isolation` and `Annotations`.
+fn validate_host_config_extras(hc: &HostConfig) -> Result<(), DaemonError> {
+    for extra in hc.extra_hosts.iter().flatten() {
+        let Some((_, ip)) = extra.split_once(':').filter(|(n, _)| !n.is_empty()) else {
+            return Err(DaemonError::invalid(format!(
+                "bad format for add-host: {extra:?}"
+            )));
+        };
+        if ip != "host-gateway" && ip.trim().parse::<std::net::IpAddr>().is_err() {
+            return Err(DaemonError::invalid(format!(
+                "invalid IP address in add-host: {ip:?}"
+            )));
+        }
+    }
+    if let Some(map) = hc.port_bindings.as_ref().and_then(|b| b.as_object()) {
+        let bad = |p: &str| DaemonError::invalid(format!("invalid port specification: {p:?}"));
+        for (key, list) in map {
+            let port = key.split_once('/').map_or(key.as_str(), |(p, _)| p);
+            if !port.is_empty() && port.parse::<u16>().is_err() {
+                return Err(bad(port));
+            }
+            for binding in list.as_array().into_iter().flatten() {
+                let host = binding["HostPort"].as_str().unwrap_or("");
+                let host_port = host.split_once('/').map_or(host, |(p, _)| p);
+                if host_port.is_empty() {
+                    continue;
+                }
+                let (a, b) = host_port.split_once('-').unwrap_or((host_port, host_port));
+                match (a.parse::<u16>(), b.parse::<u16>()) {
+                    (Ok(a), Ok(b)) if a <= b => {}
+                    _ => return Err(bad(host)),
+                }
+            }
+        }
+    }
+    if let Some(isolation) = hc
+        .extra
+        .get("Isolation")
+        .and_then(serde_json::Value::as_str)
+        && !matches!(isolation.to_ascii_lowercase().as_str(), "" | "default")
+    {
+        return Err(DaemonError::invalid(format!(
+            "invalid isolation '{isolation}' on linux"
+        )));
+    }
+    if let Some(annotations) = hc
+        .extra
+        .get("Annotations")
+        .and_then(serde_json::Value::as_object)
+        && annotations.contains_key("")
+    {
+        return Err(DaemonError::invalid(
+            "invalid Annotations: the empty string is not permitted as an annotation key",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a HostConfig as Docker's create does.
 ///
 /// # Errors
@@ -53,6 +179,7 @@ pub(super) fn validate_restart_policy(p: &super::model::RestartPolicy) -> Result
 pub(super) fn validate_host_config(hc: &HostConfig) -> Result<(), DaemonError> {
     validate_restart_policy(&hc.restart_policy)?;
     super::mount_config::validate(hc)?;
+    validate_host_config_extras(hc)?;
     // `runc` is the one runtime name berth answers to (`/info` lists it as the default).
     if let Some(name) = hc.extra.get("Runtime").and_then(serde_json::Value::as_str)
         && !matches!(name, "" | "runc")
@@ -331,6 +458,19 @@ pub(super) fn command_line(config: &Config) -> Result<(String, Vec<String>), Dae
         Some(path) => Ok((path, it.collect())),
         None => Err(DaemonError::invalid("No command specified")),
     }
+}
+
+/// What every process of a container starts from before its own variables, as
+/// Docker's `CreateDaemonEnvironment`.
+pub(super) fn base_env(hostname: &str, tty: bool) -> Vec<String> {
+    let mut env = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        format!("HOSTNAME={hostname}"),
+    ];
+    if tty {
+        env.push("TERM=xterm".into());
+    }
+    env
 }
 
 /// Signal names and numbers as Docker accepts them (`SIGKILL`, `KILL`, `kill`, `9`).
@@ -795,6 +935,18 @@ pub(super) fn launch_spec(
 ) -> Result<LaunchSpec, DaemonError> {
     let hc = &record.host_config;
     let c = &record.config;
+    // Create checks the client's variables; an image's own can still be nameless, which
+    // the container's init cannot set (runc refuses the same way).
+    if let Some(bad) = c
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.starts_with('=') || e.is_empty())
+    {
+        return Err(DaemonError::invalid(format!(
+            "invalid environment variable: {bad}"
+        )));
+    }
     let mut mounts: Vec<MountSpec> = record.mounts.iter().map(mount_spec).collect();
     for (file, dst) in [
         ("hostname", "/etc/hostname"),
@@ -889,22 +1041,10 @@ pub(super) fn launch_spec(
             args: std::iter::once(record.path.clone())
                 .chain(record.args.iter().cloned())
                 .collect(),
-            env: {
-                let mut env = c.env.clone().unwrap_or_default();
-                if !env.iter().any(|e| e.starts_with("PATH=")) {
-                    env.insert(
-                        0,
-                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-                    );
-                }
-                if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
-                    env.insert(1.min(env.len()), format!("HOSTNAME={}", c.hostname));
-                }
-                if c.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-                    env.push("TERM=xterm".into());
-                }
-                env
-            },
+            env: replace_or_append_env(
+                base_env(&c.hostname, c.tty),
+                c.env.as_deref().unwrap_or_default(),
+            ),
             cwd: if c.working_dir.is_empty() {
                 "/".into()
             } else {
@@ -1084,6 +1224,95 @@ mod tests {
         ] {
             assert_eq!(check(ok.clone()), Ok(()), "{ok}");
         }
+    }
+
+    #[test]
+    fn create_refuses_what_dockers_create_refuses_in_the_host_config() {
+        let check = |hc: serde_json::Value| {
+            let hc: HostConfig = serde_json::from_value(hc).unwrap();
+            validate_host_config(&hc).map_err(|e| e.message().to_string())
+        };
+        for (hc, message) in [
+            (
+                serde_json::json!({"ExtraHosts": ["nocolon"]}),
+                r#"bad format for add-host: "nocolon""#,
+            ),
+            (
+                serde_json::json!({"ExtraHosts": ["h:300.1.1.1"]}),
+                r#"invalid IP address in add-host: "300.1.1.1""#,
+            ),
+            (
+                serde_json::json!({"PortBindings": {"99999/tcp": []}}),
+                r#"invalid port specification: "99999""#,
+            ),
+            (
+                serde_json::json!({"PortBindings": {"80/tcp": [{"HostPort": "9-1"}]}}),
+                r#"invalid port specification: "9-1""#,
+            ),
+            (
+                serde_json::json!({"Isolation": "hyperv"}),
+                "invalid isolation 'hyperv' on linux",
+            ),
+            (
+                serde_json::json!({"Annotations": {"": "x"}}),
+                "invalid Annotations: the empty string is not permitted as an annotation key",
+            ),
+        ] {
+            assert_eq!(check(hc.clone()), Err(message.to_string()), "{hc}");
+        }
+        let ok = serde_json::json!({
+            "ExtraHosts": ["a:10.0.0.1", "b:::1", "c:host-gateway"],
+            "PortBindings": {"80/tcp": [{"HostPort": ""}, {"HostPort": "8000-8010"}], "53/udp": null},
+            "Isolation": "default",
+        });
+        assert_eq!(check(ok), Ok(()));
+    }
+
+    #[test]
+    fn create_checks_and_cleans_the_config_like_docker() {
+        let check = |c: serde_json::Value| {
+            let mut c: Config = serde_json::from_value(c).unwrap();
+            validate_config(&mut c).map(|()| c.working_dir)
+        };
+        assert_eq!(
+            check(serde_json::json!({"WorkingDir": "/a/./b/../c/"})).unwrap(),
+            "/a/c"
+        );
+        for (c, message) in [
+            (
+                serde_json::json!({"WorkingDir": "rel"}),
+                "the working directory 'rel' is invalid, it needs to be an absolute path",
+            ),
+            (
+                serde_json::json!({"StopSignal": "SIGFOO"}),
+                "Invalid signal: SIGFOO",
+            ),
+            (
+                serde_json::json!({"Env": ["A=1", "=x"]}),
+                "invalid environment variable: =x",
+            ),
+            (
+                serde_json::json!({"Env": [""]}),
+                "invalid environment variable: ",
+            ),
+        ] {
+            assert_eq!(check(c.clone()).unwrap_err().message(), message, "{c}");
+        }
+    }
+
+    #[test]
+    fn a_bare_env_name_unsets_like_dockers_replace_or_append() {
+        let out = replace_or_append_env(
+            base_env("h", true),
+            &[
+                "A=1".into(),
+                "PATH=/x".into(),
+                "TERM".into(),
+                "NOPE".into(),
+                "A=2".into(),
+            ],
+        );
+        assert_eq!(out, vec!["PATH=/x", "HOSTNAME=h", "A=2"]);
     }
 
     #[test]
