@@ -19,7 +19,7 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use berth_shim_protocol::{ExecSpec, LaunchSpec};
+use berth_shim_protocol::{ExecSpec, LaunchErrorKind, LaunchSpec};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::{
@@ -131,6 +131,7 @@ impl Container {
         })?;
         let resolved = user::resolve(&root, &exec.user, &launch.process.additional_groups)?;
         drop(root);
+        self.check_exec_cwd(&exec.cwd)?;
         let bundle_err = |source| CreateError::Bundle {
             path: state_dir.to_path_buf(),
             source,
@@ -165,6 +166,34 @@ impl Container {
         match result {
             Ok(pid) => Ok(pid.as_raw() as u32),
             Err(e) => Err(crate::container::classify(&error_chain(&e))),
+        }
+    }
+
+    /// An exec's working directory must exist, as runc requires (Docker creates only the
+    /// container's own). Checked here because libcontainer's tenant fails the `chdir`
+    /// with an error that names neither the path nor the reason. Resolved through the
+    /// init's `/proc/PID/root`, so volumes mounted in the container count.
+    fn check_exec_cwd(&self, cwd: &str) -> Result<(), CreateError> {
+        if cwd.is_empty() || cwd == "/" {
+            return Ok(());
+        }
+        let Ok(root) = user::open_root(Path::new(&format!("/proc/{}/root", self.pid()))) else {
+            // The init is gone: libcontainer reports that better.
+            return Ok(());
+        };
+        match user::dir_in_root(&root, cwd) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let reason = e.to_string();
+                let reason = reason.split(" (os error").next().unwrap_or(&reason);
+                Err(CreateError::Exec {
+                    kind: LaunchErrorKind::CommandNotExecutable,
+                    message: format!(
+                        "chdir to cwd ({cwd:?}) set in config.json failed: {}",
+                        reason.to_lowercase()
+                    ),
+                })
+            }
         }
     }
 

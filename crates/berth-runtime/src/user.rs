@@ -275,6 +275,21 @@ pub fn resolve(
     resolve_with(spec, group_add, passwd.as_deref(), group.as_deref())
 }
 
+/// Whether `path` names a directory inside the root (symlinks resolved in it).
+///
+/// # Errors
+/// Why not: `ENOENT`, `ENOTDIR`, ...
+pub fn dir_in_root(root: &OwnedFd, path: &str) -> std::io::Result<()> {
+    rustix::fs::openat2(
+        root,
+        path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        in_root(ResolveFlags::empty()),
+    )?;
+    Ok(())
+}
+
 /// Creates `path` (absolute, inside the container) and its missing parents, resolving
 /// every existing component inside `root`. New directories are mode 0755, owned by
 /// root, as Docker creates a missing working directory.

@@ -457,6 +457,19 @@ fn exec_runs_commands_with_env_user_workdir_and_exit_codes() {
         "{}",
         out.stdout_text()
     );
+    // A working directory that is not there: runc's message and 126, not a syscall
+    // failure without a path; one inside a volume of the container is found.
+    let out = d.docker(["exec", "-w", "/no/such/dir", "box", "pwd"]);
+    assert_eq!(code(&out), 126, "{}", out.stderr_text());
+    assert!(
+        out.stdout_text().contains(
+            r#"chdir to cwd ("/no/such/dir") set in config.json failed: no such file or directory"#
+        ),
+        "{}",
+        out.stdout_text()
+    );
+    let out = d.docker(["exec", "-w", "/dev/shm", "box", "pwd"]);
+    assert_eq!(out.assert_success(), "/dev/shm\n");
     // The default capability set, and all of them with --privileged.
     let caps = |extra: &[&str]| {
         let mut args = vec!["exec"];
