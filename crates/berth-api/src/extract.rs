@@ -26,14 +26,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     /// # Errors
     /// 400 for a Content-Type other than `application/json` (when a body or a type is
     /// present), an unreadable body, or JSON that does not fit `T`.
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let content_type = req
             .headers()
             .get(CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+        let body = read_body(req).await?;
         check_json_content_type(content_type.as_deref(), body.is_empty())?;
         parse_json(&body).map(Json)
     }
@@ -50,12 +48,42 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 
     /// # Errors
     /// 400 when the body cannot be read or is over the limit.
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(req, state)
-            .await
-            .map(RawBody)
-            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        read_body(req).await.map(RawBody)
     }
+}
+
+/// The most of a body berthd holds in memory for one request.
+const BODY_LIMIT: usize = 2 << 20;
+/// How much of an oversized body is read and dropped before answering. Clients such
+/// as Python's `requests` write the whole body before they read the answer: if the
+/// connection closed under them they would report a broken pipe instead of the 400.
+const DRAIN_LIMIT: usize = 64 << 20;
+
+/// Reads a whole body of at most [`BODY_LIMIT`] bytes.
+async fn read_body(req: Request) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let mut body = req.into_body();
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen > DRAIN_LIMIT {
+            break;
+        }
+        if seen <= BODY_LIMIT {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if seen > BODY_LIMIT {
+        return Err(ApiError::bad_request("length limit exceeded"));
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Docker's rule (`httputils.CheckForJSON`): no type with no body is fine; otherwise
