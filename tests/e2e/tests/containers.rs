@@ -148,6 +148,35 @@ fn ps_filters_select_containers() {
     assert_eq!(q("status=created"), "new\n");
     assert_eq!(q("label=tier=web"), "ok\n");
     assert_eq!(q("name=ba"), "bad\n");
+    // publish matches the host port, expose the container's, ranges included.
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "pub",
+        "-p",
+        "127.0.0.1::8080",
+        "--expose",
+        "9090/udp",
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .assert_success();
+    let host_port = d.docker(["port", "pub", "8080"]).assert_success();
+    let host_port = host_port.trim().rsplit(':').next().unwrap().to_string();
+    assert_eq!(q(&format!("publish={host_port}")), "pub\n");
+    assert_eq!(q(&format!("publish={host_port}/udp")), "");
+    assert_eq!(q("publish=8080"), "");
+    assert_eq!(q("expose=8080"), "pub\n");
+    assert_eq!(q("expose=9000-9100/udp"), "pub\n");
+    assert_eq!(q("expose=9090"), "");
+    assert_eq!(q("is-task=true"), "");
+    assert!(q("is-task=false").contains("pub"));
+    let out = d.docker(["ps", "--filter", "publish=127.0.0.1:80"]);
+    assert_eq!(code(&out), 1);
+    out.assert_stderr_contains("filter for 'publish' should not contain ':'");
+    d.docker(["rm", "-f", "pub"]).assert_success();
     assert_eq!(d.docker(["ps", "-q"]).assert_success(), "");
     assert_eq!(
         d.docker(["ps", "-a", "-n", "1", "--format", "{{.Names}}"])

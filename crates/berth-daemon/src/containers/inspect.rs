@@ -231,6 +231,10 @@ impl ContainerService {
                     .map_err(|_| DaemonError::invalid(format!("invalid filter 'exited={e}'")))?,
             );
         }
+        let publish = port_filter(filters, "publish")?;
+        let expose = port_filter(filters, "expose")?;
+        // berth runs no swarm tasks: `is-task=true` matches nothing, `false` everything.
+        let tasks_only = filters.get_bool("is-task")? == Some(true);
         let mut ancestors = Vec::new();
         for a in filters.get("ancestor") {
             if let Ok(img) = self.images().get(a) {
@@ -289,6 +293,23 @@ impl ContainerService {
                 })
             {
                 continue;
+            }
+            if tasks_only {
+                continue;
+            }
+            if !publish.is_empty() || !expose.is_empty() {
+                // Docker matches against the rows `ps` shows in PORTS: published ports by
+                // their host port, exposed ones by the container's.
+                let ports = self.networks.ports_list_json(&r);
+                let hit = ports.as_array().into_iter().flatten().any(|p| {
+                    let proto = p["Type"].as_str().unwrap_or("tcp").to_string();
+                    let port = |k: &str| p[k].as_u64().and_then(|n| u16::try_from(n).ok());
+                    port("PublicPort").is_some_and(|n| publish.contains(&(n, proto.clone())))
+                        || port("PrivatePort").is_some_and(|n| expose.contains(&(n, proto.clone())))
+                });
+                if !hit {
+                    continue;
+                }
             }
             if filters.contains("network") {
                 // By name or ID of any network the container is on, as Docker matches.
@@ -404,6 +425,40 @@ fn host_config_json(r: &super::ContainerRecord) -> Value {
     let mut v = serde_json::to_value(&r.host_config).unwrap_or(Value::Null);
     v["Links"] = json!(super::links::links_for_inspect(r));
     v
+}
+
+/// The ports of a `publish`/`expose` filter: `80`, `80/udp` or a range `8000-8010/tcp`.
+///
+/// # Errors
+/// A value with `:` or one that is not a port or range, in Docker's words.
+fn port_filter(
+    filters: &crate::filters::Filters,
+    key: &str,
+) -> Result<std::collections::HashSet<(u16, String)>, DaemonError> {
+    let mut out = std::collections::HashSet::new();
+    for value in filters.get(key) {
+        if value.contains(':') {
+            return Err(DaemonError::invalid(format!(
+                "filter for '{key}' should not contain ':': {value}"
+            )));
+        }
+        let (port, proto) = value.split_once('/').unwrap_or((value, "tcp"));
+        let proto = if proto.is_empty() { "tcp" } else { proto };
+        let bad = || {
+            DaemonError::invalid(format!(
+                "error while looking up for {key} {value}: invalid port range"
+            ))
+        };
+        let (a, b) = port.split_once('-').unwrap_or((port, port));
+        let (a, b): (u16, u16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        if a > b {
+            return Err(bad());
+        }
+        for p in a..=b {
+            out.insert((p, proto.to_ascii_lowercase()));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
