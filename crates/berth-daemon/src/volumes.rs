@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 use crate::DaemonError;
 use crate::containers::ContainerRecord;
+
+mod mount;
 use crate::events::{EventBus, Kind};
 use crate::filters::Filters;
 
@@ -33,6 +35,9 @@ struct Meta {
 pub struct VolumeStore {
     root: PathBuf,
     events: Arc<EventBus>,
+    /// For volumes mounted at use: the containers that started with each mounted.
+    /// Under this lock a start's mount and a stop's unmount cannot interleave.
+    holders: Arc<std::sync::Mutex<BTreeMap<String, std::collections::BTreeSet<String>>>>,
 }
 
 fn no_such_volume(name: &str) -> DaemonError {
@@ -79,6 +84,7 @@ impl VolumeStore {
         VolumeStore {
             root: data_root.join("volumes"),
             events,
+            holders: Arc::default(),
         }
     }
 
@@ -108,6 +114,54 @@ impl VolumeStore {
             let action = if mounted { "mount" } else { "unmount" };
             self.events
                 .publish(Kind::Volume, action, &m.name, attributes);
+        }
+    }
+
+    /// Mounts, for a container about to start, the volumes created with a filesystem to
+    /// mount (`-o type=… -o device=…`) that are not mounted yet.
+    ///
+    /// # Errors
+    /// The mount failed, in Docker's words; what this call mounted before is released.
+    pub(crate) fn activate(&self, record: &ContainerRecord) -> Result<(), DaemonError> {
+        let mut holders = self.holders.lock().expect("volume holders lock");
+        for m in record.mounts.iter().filter(|m| m.kind == "volume") {
+            if !valid_name(&m.name) {
+                continue;
+            }
+            let options = self.meta(&m.name).options;
+            if !mount::needs_mount(&options) {
+                continue;
+            }
+            if let Err(e) = mount::mount(&options, &self.data(&m.name)) {
+                drop(holders);
+                self.release(record, &|_| false);
+                return Err(e);
+            }
+            holders
+                .entry(m.name.clone())
+                .or_default()
+                .insert(record.id.clone());
+        }
+        Ok(())
+    }
+
+    /// The container has stopped: unmounts each of its mounted-at-use volumes that no
+    /// other container holds. `in_use(name)` answers for containers that were running
+    /// before berthd started, which [`VolumeStore::activate`] never saw.
+    pub(crate) fn release(&self, record: &ContainerRecord, in_use: &dyn Fn(&str) -> bool) {
+        let mut holders = self.holders.lock().expect("volume holders lock");
+        for m in record.mounts.iter().filter(|m| m.kind == "volume") {
+            let Some(set) = holders.get_mut(&m.name) else {
+                continue;
+            };
+            set.remove(&record.id);
+            if !set.is_empty() || in_use(&m.name) {
+                continue;
+            }
+            holders.remove(&m.name);
+            if let Err(e) = mount::unmount(&self.data(&m.name)) {
+                tracing::warn!(volume = %m.name, error = %e, "cannot unmount the volume");
+            }
         }
     }
 
@@ -154,14 +208,8 @@ impl VolumeStore {
             name.to_string()
         };
         check_name(&name)?;
-        if let Some(k) = options
-            .keys()
-            .find(|k| !matches!(k.as_str(), "type" | "device" | "o" | "size"))
-        {
-            return Err(DaemonError::invalid(format!(
-                "create {name}: invalid option key: \"{k}\""
-            )));
-        }
+        mount::validate(&options)
+            .map_err(|e| DaemonError::invalid(format!("create {name}: {e}")))?;
         if !self.exists(&name) {
             let mut labels = labels;
             if anonymous {
@@ -311,6 +359,26 @@ impl VolumeStore {
                 users.join(", ")
             )));
         }
+        self.destroy(name)
+    }
+
+    /// Deletes an unused volume. One mounted at use is unmounted first: removing the
+    /// tree while a bind of a host directory is still on `_data` would delete the
+    /// host's files, so a mount that will not go stops the removal.
+    fn destroy(&self, name: &str) -> Result<(), DaemonError> {
+        let data = self.data(name);
+        mount::unmount(&data)
+            .map_err(|e| DaemonError::internal(format!("remove {name}: cannot unmount: {e}")))?;
+        if mount::is_mount_root(&data) {
+            return Err(DaemonError::internal(format!(
+                "remove {name}: {} is still mounted",
+                data.display()
+            )));
+        }
+        self.holders
+            .lock()
+            .expect("volume holders lock")
+            .remove(name);
         std::fs::remove_dir_all(self.dir(name))
             .map_err(|e| DaemonError::internal(format!("remove {name}: {e}")))?;
         self.event(name, "destroy");
@@ -348,8 +416,7 @@ impl VolumeStore {
                 continue;
             }
             freed += disk_usage(&self.data(&name));
-            if std::fs::remove_dir_all(self.dir(&name)).is_ok() {
-                self.event(&name, "destroy");
+            if self.destroy(&name).is_ok() {
                 removed.push(name);
             }
         }

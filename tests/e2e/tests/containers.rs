@@ -459,6 +459,143 @@ fn volume_api_creates_lists_protects_and_prunes() {
     assert!(err.contains("no such volume"), "{err}");
 }
 
+/// Whether a mount point at `path` is in berthd's (the host's) mount table.
+fn mounted(path: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(path))
+}
+
+#[test]
+fn volumes_created_with_a_filesystem_are_mounted_while_in_use() {
+    let d = daemon();
+    // tmpfs with options: mounted when a container starts, gone when the last stops.
+    d.docker([
+        "volume",
+        "create",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=4m,uid=1234",
+        "scratch",
+    ])
+    .assert_success();
+    let data = d
+        .docker(["volume", "inspect", "-f", "{{.Mountpoint}}", "scratch"])
+        .assert_success()
+        .trim()
+        .to_string();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "-v",
+            "scratch:/s",
+            "busybox",
+            "sh",
+            "-c",
+            "stat -c %u /s; df -k /s | tail -1",
+        ])
+        .assert_success();
+    assert!(out.starts_with("1234\ntmpfs"), "{out}");
+    assert!(out.contains(" 4096 "), "{out}");
+    assert!(!mounted(&data), "still mounted after the container stopped");
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "keeper",
+        "-v",
+        "scratch:/s",
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .assert_success();
+    d.docker(["exec", "keeper", "touch", "/s/shared"])
+        .assert_success();
+    // A second container sees the same filesystem, and its exit leaves it mounted.
+    d.docker([
+        "run",
+        "--rm",
+        "-v",
+        "scratch:/s",
+        "busybox",
+        "ls",
+        "/s/shared",
+    ])
+    .assert_success();
+    assert!(mounted(&data));
+    d.docker(["rm", "-f", "keeper"]).assert_success();
+    assert!(!mounted(&data));
+
+    // A bind of a host directory: writes land there, and `volume rm` unmounts before it
+    // deletes, so the host's files survive.
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("from-host"), "hi\n").unwrap();
+    let device = format!("device={}", host.path().display());
+    d.docker([
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        &device,
+        "hostdir",
+    ])
+    .assert_success();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "-v",
+            "hostdir:/h",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /h/from-host; echo x > /h/from-box",
+        ])
+        .assert_success();
+    assert_eq!(out, "hi\n");
+    assert!(host.path().join("from-box").exists());
+    d.docker(["volume", "rm", "hostdir", "scratch"])
+        .assert_success();
+    assert!(host.path().join("from-host").exists() && host.path().join("from-box").exists());
+
+    // Options Docker's local driver refuses, and a mount that fails at start.
+    for (opt, needle) in [
+        ("foo=1", r#"invalid option: "foo""#),
+        ("type=tmpfs", r#"missing required option: "device""#),
+        ("size=1g", "quota size requested but no quota support"),
+    ] {
+        let out = d.docker(["volume", "create", "--opt", opt, "refused"]);
+        assert_eq!(code(&out), 1);
+        out.assert_stderr_contains(needle);
+    }
+    d.docker([
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        "device=/no/such/dir",
+        "broken",
+    ])
+    .assert_success();
+    let out = d.docker(["run", "--rm", "-v", "broken:/b", "busybox", "true"]);
+    // The CLI's own rule: a start error mentioning "no such file or directory" is 127.
+    assert_eq!(code(&out), 127);
+    out.assert_stderr_contains("failed to mount local volume: mount /no/such/dir:");
+    out.assert_stderr_contains("no such file or directory");
+}
+
 #[test]
 fn volumes_from_shares_another_containers_volumes() {
     let d = daemon();

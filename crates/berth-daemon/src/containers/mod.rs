@@ -294,6 +294,22 @@ impl ContainerService {
         (all.len() as u64, running, 0, all.len() as u64 - running)
     }
 
+    /// Gives back the container's volumes that are mounted at use (see
+    /// `VolumeStore::release`).
+    fn release_volumes(&self, record: &ContainerRecord) {
+        let held_by_another = |volume: &str| {
+            self.all().iter().any(|e| {
+                let r = e.record();
+                r.id != record.id
+                    && r.state.running
+                    && r.mounts
+                        .iter()
+                        .any(|m| m.kind == "volume" && m.name == volume)
+            })
+        };
+        self.volumes.release(record, &held_by_another);
+    }
+
     /// `POST /containers/create`.
     ///
     /// # Errors
@@ -527,6 +543,7 @@ impl ContainerService {
             }
         };
         let fail = |e: DaemonError, entry: &Entry| {
+            self.release_volumes(&record);
             let _ = rootfs::unmount_rootfs(&paths);
             let _ = std::fs::remove_dir_all(&state_dir);
             entry.edit(|r| {
@@ -591,6 +608,9 @@ impl ContainerService {
             &data,
         ) {
             return Err(fail(io_err("cannot write launch spec")(e), entry));
+        }
+        if let Err(e) = self.volumes.activate(&record) {
+            return Err(fail(e, entry));
         }
         self.volumes.log_mounts(&record, true);
         let ready = match shim::spawn(&state_dir).await {
@@ -730,6 +750,7 @@ impl ContainerService {
         }
         let _ = std::fs::remove_dir_all(self.state_dir(&record.id));
         self.networks.detach(&record.id).await;
+        self.release_volumes(&record);
         self.volumes.log_mounts(&record, false);
         // Before the state says "exited": `stop` and `kill` waiters look at it and then
         // report their own events, which Docker always sends after `die`.
