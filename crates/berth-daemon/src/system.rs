@@ -507,7 +507,13 @@ impl Daemon {
                 }
             },
             driver: "overlay2".to_owned(),
-            driver_status: vec![["Backing Filesystem".to_owned(), backing_fs]],
+            driver_status: vec![
+                ["Backing Filesystem".to_owned(), backing_fs],
+                ["Supports d_type".to_owned(), "true".to_owned()],
+                ["Using metacopy".to_owned(), "false".to_owned()],
+                ["Native Overlay Diff".to_owned(), "true".to_owned()],
+                ["userxattr".to_owned(), "false".to_owned()],
+            ],
             plugins: PluginsInfo {
                 volume: vec!["local".to_owned()],
                 network: vec!["bridge".to_owned(), "host".to_owned(), "null".to_owned()],
@@ -579,7 +585,8 @@ impl Daemon {
             },
             live_restore_enabled: false,
             isolation: String::new(),
-            init_binary: String::new(),
+            // `--init` runs the static init berthd carries, under Docker's name.
+            init_binary: "docker-init".to_owned(),
             containerd_commit: Commit::default(),
             runc_commit: Commit::default(),
             init_commit: Commit::default(),

@@ -42,6 +42,14 @@ fn pause_freezes_the_cgroup_and_unpause_thaws_it() {
     assert_eq!(state, "paused true true\n");
     let ps = d.docker(["ps", "--format", "{{.Status}}"]).assert_success();
     assert!(ps.trim().ends_with("(Paused)"), "{ps}");
+    let counts = d
+        .docker([
+            "info",
+            "-f",
+            "{{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}}",
+        ])
+        .assert_success();
+    assert_eq!(counts, "0 1 0\n");
     let exec = d.docker(["exec", "p1", "true"]);
     assert!(
         exec.stderr_text()

@@ -290,8 +290,18 @@ impl ContainerService {
     /// Counts (total, running, paused, stopped) for `/info`.
     pub fn counts(&self) -> (u64, u64, u64, u64) {
         let all = self.all();
-        let running = all.iter().filter(|e| e.record().state.running).count() as u64;
-        (all.len() as u64, running, 0, all.len() as u64 - running)
+        let (mut running, mut paused) = (0, 0);
+        for e in &all {
+            let state = e.record().state;
+            // As Docker counts: a paused container is not also running.
+            if state.paused {
+                paused += 1;
+            } else if state.running {
+                running += 1;
+            }
+        }
+        let total = all.len() as u64;
+        (total, running, paused, total - running - paused)
     }
 
     /// Gives back the container's volumes that are mounted at use (see
