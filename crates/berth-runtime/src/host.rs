@@ -51,7 +51,7 @@ impl HostInfo {
             seccomp: SeccompHost::detect(),
             sysctls_present,
             rlimit_hard: rlimit_ceilings(),
-            thermal_throttle_paths: thermal_throttle_paths(),
+            thermal_throttle_paths: berth_shim_protocol::thermal_throttle_paths(),
             host_devices: if privileged {
                 host_devices()
             } else {
@@ -112,29 +112,6 @@ fn rlimit_ceilings() -> BTreeMap<String, u64> {
             (rc == 0).then(|| (name.to_string(), lim.rlim_max))
         })
         .collect()
-}
-
-fn thermal_throttle_paths() -> Vec<String> {
-    let Ok(possible) = std::fs::read_to_string("/sys/devices/system/cpu/possible") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for range in possible.trim().split(',') {
-        let (lo, hi) = match range.split_once('-') {
-            Some((a, b)) => (a.parse().unwrap_or(0), b.parse().unwrap_or(0)),
-            None => {
-                let n: u32 = range.parse().unwrap_or(0);
-                (n, n)
-            }
-        };
-        for cpu in lo..=hi {
-            let path = format!("/sys/devices/system/cpu/cpu{cpu}/thermal_throttle");
-            if Path::new(&path).exists() {
-                out.push(path);
-            }
-        }
-    }
-    out
 }
 
 fn device_from_metadata(path: &Path, meta: &std::fs::Metadata) -> Option<LinuxDevice> {

@@ -167,30 +167,7 @@ fn default_mounts() -> Vec<Mount> {
     ]
 }
 
-/// moby's default masked paths.
-pub const MASKED_PATHS: [&str; 12] = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/interrupts",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-/// moby's default read-only paths.
-pub const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+pub use berth_shim_protocol::{MASKED_PATHS, READONLY_PATHS};
 
 fn device_rule(
     allow: bool,
@@ -653,12 +630,16 @@ pub fn build_spec(
     let (masked, readonly) = if privileged {
         (Vec::new(), Vec::new())
     } else {
-        let mut masked: Vec<String> = MASKED_PATHS.iter().map(|s| s.to_string()).collect();
-        masked.extend(host.thermal_throttle_paths.iter().cloned());
-        (
-            masked,
-            READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
-        )
+        let masked = launch.masked_paths.clone().unwrap_or_else(|| {
+            let mut masked: Vec<String> = MASKED_PATHS.iter().map(|s| s.to_string()).collect();
+            masked.extend(host.thermal_throttle_paths.iter().cloned());
+            masked
+        });
+        let readonly = launch
+            .readonly_paths
+            .clone()
+            .unwrap_or_else(|| READONLY_PATHS.iter().map(|s| s.to_string()).collect());
+        (masked, readonly)
     };
 
     let mut linux = oci_spec::runtime::Linux::default();

@@ -118,8 +118,74 @@ pub struct LaunchSpec {
     /// `--init`: run a minimal init as PID 1 that forwards signals and reaps.
     #[serde(default)]
     pub init: bool,
+    /// `HostConfig.MaskedPaths`: `None` for Docker's defaults ([`default_masked_paths`]),
+    /// empty for none (`--security-opt systempaths=unconfined`). Ignored when privileged.
+    #[serde(default)]
+    pub masked_paths: Option<Vec<String>>,
+    /// `HostConfig.ReadonlyPaths`, as `masked_paths` ([`READONLY_PATHS`] by default).
+    #[serde(default)]
+    pub readonly_paths: Option<Vec<String>>,
     /// Where and how the shim writes the json-file log.
     pub log: LogSpec,
+}
+
+/// moby's default masked paths, before the per-CPU ones [`default_masked_paths`] adds.
+pub const MASKED_PATHS: [&str; 12] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// moby's default read-only paths.
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Docker's default masked paths on this host: [`MASKED_PATHS`] and each possible
+/// CPU's `thermal_throttle` directory that exists (GHSA-6fw5-f8r9-fgfm). The daemon
+/// records them at create, as Docker does, and the runtime falls back to them.
+pub fn default_masked_paths() -> Vec<String> {
+    let mut out: Vec<String> = MASKED_PATHS.iter().map(|p| p.to_string()).collect();
+    out.extend(thermal_throttle_paths());
+    out
+}
+
+/// `/sys/devices/system/cpu/cpuN/thermal_throttle` for the CPUs the kernel lists as
+/// possible, where it exists.
+pub fn thermal_throttle_paths() -> Vec<String> {
+    let Ok(possible) = std::fs::read_to_string("/sys/devices/system/cpu/possible") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for range in possible.trim().split(',') {
+        let (lo, hi) = match range.split_once('-') {
+            Some((a, b)) => (a.parse().unwrap_or(0), b.parse().unwrap_or(0)),
+            None => {
+                let n: u32 = range.parse().unwrap_or(0);
+                (n, n)
+            }
+        };
+        for cpu in lo..=hi {
+            let path = format!("/sys/devices/system/cpu/cpu{cpu}/thermal_throttle");
+            if std::path::Path::new(&path).exists() {
+                out.push(path);
+            }
+        }
+    }
+    out
 }
 
 /// The container's process.

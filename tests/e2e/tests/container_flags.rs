@@ -728,3 +728,70 @@ fn a_container_whose_shim_dies_is_stopped_not_orphaned() {
         std::fs::read_to_string(&procs)
     );
 }
+
+#[test]
+fn create_records_dockers_defaults_and_systempaths_unconfined_unmasks() {
+    let d = daemon();
+    // What Docker's create fills in, as inspect shows it, for a client (docker-py, say)
+    // that sends only the fields it sets.
+    let r = d.request(
+        "POST",
+        "/containers/create?name=plain",
+        Some((
+            "application/json",
+            br#"{"Image":"busybox","HostConfig":{"Memory":67108864}}"#,
+        )),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let hc = d
+        .docker(["inspect", "-f", "{{json .HostConfig}}", "plain"])
+        .assert_success();
+    let hc: serde_json::Value = serde_json::from_str(&hc).unwrap();
+    assert_eq!(hc["ShmSize"], 64 << 20);
+    assert_eq!(hc["IpcMode"], "private");
+    assert_eq!(hc["OomKillDisable"], false);
+    assert!(matches!(
+        hc["CgroupnsMode"].as_str(),
+        Some("host" | "private")
+    ));
+    if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+        assert_eq!(hc["MemorySwap"], 128 << 20);
+    }
+    let masked = hc["MaskedPaths"].as_array().unwrap();
+    assert!(masked.iter().any(|p| p == "/proc/kcore"), "{masked:?}");
+    assert_eq!(hc["ReadonlyPaths"].as_array().unwrap().len(), 5);
+    // Masked paths are what the container gets; `systempaths=unconfined` (an empty
+    // list from the CLI) takes them and the read-only ones away.
+    let probe = "wc -c < /proc/timer_list; grep -c ' /proc/sys ' /proc/mounts || true";
+    let out = d
+        .docker(["run", "--rm", "busybox", "sh", "-c", probe])
+        .assert_success();
+    assert_eq!(out, "0\n1\n");
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--security-opt",
+            "systempaths=unconfined",
+            "busybox",
+            "sh",
+            "-c",
+            probe,
+        ])
+        .assert_success();
+    let mut lines = out.lines();
+    assert_ne!(lines.next(), Some("0"), "{out}");
+    assert_eq!(lines.next(), Some("0"), "{out}");
+    let privileged = d
+        .docker(["create", "--privileged", "busybox"])
+        .assert_success();
+    let paths = d
+        .docker([
+            "inspect",
+            "-f",
+            "{{json .HostConfig.MaskedPaths}}",
+            privileged.trim(),
+        ])
+        .assert_success();
+    assert_eq!(paths, "null\n");
+}

@@ -353,6 +353,7 @@ impl ContainerService {
         }
         let name = self.reserve_name(name.as_deref(), &id)?;
         let mut host_config = host_config;
+        spec::apply_create_defaults(&mut host_config);
         if host_config.network_mode.is_empty() || host_config.network_mode == "default" {
             host_config.network_mode = "bridge".into();
         }

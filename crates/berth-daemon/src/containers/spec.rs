@@ -172,6 +172,58 @@ fn validate_host_config_extras(hc: &HostConfig) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// A `HostConfig` list the model keeps in `extra` (`MaskedPaths`, `ReadonlyPaths`):
+/// `None` when absent or `null`.
+fn path_list(hc: &HostConfig, key: &str) -> Option<Vec<String>> {
+    let list = hc.extra.get(key)?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+/// What Docker's create fills in that the client left unset, so inspect shows the
+/// values the container runs with (`adaptContainerSettings` and the masked and
+/// read-only path defaults).
+pub(super) fn apply_create_defaults(hc: &mut HostConfig) {
+    let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    // Without swap accounting Docker leaves swap unlimited (its "Memory limited
+    // without swap" warning); berth then leaves it unset.
+    let swap_limit =
+        unified || Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    if hc.memory > 0 && hc.memory_swap == 0 && swap_limit {
+        hc.memory_swap = hc.memory * 2;
+    }
+    if hc.shm_size == 0 {
+        hc.shm_size = DEFAULT_SHM_SIZE as i64;
+    }
+    if hc.ipc_mode.is_empty() {
+        hc.ipc_mode = "private".into();
+    }
+    if hc.cgroupns_mode.is_empty() {
+        hc.cgroupns_mode = if unified { "private" } else { "host" }.into();
+    }
+    if hc.oom_kill_disable.is_none() {
+        hc.oom_kill_disable = Some(false);
+    }
+    if !hc.privileged {
+        let unset = |hc: &HostConfig, key: &str| hc.extra.get(key).is_none_or(|v| v.is_null());
+        if unset(hc, "MaskedPaths") {
+            hc.extra.insert(
+                "MaskedPaths".into(),
+                berth_shim_protocol::default_masked_paths().into(),
+            );
+        }
+        if unset(hc, "ReadonlyPaths") {
+            hc.extra.insert(
+                "ReadonlyPaths".into(),
+                berth_shim_protocol::READONLY_PATHS.to_vec().into(),
+            );
+        }
+    }
+}
+
 /// Checks a HostConfig as Docker's create does.
 ///
 /// # Errors
@@ -1100,6 +1152,8 @@ pub(super) fn launch_spec(
         ulimits,
         oom_score_adj: (hc.oom_score_adj != 0).then_some(hc.oom_score_adj),
         init: hc.init.unwrap_or(false),
+        masked_paths: path_list(hc, "MaskedPaths"),
+        readonly_paths: path_list(hc, "ReadonlyPaths"),
         log: LogSpec {
             path: log_path,
             max_size,
