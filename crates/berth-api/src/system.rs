@@ -26,6 +26,7 @@ pub(crate) fn routes() -> Router<Arc<Daemon>> {
         .route("/version", get(version))
         .route("/info", get(info))
         .route("/system/df", get(disk_usage))
+        .route("/build/prune", axum::routing::post(build_cache_prune))
         .route("/swarm", get(no_swarm))
         .route("/swarm/{*rest}", get(no_swarm).post(no_swarm))
         .route("/nodes", get(no_swarm))
@@ -134,6 +135,44 @@ async fn disk_usage(
         out["BuildCache"] = json!([]);
     }
     Ok(Json(out).into_response())
+}
+
+/// `POST /build/prune` (`docker builder prune`, and a step of `docker system prune`).
+/// The build cache it prunes is BuildKit's; berth's builder keeps none apart from its
+/// intermediate images, which `image prune` handles as Docker's classic builder's, so
+/// there is never anything here to delete, as `/system/df` reports. The filters are
+/// still checked, in Docker's words.
+async fn build_cache_prune(Query(q): Query<Pairs>) -> Result<Response, ApiError> {
+    let pair = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let filters = Filters::parse(pair("filters").unwrap_or(""))?;
+    filters.validate(&[
+        "unused-for",
+        "until",
+        "label",
+        "label!",
+        "id",
+        "parent",
+        "type",
+        "description",
+        "inuse",
+        "shared",
+        "private",
+    ])?;
+    for key in [
+        "keep-storage",
+        "reserved-space",
+        "max-used-space",
+        "min-free-space",
+    ] {
+        if let Some(v) = pair(key)
+            && v.parse::<i64>().is_err()
+        {
+            return Err(ApiError::bad_request(format!(
+                "{key} is in bytes and expects an integer, got {v:?}"
+            )));
+        }
+    }
+    Ok(Json(json!({"CachesDeleted": [], "SpaceReclaimed": 0})).into_response())
 }
 
 /// The headers of both ping answers. The docker CLI reads `Builder-Version` (1 is the

@@ -318,6 +318,13 @@ print('ok')
     );
     let table = d.docker(["system", "df"]).assert_success();
     assert!(table.contains("Local Volumes   1         1"), "{table}");
+    // `system prune` ends with the build cache's prune: nothing to delete, no error.
+    let out = d.docker(["system", "prune", "-f"]).assert_success();
+    assert!(out.contains("Total reclaimed space"), "{out}");
+    let out = d.docker(["builder", "prune", "-f"]).assert_success();
+    assert!(out.contains("Total reclaimed space: 0B"), "{out}");
+    let out = d.docker(["builder", "prune", "-f", "--filter", "bogus=1"]);
+    out.assert_stderr_contains("invalid filter 'bogus'");
 }
 
 #[test]
