@@ -325,6 +325,7 @@ async fn logs(
     }
     let follow = flag(&q, "follow");
     let timestamps = flag(&q, "timestamps");
+    let details = flag(&q, "details").then(|| logs::detail_prefix(&record));
     let tty = record.config.tty;
     let path = d
         .containers()
@@ -339,6 +340,9 @@ async fn logs(
                 if timestamps {
                     text.extend_from_slice(berth_daemon::filters::go_time(l.time).as_bytes());
                     text.push(b' ');
+                }
+                if let Some(prefix) = &details {
+                    text.extend_from_slice(prefix.as_bytes());
                 }
                 text.extend_from_slice(l.log.as_bytes());
                 if tty {

@@ -102,7 +102,19 @@ fn detached_container_logs_stop_and_remove() {
     );
     let ts = d.docker(["logs", "-t", "ticker"]).stdout_text();
     assert!(ts.starts_with("20") && ts.contains("Z started"), "{ts}");
+    // --details: the driver's attributes before each line, a bare space without any.
+    let details = d.docker(["logs", "--details", "ticker"]).stdout_text();
+    assert!(details.starts_with(" started\n"), "{details:?}");
     d.docker(["rm", "ticker"]).assert_success();
+    d.docker([
+        "run", "--name", "tagged", "-l", "team=a b", "-e", "STAGE=dev", "--log-opt",
+        "labels=team", "--log-opt", "env=STAGE,MISSING", "--log-opt", "tag={{.Name}}",
+        "busybox", "echo", "hi",
+    ])
+    .assert_success();
+    let details = d.docker(["logs", "--details", "tagged"]).assert_success();
+    assert_eq!(details, "STAGE=dev,tag=tagged,team=a+b hi\n");
+    d.docker(["rm", "tagged"]).assert_success();
     assert_eq!(d.docker(["ps", "-aq"]).assert_success(), "");
 }
 

@@ -32,6 +32,69 @@ pub struct LogOptions {
     pub tail: Option<usize>,
 }
 
+/// What `docker logs --details` puts before each line: the attributes the json-file
+/// driver records with every line (`--log-opt labels=…`, `env=…`, `tag=…`), sorted
+/// by key, query-escaped and joined with commas, then a space (a bare space when there
+/// are none, as Docker prints).
+pub fn detail_prefix(record: &super::ContainerRecord) -> String {
+    let opts = &record.host_config.log_config.config;
+    let mut attrs = std::collections::BTreeMap::new();
+    let listed = |key: &str| -> Vec<String> {
+        opts.get(key)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let labels = record.config.labels.clone().unwrap_or_default();
+    for key in listed("labels") {
+        if let Some(v) = labels.get(&key) {
+            attrs.insert(key, v.clone());
+        }
+    }
+    let env = record.config.env.clone().unwrap_or_default();
+    for key in listed("env") {
+        if let Some(v) = env.iter().find_map(|e| e.strip_prefix(&format!("{key}="))) {
+            attrs.insert(key, v.to_string());
+        }
+    }
+    if let Some(tag) = opts.get("tag").filter(|t| !t.is_empty()) {
+        // The placeholders of Docker's log tag template that name the container.
+        let tag = tag
+            .replace("{{.FullID}}", &record.id)
+            .replace("{{.ID}}", &record.id[..12.min(record.id.len())])
+            .replace("{{.Name}}", record.name.trim_start_matches('/'))
+            .replace("{{.ImageName}}", &record.config.image)
+            .replace("{{.DaemonName}}", "docker");
+        attrs.insert("tag".to_string(), tag);
+    }
+    let mut out = attrs
+        .iter()
+        .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push(' ');
+    out
+}
+
+/// Go's `url.QueryEscape`.
+fn query_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// The log files of a container, oldest first (rotated `path.N` … `path.1`, then `path`).
 pub fn files(path: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
