@@ -14,7 +14,7 @@
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands::{
-    compose, container, events, image, inspect, network, port, registry, system, volume,
+    compose, container, disk, events, image, inspect, network, port, registry, system, volume,
 };
 
 /// The program name used in messages ("berth: 'berth tag' requires ...").
@@ -87,6 +87,8 @@ pub(crate) enum Command {
     Attach(container::AttachArgs),
     /// Build an image from a Dockerfile
     Build(image::BuildArgs),
+    /// Manage builds
+    Builder(disk::BuilderGroup),
     /// Create a new image from a container's changes
     Commit(container::CommitArgs),
     /// Define and run multi-container applications

@@ -604,7 +604,9 @@ pub(crate) fn with_query(path: &str, params: &[(&str, String)]) -> String {
         .iter()
         .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
         .collect();
-    format!("{path}?{}", q.join("&"))
+    // A path may carry a fixed query already (`/build/prune?all=1`).
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}{}", q.join("&"))
 }
 
 /// Percent-encodes one path segment (an image reference may hold '/' and ':'

@@ -107,9 +107,22 @@ fn detached_container_logs_stop_and_remove() {
     assert!(details.starts_with(" started\n"), "{details:?}");
     d.docker(["rm", "ticker"]).assert_success();
     d.docker([
-        "run", "--name", "tagged", "-l", "team=a b", "-e", "STAGE=dev", "--log-opt",
-        "labels=team", "--log-opt", "env=STAGE,MISSING", "--log-opt", "tag={{.Name}}",
-        "busybox", "echo", "hi",
+        "run",
+        "--name",
+        "tagged",
+        "-l",
+        "team=a b",
+        "-e",
+        "STAGE=dev",
+        "--log-opt",
+        "labels=team",
+        "--log-opt",
+        "env=STAGE,MISSING",
+        "--log-opt",
+        "tag={{.Name}}",
+        "busybox",
+        "echo",
+        "hi",
     ])
     .assert_success();
     let details = d.docker(["logs", "--details", "tagged"]).assert_success();

@@ -318,6 +318,32 @@ print('ok')
     );
     let table = d.docker(["system", "df"]).assert_success();
     assert!(table.contains("Local Volumes   1         1"), "{table}");
+    // berth's own CLI draws the same table, and its formats.
+    assert_eq!(d.berth(["system", "df"]).assert_success(), table);
+    assert_eq!(
+        d.berth(["system", "df", "--format", "{{.Type}}={{.Active}}"])
+            .assert_success(),
+        "Images=1\nContainers=0\nLocal Volumes=1\nBuild Cache=0\n"
+    );
+    // berth system prune: docker's blocks in docker's order, one total.
+    d.docker(["network", "create", "unused-net"])
+        .assert_success();
+    let out = d.berth(["system", "prune", "-f"]).assert_success();
+    assert!(
+        out.starts_with("Deleted Containers:\n")
+            && out.contains("\n\nDeleted Networks:\nunused-net\n\n"),
+        "{out}"
+    );
+    // The stopped container's 64 KiB write is what the total counts.
+    let total = out.lines().last().unwrap_or_default();
+    assert!(
+        total.starts_with("Total reclaimed space: ") && total.ends_with("kB"),
+        "{out}"
+    );
+    assert_eq!(
+        d.berth(["builder", "prune", "-f"]).assert_success(),
+        "Total reclaimed space: 0B\n"
+    );
     // `system prune` ends with the build cache's prune: nothing to delete, no error.
     let out = d.docker(["system", "prune", "-f"]).assert_success();
     assert!(out.contains("Total reclaimed space"), "{out}");

@@ -8,6 +8,7 @@
 
 pub(crate) mod compose;
 pub(crate) mod container;
+pub(crate) mod disk;
 pub(crate) mod events;
 pub(crate) mod image;
 pub(crate) mod inspect;
@@ -99,6 +100,7 @@ pub(crate) async fn run(cli: Cli, ctx: Ctx) -> anyhow::Result<()> {
         Command::Start(a) => container::lifecycle::start(&ctx, a).await,
         Command::Stop(a) => container::lifecycle::stop(&ctx, a, false).await,
         Command::System(g) => system::run_group(&ctx, g).await,
+        Command::Builder(g) => disk::run_builder(&ctx, g).await,
         Command::Tag(a) => image::remove::tag(&ctx, a).await,
         Command::Version(a) => system::version(&ctx, a).await,
         Command::Volume(g) => volume::run_group(&ctx, g).await,
@@ -154,6 +156,63 @@ pub(crate) fn filters_json(filters: &[(String, String)]) -> Option<String> {
         map.entry(k.as_str()).or_default().insert(v.as_str(), true);
     }
     Some(serde_json::to_string(&map).expect("maps of strings serialize"))
+}
+
+/// One prune call as docker's `RunPrune` functions make it: `POST path` with the
+/// filters, then the space reclaimed and the "Deleted …:" block (empty when nothing
+/// went), each deleted item rendered by `item` from the report's `list_key` array.
+/// Shared by the `prune` commands and `system prune`, which prints the blocks of
+/// several in turn.
+pub(crate) async fn prune_report(
+    ctx: &Ctx,
+    path: &str,
+    filters: &[(String, String)],
+    list_key: &str,
+    heading: &str,
+    item: fn(&serde_json::Value) -> String,
+) -> anyhow::Result<(u64, String)> {
+    let mut params = Vec::new();
+    if let Some(f) = filters_json(filters) {
+        params.push(("filters", f));
+    }
+    let report = ctx
+        .client
+        .call_json(
+            hyper::Method::POST,
+            &crate::client::with_query(path, &params),
+            None,
+        )
+        .await?;
+    let deleted = report[list_key].as_array().cloned().unwrap_or_default();
+    if deleted.is_empty() {
+        return Ok((0, String::new()));
+    }
+    let mut text = format!("{heading}:\n");
+    for d in &deleted {
+        text.push_str(&item(d));
+        text.push('\n');
+    }
+    Ok((report["SpaceReclaimed"].as_u64().unwrap_or(0), text))
+}
+
+/// Prints what a prune command reports, as docker does: the block, a blank line,
+/// then the total.
+pub(crate) fn print_prune(ctx: &Ctx, reclaimed: u64, block: &str) -> std::io::Result<()> {
+    let mut text = String::new();
+    if !block.is_empty() {
+        text.push_str(block);
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        crate::format::units::human_size(reclaimed as f64)
+    ));
+    ctx.print(&text)
+}
+
+/// A plain string item of a prune report (an ID or a name).
+pub(crate) fn prune_item_text(v: &serde_json::Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
 }
 
 /// An I/O error phrased as Go prints it ("open x: no such file or directory").

@@ -359,27 +359,31 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<()> {
     if !a.force && !confirm(ctx, PRUNE_WARNING)? {
         return Err(Cancelled("network prune has been cancelled".to_string()).into());
     }
-    let mut params = Vec::new();
-    if let Some(f) = filters_json(&a.filter) {
-        params.push(("filters", f));
-    }
-    let report = ctx
-        .client
-        .call_json(Method::POST, &with_query("/networks/prune", &params), None)
-        .await?;
-    let deleted: Vec<&str> = report["NetworksDeleted"]
-        .as_array()
-        .map(|d| d.iter().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
-    if !deleted.is_empty() {
-        let mut text = String::from("Deleted Networks:\n");
-        for name in deleted {
-            text.push_str(name);
-            text.push('\n');
-        }
-        ctx.print(&text)?;
+    let (_, block) = prune_networks(ctx, &a.filter).await?;
+    // docker prints no total here: network removal frees no space it counts.
+    if !block.is_empty() {
+        ctx.print(&block)?;
     }
     Ok(())
+}
+
+/// The network part of a prune: the "Deleted Networks:" block.
+///
+/// # Errors
+/// Daemon errors.
+pub(crate) async fn prune_networks(
+    ctx: &Ctx,
+    filters: &[(String, String)],
+) -> anyhow::Result<(u64, String)> {
+    crate::commands::prune_report(
+        ctx,
+        "/networks/prune",
+        filters,
+        "NetworksDeleted",
+        "Deleted Networks",
+        crate::commands::prune_item_text,
+    )
+    .await
 }
 
 /// Options of `network connect`.

@@ -27,8 +27,12 @@ pub(crate) struct SystemGroup {
 pub(crate) enum SystemCommand {
     /// Get real time events from the server
     Events(super::events::EventsArgs),
+    /// Show docker disk usage
+    Df(super::disk::DfArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Remove unused data
+    Prune(super::disk::SystemPruneArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -43,6 +47,8 @@ pub(crate) async fn run_group(ctx: &Ctx, group: SystemGroup) -> anyhow::Result<(
         Some(SystemCommand::External(words)) => super::group_without_command(ctx, Some(&words)),
         Some(SystemCommand::Info(a)) => info(ctx, a).await,
         Some(SystemCommand::Events(a)) => super::events::run(ctx, a).await,
+        Some(SystemCommand::Df(a)) => super::disk::df(ctx, a).await,
+        Some(SystemCommand::Prune(a)) => super::disk::system_prune(ctx, a).await,
     }
 }
 

@@ -406,35 +406,28 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<()> {
     if !a.force && !confirm(ctx, warning)? {
         return Err(Cancelled("volume prune has been cancelled".to_string()).into());
     }
-    let mut params = Vec::new();
-    if let Some(f) = filters_json(&filters) {
-        params.push(("filters", f));
-    }
-    let report = ctx
-        .client
-        .call_json(Method::POST, &with_query("/volumes/prune", &params), None)
-        .await?;
-    let deleted: Vec<&str> = report["VolumesDeleted"]
-        .as_array()
-        .map(|d| d.iter().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
-    let mut text = String::new();
-    let mut reclaimed = 0;
-    if !deleted.is_empty() {
-        text.push_str("Deleted Volumes:\n");
-        for name in &deleted {
-            text.push_str(name);
-            text.push('\n');
-        }
-        text.push('\n');
-        reclaimed = report["SpaceReclaimed"].as_u64().unwrap_or(0);
-    }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        units::human_size(reclaimed as f64)
-    ));
-    ctx.print(&text)?;
+    let (reclaimed, block) = prune_volumes(ctx, &filters).await?;
+    crate::commands::print_prune(ctx, reclaimed, &block)?;
     Ok(())
+}
+
+/// The volume part of a prune: space reclaimed and the "Deleted Volumes:" block.
+///
+/// # Errors
+/// Daemon errors.
+pub(crate) async fn prune_volumes(
+    ctx: &Ctx,
+    filters: &[(String, String)],
+) -> anyhow::Result<(u64, String)> {
+    crate::commands::prune_report(
+        ctx,
+        "/volumes/prune",
+        filters,
+        "VolumesDeleted",
+        "Deleted Volumes",
+        crate::commands::prune_item_text,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use super::run::{forward_signals, wait_exit_or_removed};
 use crate::cli::{Cancelled, StatusError};
 use crate::client::{path_escape, with_query};
 use crate::commands::{
-    Ctx, confirm, fatal, filters_json, joined_errors, parse_filter, report_each,
+    Ctx, confirm, fatal, joined_errors, parse_filter, print_prune, prune_item_text, prune_report,
+    report_each,
 };
-use crate::format::units;
 
 /// Options of `start`.
 #[derive(Args, Debug)]
@@ -378,37 +378,26 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<()> {
     if !a.force && !confirm(ctx, PRUNE_WARNING)? {
         return Err(Cancelled("container prune has been cancelled".to_string()).into());
     }
-    let mut params = Vec::new();
-    if let Some(f) = filters_json(&a.filter) {
-        params.push(("filters", f));
-    }
-    let report = ctx
-        .client
-        .call_json(
-            Method::POST,
-            &with_query("/containers/prune", &params),
-            None,
-        )
-        .await?;
-    let deleted: Vec<&str> = report["ContainersDeleted"]
-        .as_array()
-        .map(|d| d.iter().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
-    let mut text = String::new();
-    let mut reclaimed = 0;
-    if !deleted.is_empty() {
-        text.push_str("Deleted Containers:\n");
-        for id in &deleted {
-            text.push_str(id);
-            text.push('\n');
-        }
-        text.push('\n');
-        reclaimed = report["SpaceReclaimed"].as_u64().unwrap_or(0);
-    }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        units::human_size(reclaimed as f64)
-    ));
-    ctx.print(&text)?;
+    let (reclaimed, block) = prune_containers(ctx, &a.filter).await?;
+    print_prune(ctx, reclaimed, &block)?;
     Ok(())
+}
+
+/// The container part of a prune: space reclaimed and the "Deleted Containers:" block.
+///
+/// # Errors
+/// Daemon errors.
+pub(crate) async fn prune_containers(
+    ctx: &Ctx,
+    filters: &[(String, String)],
+) -> anyhow::Result<(u64, String)> {
+    prune_report(
+        ctx,
+        "/containers/prune",
+        filters,
+        "ContainersDeleted",
+        "Deleted Containers",
+        prune_item_text,
+    )
+    .await
 }

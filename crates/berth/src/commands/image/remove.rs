@@ -5,8 +5,7 @@ use hyper::Method;
 
 use crate::cli::Cancelled;
 use crate::client::{ClientError, path_escape, with_query};
-use crate::commands::{Ctx, confirm, filters_json, joined_errors, parse_filter};
-use crate::format::units;
+use crate::commands::{Ctx, confirm, joined_errors, parse_filter};
 use crate::reference::{parse_any, parse_normalized_named};
 
 /// Options of `rmi`.
@@ -106,8 +105,6 @@ const DANGLING_WARNING: &str =
 /// [`Cancelled`] when the answer is not "y"; daemon errors.
 pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<()> {
     ctx.usage.no_args(&a.args)?;
-    let mut filters = a.filter.clone();
-    filters.push(("dangling".to_string(), (!a.all).to_string()));
     if !a.force {
         let warning = if a.all {
             ALL_IMAGES_WARNING
@@ -118,40 +115,35 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<()> {
             return Err(Cancelled("image prune has been cancelled".to_string()).into());
         }
     }
-    let mut params = Vec::new();
-    if let Some(f) = filters_json(&filters) {
-        params.push(("filters", f));
-    }
-    let report = ctx
-        .client
-        .call_json(Method::POST, &with_query("/images/prune", &params), None)
-        .await?;
-    let deleted = report["ImagesDeleted"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mut reclaimed = 0u64;
-    let mut text = String::new();
-    if !deleted.is_empty() {
-        text.push_str("Deleted Images:\n");
-        for d in &deleted {
-            match d["Untagged"].as_str().filter(|u| !u.is_empty()) {
-                Some(u) => text.push_str(&format!("untagged: {u}\n")),
-                None => text.push_str(&format!(
-                    "deleted: {}\n",
-                    d["Deleted"].as_str().unwrap_or("")
-                )),
-            }
-        }
-        text.push('\n');
-        reclaimed = report["SpaceReclaimed"].as_u64().unwrap_or(0);
-    }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        units::human_size(reclaimed as f64)
-    ));
-    ctx.print(&text)?;
+    let (reclaimed, block) = prune_images(ctx, a.all, &a.filter).await?;
+    crate::commands::print_prune(ctx, reclaimed, &block)?;
     Ok(())
+}
+
+/// The image part of a prune (dangling ones unless `all`): space reclaimed and the
+/// "Deleted Images:" block of `untagged:`/`deleted:` lines.
+///
+/// # Errors
+/// Daemon errors.
+pub(crate) async fn prune_images(
+    ctx: &Ctx,
+    all: bool,
+    filters: &[(String, String)],
+) -> anyhow::Result<(u64, String)> {
+    let mut filters = filters.to_vec();
+    filters.push(("dangling".to_string(), (!all).to_string()));
+    crate::commands::prune_report(
+        ctx,
+        "/images/prune",
+        &filters,
+        "ImagesDeleted",
+        "Deleted Images",
+        |d| match d["Untagged"].as_str().filter(|u| !u.is_empty()) {
+            Some(u) => format!("untagged: {u}"),
+            None => format!("deleted: {}", d["Deleted"].as_str().unwrap_or("")),
+        },
+    )
+    .await
 }
 
 /// Options of `tag`.
