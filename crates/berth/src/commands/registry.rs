@@ -135,12 +135,12 @@ pub(crate) struct PullArgs {
 pub(crate) async fn pull(ctx: &Ctx, a: PullArgs) -> anyhow::Result<()> {
     ctx.usage.exact_args(&a.args, 1)?;
     let r = parse_normalized_named(&a.args[0])?;
-    if a.all_tags && (r.tag.is_some() || r.digest.is_some()) {
+    if a.all_tags && (r.tag().is_some() || r.digest().is_some()) {
         anyhow::bail!("tag can't be used with --all-tags/-a");
     }
-    let tag = match (&r.digest, &r.tag) {
-        (Some(d), _) => d.clone(),
-        (None, Some(t)) => t.clone(),
+    let tag = match (r.digest(), r.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
         (None, None) if a.all_tags => String::new(),
         (None, None) => {
             if !a.quiet {
@@ -153,7 +153,7 @@ pub(crate) async fn pull(ctx: &Ctx, a: PullArgs) -> anyhow::Result<()> {
     if !a.platform.is_empty() {
         params.push(("platform", a.platform.clone()));
     }
-    let auth = registry_auth_header(&r.domain)?;
+    let auth = registry_auth_header(r.domain())?;
     let resp = ctx
         .client
         .send_with_headers(
@@ -171,7 +171,7 @@ pub(crate) async fn pull(ctx: &Ctx, a: PullArgs) -> anyhow::Result<()> {
     } else {
         display_stream(body_stream(resp), &mut std::io::stdout()).await?;
     }
-    let full_name = format!("{}/{}", r.domain, r.path);
+    let full_name = r.name();
     let shown = if a.all_tags {
         full_name
     } else if tag.starts_with("sha256:") {
@@ -208,11 +208,11 @@ pub(crate) struct PushArgs {
 pub(crate) async fn push(ctx: &Ctx, a: PushArgs) -> anyhow::Result<()> {
     ctx.usage.exact_args(&a.args, 1)?;
     let r = parse_normalized_named(&a.args[0])?;
-    if a.all_tags && r.tag.is_some() {
+    if a.all_tags && r.tag().is_some() {
         anyhow::bail!("tag can't be used with --all-tags/-a");
     }
-    let tag = match &r.tag {
-        Some(t) => t.clone(),
+    let tag = match r.tag() {
+        Some(t) => t.to_string(),
         None if a.all_tags => String::new(),
         None => {
             if !a.quiet {
@@ -221,7 +221,7 @@ pub(crate) async fn push(ctx: &Ctx, a: PushArgs) -> anyhow::Result<()> {
             "latest".to_string()
         }
     };
-    let auth = registry_auth_header(&r.domain)?;
+    let auth = registry_auth_header(r.domain())?;
     let path = with_query(
         &format!("/images/{}/push", path_escape(&r.familiar_name())),
         &[("tag", tag.clone())],

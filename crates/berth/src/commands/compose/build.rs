@@ -176,12 +176,12 @@ fn context_tar(context: &Path) -> std::io::Result<Vec<u8>> {
 /// A bad reference, daemon errors, errors in the progress stream.
 pub(crate) async fn pull_image(ctx: &Ctx, image: &str) -> anyhow::Result<()> {
     let r = parse_normalized_named(image)?;
-    let tag = match (&r.digest, &r.tag) {
-        (Some(d), _) => d.clone(),
-        (None, Some(t)) => t.clone(),
+    let tag = match (r.digest(), r.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
         (None, None) => "latest".to_string(),
     };
-    let auth = registry_auth_header(&r.domain)?;
+    let auth = registry_auth_header(r.domain())?;
     let resp = ctx
         .client
         .send_with_headers(
@@ -274,10 +274,10 @@ pub(crate) async fn push(ctx: &Ctx, project: &Project, a: PushArgs) -> anyhow::R
         };
         progress(&format!("Pushing {name} ({image})..."));
         let r = parse_normalized_named(image)?;
-        let auth = registry_auth_header(&r.domain)?;
+        let auth = registry_auth_header(r.domain())?;
         let path = with_query(
             &format!("/images/{}/push", path_escape(&r.familiar_name())),
-            &[("tag", r.tag.clone().unwrap_or_else(|| "latest".into()))],
+            &[("tag", r.tag().unwrap_or("latest").to_string())],
         );
         let result = async {
             let resp = ctx

@@ -281,7 +281,7 @@ fn image_name(c: &Json, trunc: bool) -> String {
             return short;
         }
         if let Ok(r) = parse_normalized_named(image) {
-            return match &r.tag {
+            return match r.tag() {
                 Some(t) => format!("{}:{t}", r.familiar_name()),
                 None => r.familiar_name(),
             };

@@ -188,14 +188,14 @@ async fn create_container(
     // The name docker reports and pulls: with ":latest" when untagged.
     let named = parse_normalized_named(&image).ok().map(|r| {
         let mut s = r.familiar_name();
-        if let Some(t) = &r.tag {
+        if let Some(t) = r.tag() {
             s.push(':');
             s.push_str(t);
         }
-        if let Some(d) = &r.digest {
+        if let Some(d) = r.digest() {
             s.push('@');
-            s.push_str(d);
-        } else if r.tag.is_none() {
+            s.push_str(&d.to_string());
+        } else if r.tag().is_none() {
             s.push_str(":latest");
         }
         (r, s)
@@ -260,9 +260,9 @@ fn localhost_dns_warning(dns: &Value) -> Option<String> {
 /// `POST /images/create` for the image, its progress on stderr (nothing with `-q`).
 async fn pull_image(ctx: &Ctx, image: &str, common: &CreateOptions) -> anyhow::Result<()> {
     let r = parse_normalized_named(image)?;
-    let tag = match (&r.digest, &r.tag) {
-        (Some(d), _) => d.clone(),
-        (None, Some(t)) => t.clone(),
+    let tag = match (r.digest(), r.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
         (None, None) => "latest".to_string(),
     };
     let mut params = vec![("fromImage", r.familiar_name()), ("tag", tag)];

@@ -184,7 +184,9 @@ fn image_rows(img: &Json, trunc: bool, need_digest: bool, show_digests: bool) ->
         let Ok(r) = parse_normalized_named(t) else {
             continue;
         };
-        let Some(tag) = r.tag.clone() else { continue };
+        let Some(tag) = r.tag().map(str::to_string) else {
+            continue;
+        };
         let name = r.familiar_name();
         if !repo_tags.contains_key(&name) {
             repo_order.push(name.clone());
@@ -197,7 +199,7 @@ fn image_rows(img: &Json, trunc: bool, need_digest: bool, show_digests: bool) ->
         let Ok(r) = parse_normalized_named(d) else {
             continue;
         };
-        let Some(digest) = r.digest.clone() else {
+        let Some(digest) = r.digest().map(|d| d.to_string()) else {
             continue;
         };
         let name = r.familiar_name();

@@ -170,18 +170,12 @@ pub(crate) async fn tag(ctx: &Ctx, a: TagArgs) -> anyhow::Result<()> {
     let target_ref = parse_normalized_named(target).map_err(|e| {
         anyhow::anyhow!("Error parsing reference: {target:?} is not a valid repository/tag: {e}")
     })?;
-    if target_ref.digest.is_some() {
+    if target_ref.digest().is_some() {
         anyhow::bail!("refusing to create a tag with a digest reference");
     }
     let params = [
         ("repo", target_ref.name()),
-        (
-            "tag",
-            target_ref
-                .tag
-                .clone()
-                .unwrap_or_else(|| "latest".to_string()),
-        ),
+        ("tag", target_ref.tag().unwrap_or("latest").to_string()),
     ];
     let path = with_query(&format!("/images/{}/tag", path_escape(source)), &params);
     ctx.client.call_json(Method::POST, &path, None).await?;
