@@ -755,12 +755,20 @@ impl ContainerService {
                 tracing::info!(container = %record.id, killed, "killed processes left in the container's cgroup");
             }
         }
+        // The rootfs and the network come down side by side, neither on a runtime
+        // worker: with several containers exiting at once (`compose down`) these are
+        // what the exits wait for.
         let paths = RootfsPaths::under(&self.dir(&record.id));
-        if let Err(e) = rootfs::unmount_rootfs(&paths) {
-            tracing::warn!(container = %record.id, error = %e, "cannot unmount rootfs");
-        }
-        let _ = std::fs::remove_dir_all(self.state_dir(&record.id));
+        let state_dir = self.state_dir(&record.id);
+        let id = record.id.clone();
+        let filesystem = tokio::task::spawn_blocking(move || {
+            if let Err(e) = rootfs::unmount_rootfs(&paths) {
+                tracing::warn!(container = %id, error = %e, "cannot unmount rootfs");
+            }
+            let _ = std::fs::remove_dir_all(state_dir);
+        });
         self.networks.detach(&record.id).await;
+        let _ = filesystem.await;
         self.release_volumes(&record);
         self.volumes.log_mounts(&record, false);
         // Before the state says "exited": `stop` and `kill` waiters look at it and then
@@ -787,7 +795,8 @@ impl ContainerService {
             r.state.oom_killed = status.oom_killed;
             r.state.finished_at = status.finished_at.clone();
         });
-        let _ = self.persist(entry);
+        let (me, persisted) = (self.clone(), entry.clone());
+        let _ = tokio::task::spawn_blocking(move || me.persist(&persisted)).await;
         entry.exits.send_modify(|n| *n += 1);
         tracing::info!(container = %record.id, exit_code = status.exit_code, "container exited");
         if record.host_config.auto_remove {

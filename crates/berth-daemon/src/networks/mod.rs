@@ -243,8 +243,14 @@ pub struct NetworkService {
     /// Bridges this daemon run has set up (created or checked, addressed, up).
     ready_bridges: Mutex<HashSet<String>>,
     /// Serializes changes: each reads the state, changes the host, then writes the
-    /// state and the firewall table.
+    /// state and the firewall table. Detach holds it only for its bookkeeping, not
+    /// while the kernel tears a namespace down.
     op: tokio::sync::Mutex<()>,
+    /// The firewall script last applied (`None` until the first write of this run).
+    /// Writers take this lock, render the ruleset from the state as it is then, and
+    /// skip `nft` when nothing changed: a container without published ports changes
+    /// no rule, and of several detaches at once the first write covers the rest.
+    applied_table: tokio::sync::Mutex<Option<String>>,
     /// Docker's network events: create, connect, disconnect, destroy.
     events: Arc<EventBus>,
     me: Weak<NetworkService>,
@@ -346,6 +352,7 @@ impl NetworkService {
             dns: Mutex::new(BTreeMap::new()),
             ready_bridges: Mutex::new(HashSet::new()),
             op: tokio::sync::Mutex::new(()),
+            applied_table: tokio::sync::Mutex::new(None),
             events,
             me: me.clone(),
         }))
@@ -446,8 +453,16 @@ impl NetworkService {
     }
 
     async fn write_table(&self) -> Result<(), DaemonError> {
+        let mut applied = self.applied_table.lock().await;
         let (table, rules) = (self.table(), self.ruleset());
-        blocking(move || nft::apply(&table, &rules)).await
+        let script = nft::script(&table, &rules);
+        if applied.as_deref() == Some(script.as_str()) {
+            return Ok(());
+        }
+        let result = blocking(move || nft::apply(&table, &rules)).await;
+        // After a failure the table is in an unknown state: the next writer rewrites it.
+        *applied = result.is_ok().then_some(script);
+        result
     }
 
     async fn ensure_bridge(&self, network_id: &str) -> Result<(), DaemonError> {
@@ -892,33 +907,57 @@ impl NetworkService {
     /// Disconnects a container from every network: closes its ports and DNS server,
     /// removes its namespace (and with it the veth pairs), frees its addresses.
     /// Nothing attached is fine.
+    ///
+    /// Containers exiting together (`compose down`, `rm -f` of several) detach
+    /// concurrently: the global lock covers only the bookkeeping, the namespace and
+    /// veth teardown runs outside it, and one firewall write serves them all. The
+    /// addresses go back to IPAM only once the old namespace is gone, so a new
+    /// container never shares the segment with a stale holder of its address. The
+    /// state file is not rewritten here: restore drops endpoints of containers that
+    /// are not running, and the next attach persists the release.
     pub async fn detach(&self, id: &str) {
-        let _op = self.op.lock().await;
-        if self.detach_locked(id).await
-            && let Err(e) = self.write_table().await
-        {
+        let taken = {
+            let _op = self.op.lock().await;
+            self.take_endpoints(id)
+        };
+        let Some(endpoints) = taken else { return };
+        self.tear_down(id, &endpoints).await;
+        self.release_addresses(id);
+        if let Err(e) = self.write_table().await {
             tracing::warn!(container = %id, error = %e, "cannot update firewall table");
         }
+        self.announce_detach(id, &endpoints);
     }
 
-    /// Returns whether there was something to undo. Leaves the table to the caller.
+    /// [`NetworkService::detach`] for callers that hold the lock already; returns
+    /// whether there was something to undo and leaves the table to the caller.
     async fn detach_locked(&self, id: &str) -> bool {
+        let Some(endpoints) = self.take_endpoints(id) else {
+            return false;
+        };
+        self.tear_down(id, &endpoints).await;
+        self.release_addresses(id);
+        if let Err(e) = self.persist() {
+            tracing::warn!(container = %id, error = %e, "cannot write network state");
+        }
+        self.announce_detach(id, &endpoints);
+        true
+    }
+
+    /// First step of a detach, under the lock: stops the container's port proxies and
+    /// DNS server and takes its endpoints out of the state (so the next firewall write
+    /// leaves its rules out). `None` when it has no network to undo.
+    fn take_endpoints(&self, id: &str) -> Option<BTreeMap<String, Endpoint>> {
         self.proxies.lock().expect("proxies lock").remove(id);
         self.dns.lock().expect("dns lock").remove(id);
-        let endpoints = {
-            let mut st = self.lock();
-            for n in st.networks.values_mut() {
-                if let Some(i) = n.ipam.as_mut() {
-                    i.release(id);
-                }
-            }
-            st.endpoints.remove(id).unwrap_or_default()
-        };
+        let endpoints = self.lock().endpoints.remove(id).unwrap_or_default();
+        (!endpoints.is_empty() || self.netns_path(id).exists()).then_some(endpoints)
+    }
+
+    /// Removes the container's namespace and its veth pairs.
+    async fn tear_down(&self, id: &str, endpoints: &BTreeMap<String, Endpoint>) {
         let netns = self.netns_path(id);
         let veths: Vec<String> = endpoints.values().map(|e| e.veth.clone()).collect();
-        if endpoints.is_empty() && !netns.exists() {
-            return false;
-        }
         if let Err(e) = blocking(move || {
             link::delete_netns(&netns)?;
             veths.iter().try_for_each(|v| link::delete_link(v))
@@ -927,9 +966,17 @@ impl NetworkService {
         {
             tracing::warn!(container = %id, error = %e, "cannot remove container network");
         }
-        if let Err(e) = self.persist() {
-            tracing::warn!(container = %id, error = %e, "cannot write network state");
+    }
+
+    fn release_addresses(&self, id: &str) {
+        for n in self.lock().networks.values_mut() {
+            if let Some(i) = n.ipam.as_mut() {
+                i.release(id);
+            }
         }
+    }
+
+    fn announce_detach(&self, id: &str, endpoints: &BTreeMap<String, Endpoint>) {
         let networks: Vec<Network> = {
             let st = self.lock();
             endpoints
@@ -941,7 +988,6 @@ impl NetworkService {
             self.event(n, "disconnect", Some(id));
         }
         tracing::info!(container = %id, "container detached from its networks");
-        true
     }
 
     /// At daemon start: keeps the endpoints of containers still running (re-binding
