@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::interpolate::{Environment, InterpolateError, interpolate};
 use crate::merge::{canonicalize_service, merge_into, merge_service, scalar_text};
 use crate::model::{Network, Project, ServiceNetwork};
-use crate::typed::{type_networks, type_service, type_volumes};
+use crate::typed::{type_file_sources, type_networks, type_service, type_volumes};
 use crate::{dotenv, parse};
 
 /// The file names searched for, in Compose's order of preference.
@@ -147,6 +147,16 @@ pub enum LoadError {
         /// The network key.
         network: String,
     },
+    /// A service is granted a secret or config not declared at the top level.
+    #[error("service {service:?} refers to undefined {what} {name}: invalid compose project")]
+    Undefined {
+        /// The service.
+        service: String,
+        /// `secret` or `config`.
+        what: &'static str,
+        /// The name it used.
+        name: String,
+    },
     /// A service mounts a named volume not declared at the top level.
     #[error("service {service:?} refers to undefined volume {volume}: invalid compose project")]
     UndefinedVolume {
@@ -250,6 +260,8 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
 
     let networks = type_networks(merged.get("networks"), &name, &first)?;
     let volumes = type_volumes(merged.get("volumes"), &name, &first)?;
+    let secrets = type_file_sources(merged.get("secrets"), "secrets", &first, &project_dir, &env)?;
+    let configs = type_file_sources(merged.get("configs"), "configs", &first, &project_dir, &env)?;
     let mut project = Project {
         name,
         working_dir: project_dir,
@@ -257,6 +269,8 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         services,
         networks,
         volumes,
+        secrets,
+        configs,
         disabled: BTreeMap::new(),
     };
     apply_profiles(&mut project, opts, &env);
@@ -587,6 +601,18 @@ fn check_references(project: &mut Project) -> Result<(), LoadError> {
                 return Err(LoadError::UndefinedNetwork {
                     service: name.clone(),
                     network: net.clone(),
+                });
+            }
+        }
+        for (grants, defined, what) in [
+            (&svc.secrets, &project.secrets, "secret"),
+            (&svc.configs, &project.configs, "config"),
+        ] {
+            if let Some(g) = grants.iter().find(|g| !defined.contains_key(&g.source)) {
+                return Err(LoadError::Undefined {
+                    service: name.clone(),
+                    what,
+                    name: g.source.clone(),
                 });
             }
         }

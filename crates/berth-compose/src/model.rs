@@ -32,6 +32,12 @@ pub struct Project {
     /// Top-level named volumes.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub volumes: BTreeMap<String, Volume>,
+    /// Top-level secrets.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, FileSource>,
+    /// Top-level configs.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, FileSource>,
     /// Services left out because none of their profiles is active.
     #[serde(skip)]
     pub disabled: BTreeMap<String, Service>,
@@ -166,10 +172,121 @@ pub struct Service {
     /// `platform:`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// Options that map one to one onto container create (`logging`, `ulimits`,
+    /// `devices`, `ipc`, `pid`, `dns_search`, ...; [`CONTAINER_OPTIONS`]), kept as
+    /// written once their shape is checked; the client translates them.
+    #[serde(flatten)]
+    pub container_options: BTreeMap<String, serde_json::Value>,
+    /// `links:` (`service[:alias]`); each also makes a `depends_on`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    /// The `secrets:` the service is granted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<FileGrant>,
+    /// The `configs:` the service is granted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<FileGrant>,
     /// The service as written (interpolated, merged, `extends` resolved),
     /// for docker-compose 1.29's config hash ([`crate::compat`]).
     #[serde(skip)]
     pub raw: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Service keys that map one to one onto container create, kept in
+/// [`Service::container_options`].
+pub const CONTAINER_OPTIONS: [&str; 27] = [
+    "logging",
+    "ulimits",
+    "devices",
+    "ipc",
+    "pid",
+    "uts",
+    "userns_mode",
+    "cgroup",
+    "cgroup_parent",
+    "isolation",
+    "runtime",
+    "mem_reservation",
+    "memswap_limit",
+    "mem_swappiness",
+    "oom_score_adj",
+    "oom_kill_disable",
+    "cpu_shares",
+    "cpuset",
+    "cpu_quota",
+    "cpu_period",
+    "dns_search",
+    "dns_opt",
+    "group_add",
+    "mac_address",
+    "volumes_from",
+    "external_links",
+    "device_cgroup_rules",
+];
+
+/// A secret or config a service is granted: which one, and where it appears.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FileGrant {
+    /// The top-level secret or config.
+    pub source: String,
+    /// The path in the container (relative ones are under `/run/secrets` for
+    /// secrets); `None` for the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Owner of the file when berth writes it (content or environment sources);
+    /// file sources are bind mounts and keep the host file's owner and mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// Group of the file when berth writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    /// Mode of the file when berth writes it (0444 by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+impl FileGrant {
+    /// The absolute path in the container: secrets default to and resolve
+    /// relative targets under `/run/secrets/`, configs default to `/<source>`.
+    pub fn path(&self, secret: bool) -> String {
+        let target = self.target.clone().unwrap_or_else(|| self.source.clone());
+        if target.starts_with('/') {
+            target
+        } else if secret {
+            format!("/run/secrets/{target}")
+        } else {
+            format!("/{target}")
+        }
+    }
+}
+
+/// A top-level secret or config: where its content comes from.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FileSource {
+    /// A file on the host (absolute once loaded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// The value of an environment variable of the project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Inline content (configs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The value of `environment` when the project was loaded (never printed).
+    #[serde(skip)]
+    pub environment_value: Option<String>,
+    /// Defined outside the project (swarm only): refused at use.
+    #[serde(skip_serializing_if = "is_false")]
+    pub external: bool,
+}
+
+impl FileSource {
+    /// What berth writes into the container for a source that is not a file.
+    pub fn inline(&self) -> Option<&str> {
+        self.content
+            .as_deref()
+            .or(self.environment_value.as_deref())
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -501,6 +618,8 @@ mod tests {
                 .collect(),
             networks: BTreeMap::new(),
             volumes: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            configs: BTreeMap::new(),
             disabled: BTreeMap::new(),
         }
     }

@@ -3,7 +3,7 @@
 //! service and key.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -11,31 +11,15 @@ use crate::interpolate::Environment;
 use crate::load::{LoadError, invalid_top};
 use crate::merge::{KeyError, scalar_text, to_map};
 use crate::model::{
-    Build, Condition, DependsOn, Healthcheck, Network, Port, Service, ServiceNetwork,
-    ServiceVolume, Volume,
+    Build, CONTAINER_OPTIONS, Condition, DependsOn, FileGrant, FileSource, Healthcheck, Network,
+    Port, Service, ServiceNetwork, ServiceVolume, Volume,
 };
 use crate::{dotenv, parse};
 
-/// Keys Compose defines that berth reads but does not act on; accepted so
-/// that tutorial files load.
-const IGNORED_SERVICE_KEYS: [&str; 16] = [
-    "links",
-    "external_links",
-    "logging",
-    "ulimits",
-    "secrets",
-    "configs",
-    "devices",
-    "ipc",
-    "pid",
-    "cgroup_parent",
-    "container_name_prefix",
-    "stop_timeout",
-    "mem_reservation",
-    "oom_score_adj",
-    "userns_mode",
-    "develop",
-];
+/// Keys Compose defines that have no effect on a single engine (they are about
+/// swarm, the development watcher or file-name prefixes); accepted so that
+/// tutorial files load.
+const IGNORED_SERVICE_KEYS: [&str; 3] = ["container_name_prefix", "stop_timeout", "develop"];
 
 fn string_list(v: &Value, key: &str) -> Result<Vec<String>, KeyError> {
     match v {
@@ -210,6 +194,13 @@ pub(crate) fn type_service(
             "profiles" => s.profiles = string_list(v, k)?,
             "pull_policy" => s.pull_policy = Some(text(v, k)?),
             "platform" => s.platform = Some(text(v, k)?),
+            "links" => s.links = string_list(v, k)?,
+            "secrets" => s.secrets = type_grants(v, k)?,
+            "configs" => s.configs = type_grants(v, k)?,
+            k if CONTAINER_OPTIONS.contains(&k) => {
+                s.container_options
+                    .insert(k.to_string(), container_option(k, v)?);
+            }
             k if IGNORED_SERVICE_KEYS.contains(&k) => {}
             _ => {
                 return Err((
@@ -218,6 +209,15 @@ pub(crate) fn type_service(
                 ));
             }
         }
+    }
+    // A link is also a dependency, started first, as Compose treats it.
+    for link in &s.links {
+        let service = link.split(':').next().unwrap_or_default().to_string();
+        s.depends_on.entry(service).or_insert(DependsOn {
+            condition: Condition::ServiceStarted,
+            restart: false,
+            required: true,
+        });
     }
     if s.image.is_none() && s.build.is_none() {
         return Err((
@@ -247,6 +247,195 @@ pub(crate) fn type_service(
         }
     }
     Ok(s)
+}
+
+/// Checks one of [`CONTAINER_OPTIONS`] and returns it in canonical form (sizes in
+/// bytes, single strings as lists where Compose allows either).
+fn container_option(k: &str, v: &Value) -> Result<Value, KeyError> {
+    let must = |m: &str| Err((k.to_string(), m.to_string()));
+    match k {
+        "logging" => {
+            let Value::Object(m) = v else {
+                return must("must be a mapping");
+            };
+            let mut out = Map::new();
+            for (field, value) in m {
+                match field.as_str() {
+                    "driver" => {
+                        out.insert(field.clone(), Value::String(text(value, "logging.driver")?));
+                    }
+                    "options" => {
+                        let opts = string_map(value, "logging.options")?;
+                        out.insert(
+                            field.clone(),
+                            serde_json::to_value(opts).unwrap_or_default(),
+                        );
+                    }
+                    other => {
+                        return Err((
+                            format!("logging.{other}"),
+                            format!("additional property {other} is not allowed"),
+                        ));
+                    }
+                }
+            }
+            Ok(Value::Object(out))
+        }
+        "ulimits" => {
+            let Value::Object(m) = v else {
+                return must("must be a mapping");
+            };
+            let mut out = Map::new();
+            for (name, limit) in m {
+                let key = format!("ulimits.{name}");
+                let (soft, hard) = match limit {
+                    Value::Object(l) => (
+                        integer(l.get("soft").unwrap_or(&Value::Null), &key)?,
+                        integer(l.get("hard").unwrap_or(&Value::Null), &key)?,
+                    ),
+                    other => {
+                        let n = integer(other, &key)?;
+                        (n, n)
+                    }
+                };
+                out.insert(
+                    name.clone(),
+                    serde_json::json!({"soft": soft, "hard": hard}),
+                );
+            }
+            Ok(Value::Object(out))
+        }
+        "devices" => {
+            let Value::Array(items) = v else {
+                return must("must be a list");
+            };
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Value::String(d) => out.push(Value::String(d.clone())),
+                    // The long form, as the short one: source:target:permissions.
+                    Value::Object(m) => {
+                        let field = |f: &str| m.get(f).map(scalar_text);
+                        let source = field("source").ok_or_else(|| {
+                            (format!("devices.{i}"), "needs a source".to_string())
+                        })?;
+                        let target = field("target").unwrap_or_else(|| source.clone());
+                        let perms = field("permissions").unwrap_or_else(|| "rwm".into());
+                        out.push(Value::String(format!("{source}:{target}:{perms}")));
+                    }
+                    _ => return Err((format!("devices.{i}"), "must be a string".into())),
+                }
+            }
+            Ok(Value::Array(out))
+        }
+        "mem_reservation" | "memswap_limit" => match v {
+            Value::Number(n) if n.as_i64() == Some(-1) => Ok(v.clone()),
+            _ => Ok(Value::from(size(v, k)?)),
+        },
+        "mem_swappiness" | "oom_score_adj" | "cpu_shares" | "cpu_quota" | "cpu_period" => {
+            Ok(Value::from(integer(v, k)?))
+        }
+        "oom_kill_disable" => Ok(Value::Bool(boolean(v, k)?)),
+        "dns_search"
+        | "dns_opt"
+        | "group_add"
+        | "volumes_from"
+        | "external_links"
+        | "device_cgroup_rules" => Ok(serde_json::to_value(string_list(v, k)?).unwrap_or_default()),
+        _ => Ok(Value::String(text(v, k)?)),
+    }
+}
+
+/// A service's `secrets:` or `configs:`: names, or `{source, target, uid, gid, mode}`.
+fn type_grants(v: &Value, key: &str) -> Result<Vec<FileGrant>, KeyError> {
+    let Value::Array(items) = v else {
+        return Err((key.to_string(), "must be a list".into()));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let k = format!("{key}.{i}");
+        match item {
+            Value::String(name) => out.push(FileGrant {
+                source: name.clone(),
+                ..FileGrant::default()
+            }),
+            Value::Object(m) => {
+                let field = |f: &str| m.get(f).map(scalar_text);
+                let Some(source) = field("source") else {
+                    return Err((k, "needs a source".into()));
+                };
+                let mode = match m.get("mode") {
+                    None => None,
+                    // YAML 1.1 reads 0440 as octal already; a string is taken as octal.
+                    Some(Value::Number(n)) => n.as_u64().map(|n| n as u32),
+                    Some(Value::String(s)) => Some(
+                        u32::from_str_radix(s.trim_start_matches("0o"), 8)
+                            .map_err(|_| (format!("{k}.mode"), "must be an octal mode".into()))?,
+                    ),
+                    Some(_) => return Err((format!("{k}.mode"), "must be a number".into())),
+                };
+                out.push(FileGrant {
+                    source,
+                    target: field("target"),
+                    uid: field("uid"),
+                    gid: field("gid"),
+                    mode,
+                });
+            }
+            _ => return Err((k, "must be a string or a mapping".into())),
+        }
+    }
+    Ok(out)
+}
+
+/// Top-level `secrets:` or `configs:` (`key`): each from a `file` (made absolute
+/// against `dir`), an `environment` variable (its value kept as the content),
+/// inline `content` (configs), or `external`.
+pub(crate) fn type_file_sources(
+    v: Option<&Value>,
+    key: &str,
+    path: &Path,
+    dir: &Path,
+    env: &Environment,
+) -> Result<BTreeMap<String, FileSource>, LoadError> {
+    let mut out = BTreeMap::new();
+    let Some(v) = v else { return Ok(out) };
+    let Value::Object(m) = v else {
+        return Err(invalid_top(path, key, "must be a mapping"));
+    };
+    for (name, cfg) in m {
+        let Value::Object(cfg) = cfg else {
+            return Err(invalid_top(
+                path,
+                &format!("{key}.{name}"),
+                "must be a mapping",
+            ));
+        };
+        let mut src = FileSource::default();
+        for (field, value) in cfg {
+            let text = || scalar_text(value);
+            match field.as_str() {
+                "file" => src.file = Some(PathBuf::from(parse::absolute(&text(), dir, None))),
+                "environment" => {
+                    // Read now, from the environment the file was interpolated with.
+                    src.environment_value = Some(env.get(&text()).cloned().unwrap_or_default());
+                    src.environment = Some(text());
+                }
+                "content" if key == "configs" => src.content = Some(text()),
+                "external" => src.external = value.as_bool().unwrap_or(false),
+                "name" | "labels" | "driver" | "driver_opts" | "template_driver" => {}
+                other => {
+                    return Err(invalid_top(
+                        path,
+                        &format!("{key}.{name}"),
+                        &format!("additional property {other} is not allowed"),
+                    ));
+                }
+            }
+        }
+        out.insert(name.clone(), src);
+    }
+    Ok(out)
 }
 
 fn type_build(v: &Value) -> Result<Build, KeyError> {

@@ -109,6 +109,98 @@ fn restart_policy(restart: Option<&str>) -> Value {
     }
 }
 
+/// One of the service's container options (`berth_compose::model::CONTAINER_OPTIONS`)
+/// as the `HostConfig` field it sets, or `None` for those set elsewhere (links,
+/// the MAC address, which goes on the endpoint).
+fn host_option(project: &Project, key: &str, value: &Value) -> Option<(&'static str, Value)> {
+    let same = |field: &'static str| Some((field, value.clone()));
+    match key {
+        "logging" => Some((
+            "LogConfig",
+            json!({
+                "Type": value["driver"].as_str().unwrap_or("json-file"),
+                "Config": value.get("options").cloned().unwrap_or_else(|| json!({})),
+            }),
+        )),
+        "ulimits" => Some((
+            "Ulimits",
+            Value::Array(
+                value
+                    .as_object()?
+                    .iter()
+                    .map(|(name, l)| json!({"Name": name, "Soft": l["soft"], "Hard": l["hard"]}))
+                    .collect(),
+            ),
+        )),
+        "devices" => Some((
+            "Devices",
+            Value::Array(
+                value
+                    .as_array()?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|d| {
+                        let mut parts = d.splitn(3, ':');
+                        let host = parts.next().unwrap_or_default();
+                        let inner = parts.next().filter(|p| !p.is_empty()).unwrap_or(host);
+                        let perms = parts.next().unwrap_or("rwm");
+                        json!({"PathOnHost": host, "PathInContainer": inner, "CgroupPermissions": perms})
+                    })
+                    .collect(),
+            ),
+        )),
+        "volumes_from" => Some((
+            "VolumesFrom",
+            Value::Array(
+                value
+                    .as_array()?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|v| {
+                        // `service[:mode]` names the service's first container;
+                        // `container:name[:mode]` a container as is.
+                        let v = v.strip_prefix("container:").map_or_else(
+                            || {
+                                let (service, mode) = v.split_once(':').map_or((v, None), |(s, m)| (s, Some(m)));
+                                let name = if project.services.contains_key(service) {
+                                    super::up::replica_name(project, service, 1)
+                                } else {
+                                    service.to_string()
+                                };
+                                mode.map_or(name.clone(), |m| format!("{name}:{m}"))
+                            },
+                            str::to_string,
+                        );
+                        Value::String(v)
+                    })
+                    .collect(),
+            ),
+        )),
+        "ipc" => same("IpcMode"),
+        "pid" => same("PidMode"),
+        "uts" => same("UTSMode"),
+        "userns_mode" => same("UsernsMode"),
+        "cgroup" => same("CgroupnsMode"),
+        "cgroup_parent" => same("CgroupParent"),
+        "isolation" => same("Isolation"),
+        "runtime" => same("Runtime"),
+        "mem_reservation" => same("MemoryReservation"),
+        "memswap_limit" => same("MemorySwap"),
+        "mem_swappiness" => same("MemorySwappiness"),
+        "oom_score_adj" => same("OomScoreAdj"),
+        "oom_kill_disable" => same("OomKillDisable"),
+        "cpu_shares" => same("CpuShares"),
+        "cpuset" => same("CpusetCpus"),
+        "cpu_quota" => same("CpuQuota"),
+        "cpu_period" => same("CpuPeriod"),
+        "dns_search" => same("DnsSearch"),
+        "dns_opt" => same("DnsOptions"),
+        "group_add" => same("GroupAdd"),
+        "device_cgroup_rules" => same("DeviceCgroupRules"),
+        _ => None,
+    }
+}
+
 /// The `POST /containers/create` body of one replica.
 pub(crate) fn create_body(project: &Project, r: &Replica<'_>, image: &str) -> Value {
     let svc = &project.services[r.service];
@@ -168,10 +260,13 @@ pub(crate) fn create_body(project: &Project, r: &Replica<'_>, image: &str) -> Va
     let oneoff = r.slug.is_some();
     let (network_mode, endpoints) = match (&svc.network_mode, primary_network(project, svc)) {
         (Some(mode), _) => (mode.clone(), json!({})),
-        (None, Some((key, name))) => (
-            name.to_string(),
-            json!({ name: endpoint_config(svc, r.service, key, oneoff) }),
-        ),
+        (None, Some((key, name))) => {
+            let mut ep = endpoint_config(svc, r.service, key, oneoff);
+            if let Some(mac) = svc.container_options.get("mac_address") {
+                ep["MacAddress"] = mac.clone();
+            }
+            (name.to_string(), json!({ name: ep }))
+        }
         (None, None) => ("default".to_string(), json!({})),
     };
     let healthcheck = svc.healthcheck.as_ref().map(|h| {
@@ -216,6 +311,56 @@ pub(crate) fn create_body(project: &Project, r: &Replica<'_>, image: &str) -> Va
     }
     if let Some(s) = svc.shm_size {
         set("ShmSize", json!(s));
+    }
+    for (key, value) in &svc.container_options {
+        if let Some((field, v)) = host_option(project, key, value) {
+            set(field, v);
+        }
+    }
+    let mut links: Vec<String> = Vec::new();
+    for link in &svc.links {
+        let (service, alias) = link.split_once(':').unwrap_or((link, link));
+        // Every replica of the linked service, under the alias and its own names,
+        // as docker-compose links them.
+        let replicas = project
+            .services
+            .get(service)
+            .map_or(1, |s| s.scale.unwrap_or(1).max(1));
+        for n in 1..=replicas {
+            let name = super::up::replica_name(project, service, n);
+            links.push(format!("{name}:{alias}"));
+            links.push(format!("{name}:{name}"));
+        }
+    }
+    if let Some(external) = svc
+        .container_options
+        .get("external_links")
+        .and_then(Value::as_array)
+    {
+        for l in external.iter().filter_map(Value::as_str) {
+            let (container, alias) = l.split_once(':').unwrap_or((l, l));
+            links.push(format!("{container}:{alias}"));
+        }
+    }
+    if !links.is_empty() {
+        set("Links", json!(links));
+    }
+    // Secrets and configs from files are read-only binds of those files.
+    let mut grant_binds = Vec::new();
+    for (grants, sources, secret) in [
+        (&svc.secrets, &project.secrets, true),
+        (&svc.configs, &project.configs, false),
+    ] {
+        for g in grants {
+            if let Some(file) = sources.get(&g.source).and_then(|s| s.file.as_ref()) {
+                grant_binds.push(format!("{}:{}:ro", file.display(), g.path(secret)));
+            }
+        }
+    }
+    if !grant_binds.is_empty()
+        && let Some(b) = host["Binds"].as_array_mut()
+    {
+        b.extend(grant_binds.into_iter().map(Value::String));
     }
     let mut body = json!({
         "Image": image,
@@ -322,6 +467,8 @@ mod tests {
             )]
             .into_iter()
             .collect(),
+            secrets: BTreeMap::new(),
+            configs: BTreeMap::new(),
             disabled: BTreeMap::new(),
         }
     }

@@ -596,6 +596,7 @@ pub(crate) async fn create_and_connect(
         .await
         .with_context(|| format!("cannot create container for service {service}"))?;
     let id = created["Id"].as_str().unwrap_or_default().to_string();
+    inject_inline_grants(ctx, project, service, &id).await?;
     if svc.network_mode.is_none() {
         for key in svc.networks.keys().skip(1) {
             let net = project
@@ -617,6 +618,78 @@ pub(crate) async fn create_and_connect(
         }
     }
     Ok(id)
+}
+
+/// Secrets and configs that are not files (inline `content`, `environment`) are
+/// written into the created container before it starts, as Compose does, with the
+/// grant's owner and mode (0444 by default).
+async fn inject_inline_grants(
+    ctx: &Ctx,
+    project: &Project,
+    service: &str,
+    id: &str,
+) -> anyhow::Result<()> {
+    let svc = &project.services[service];
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut any = false;
+    for (grants, sources, secret) in [
+        (&svc.secrets, &project.secrets, true),
+        (&svc.configs, &project.configs, false),
+    ] {
+        for g in grants {
+            let Some(content) = sources.get(&g.source).and_then(|s| s.inline()) else {
+                continue;
+            };
+            let path = g.path(secret);
+            let rel = path.trim_start_matches('/');
+            // Parents first, so the daemon has somewhere to put the file.
+            let mut parent = std::path::Path::new(rel).parent();
+            let mut chain = Vec::new();
+            while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+                chain.push(p.to_path_buf());
+                parent = p.parent();
+            }
+            for dir in chain.into_iter().rev() {
+                if dirs.insert(dir.clone()) {
+                    let mut h = tar::Header::new_gnu();
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_mode(0o755);
+                    h.set_size(0);
+                    tar.append_data(&mut h, &dir, std::io::empty())?;
+                }
+            }
+            let id_of = |v: &Option<String>| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(g.mode.unwrap_or(0o444));
+            h.set_uid(id_of(&g.uid));
+            h.set_gid(id_of(&g.gid));
+            h.set_size(content.len() as u64);
+            tar.append_data(&mut h, rel, content.as_bytes())?;
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(());
+    }
+    let data = tar.into_inner()?;
+    ctx.client
+        .send(
+            Method::PUT,
+            &with_query(
+                &format!("/containers/{}/archive", path_escape(id)),
+                &[
+                    ("path", "/".to_string()),
+                    ("copyUIDGID", "true".to_string()),
+                ],
+            ),
+            crate::client::full(data),
+            Some("application/x-tar"),
+        )
+        .await
+        .with_context(|| format!("cannot write the secrets and configs of service {service}"))?;
+    Ok(())
 }
 
 /// `--wait`: every replica running, and healthy when it has a healthcheck.
