@@ -342,10 +342,30 @@ pub(crate) fn parse(argv: &[String]) -> Result<Parsed, StatusError> {
 
     let mut full = vec![BIN.to_string()];
     full.extend(argv.iter().cloned());
-    let matches = tree
-        .clone()
-        .try_get_matches_from(full)
-        .map_err(|e| flag_error(&e, &usage, target, argv))?;
+    let matches = match tree.clone().try_get_matches_from(full) {
+        Ok(m) => m,
+        // Commands whose operands clap itself requires: `--help` still wins, and a
+        // missing operand is cobra's "requires at least N arguments".
+        Err(e) if e.kind() == clap::error::ErrorKind::MissingRequiredArgument => {
+            let asks_help = argv
+                .iter()
+                .take_while(|w| *w != "--")
+                .any(|w| w == "--help" || w == "-h");
+            if asks_help {
+                return Ok(Parsed::Help(render_help(&path, target)));
+            }
+            let required = target
+                .get_positionals()
+                .filter(|a| a.is_required_set())
+                .count();
+            let n = required.max(1);
+            return Err(usage.argument_error(
+                format!("requires at least {n} {}", plural("argument", n)),
+                "See",
+            ));
+        }
+        Err(e) => return Err(flag_error(&e, &usage, target, argv)),
+    };
 
     // Help anywhere on the chain wins once flags parsed, as with cobra.
     let mut m = &matches;
@@ -693,6 +713,24 @@ mod tests {
         assert_eq!(
             e.message,
             "unknown flag: --bogus\n\nUsage:  berth images [OPTIONS] [REPOSITORY[:TAG]]\n\nRun 'berth images --help' for more information"
+        );
+    }
+
+    #[test]
+    fn help_wins_over_missing_operands_and_missing_ones_read_like_cobra() {
+        assert!(matches!(
+            parse(&args(&["compose", "exec", "--help"])),
+            Ok(Parsed::Help(_))
+        ));
+        let Err(e) = parse(&args(&["compose", "port", "web"])) else {
+            panic!("parsed")
+        };
+        assert_eq!(e.code, 1);
+        assert!(
+            e.message
+                .starts_with("berth: 'berth compose port' requires at least 2 arguments\n"),
+            "{}",
+            e.message
         );
     }
 
