@@ -245,6 +245,92 @@ fn multi_stage_builds_only_needed_stages_and_copies_from_them() {
 }
 
 #[test]
+fn independent_stages_build_at_once_and_print_in_file_order() {
+    let d = daemon();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS left
+RUN sleep 1 && echo left > /l
+         FROM busybox AS right
+RUN sleep 1 && echo right > /r
+         FROM busybox
+COPY --from=left /l /l
+COPY --from=right /r /r
+CMD cat /l /r
+",
+    );
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let t0 = now();
+    let out = docker_build(&d, ctx.path(), &["-t", "both"]).assert_success();
+    let t1 = now() + 1;
+    // The output reads as the sequential builder's: steps numbered in file order.
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(
+        steps,
+        [
+            "Step 1/8 : FROM busybox AS left",
+            "Step 2/8 : RUN sleep 1 && echo left > /l",
+            "Step 3/8 : FROM busybox AS right",
+            "Step 4/8 : RUN sleep 1 && echo right > /r",
+            "Step 5/8 : FROM busybox",
+            "Step 6/8 : COPY --from=left /l /l",
+            "Step 7/8 : COPY --from=right /r /r",
+            "Step 8/8 : CMD cat /l /r",
+        ]
+    );
+    // The two RUN containers ran at the same time: each started before the other died.
+    let events = d
+        .docker([
+            "events",
+            "--since",
+            &t0.to_string(),
+            "--until",
+            &t1.to_string(),
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=start",
+            "--filter",
+            "event=die",
+            "--format",
+            "{{.Action}} {{.Actor.ID}}",
+        ])
+        .assert_success();
+    let actions: Vec<&str> = events.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(actions, ["start", "start", "die", "die"], "{events}");
+    assert_eq!(
+        d.docker(["run", "--rm", "both"]).assert_success(),
+        "left\nright\n"
+    );
+    // One stage failing fails the build with its error while the other is mid-RUN;
+    // that RUN finishes and its container goes too.
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS slow\nRUN sleep 1\nRUN echo never\n\
+         FROM busybox AS broken\nRUN exit 3\n\
+         FROM busybox\nCOPY --from=slow /bin/sh /a\nCOPY --from=broken /bin/sh /b\n",
+    );
+    let out = docker_build(&d, ctx.path(), &["--no-cache"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("returned a non-zero code: 3"), "{err}");
+    assert!(
+        !out.stdout_text().contains("echo never\n ---> "),
+        "{}",
+        out.stdout_text()
+    );
+    assert_eq!(d.docker(["ps", "-aq"]).assert_success(), "");
+}
+
+#[test]
 fn copy_from_a_stage_expands_wildcards_per_path_component() {
     let d = daemon();
     let ctx = tempfile::tempdir().unwrap();

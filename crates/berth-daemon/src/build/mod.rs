@@ -3,8 +3,9 @@
 //!
 //! [`BuildService::receive_context`] unpacks the context tarball into a private
 //! directory; [`BuildService::build`] parses the Dockerfile, plans the stages the
-//! target needs and runs their steps in order, streaming the classic builder's output
-//! lines ([`BuildMessage`]). Every step ends as an image whose parent is the
+//! target needs and runs each as soon as the stages it needs are built (independent
+//! stages at once), streaming the classic builder's output lines ([`BuildMessage`])
+//! in file order, as if the stages had run one after another. Every step ends as an image whose parent is the
 //! previous step's image, as Docker's intermediate images are, so `images -a` shows
 //! them and the cache can point at them.
 //!
@@ -385,95 +386,120 @@ impl BuildService {
                 .filter_map(|name| self.images.get(name).ok().map(|img| img.record.id))
                 .collect::<Vec<_>>()
         });
-        let mut run = Run_ {
-            opts,
-            context: &context,
-            ignore: &ignore,
-            scratch_dir: ctx.dir.clone(),
-            platform: args.target_platform.spec(),
-            busted: opts.no_cache,
-            cache_from,
-            removals,
-        };
         let mut n = 0;
-        let mut step_line = |text: &str| {
-            n += 1;
-            out.line(format!("Step {n}/{total} : {text}"));
-        };
         for a in &df.meta_args {
+            n += 1;
             match &a.default {
-                Some(d) => step_line(&format!("ARG {}={d}", a.name)),
-                None => step_line(&format!("ARG {}", a.name)),
+                Some(d) => out.line(format!("Step {n}/{total} : ARG {}={d}", a.name)),
+                None => out.line(format!("Step {n}/{total} : ARG {}", a.name)),
             }
         }
-        let mut results: HashMap<usize, Option<Digest>> = HashMap::new();
-        let mut last = None;
+        // Every needed stage runs as soon as the stages it needs are built, so
+        // independent stages build at once. Each writes into its own channel and the
+        // printer below forwards them in file order, so the output reads as the
+        // classic builder's sequential one: a stage's lines appear once the stages
+        // before it have printed theirs, with Docker's step numbers.
+        let mut first_step = Vec::with_capacity(needed.len());
         for &i in &needed {
-            let stage = &df.stages[i];
-            step_line(&stage.original);
-            let base = match &plan.stages[i].base {
-                Source::Scratch => None,
-                Source::Stage(j) => results.get(j).copied().flatten(),
-                Source::Image(name) => Some(self.base_image(name, opts, &out).await?),
-            };
-            let mut state = StageState {
-                image: base,
-                config: base
-                    .and_then(|id| self.images.get(&id.to_string()).ok())
-                    .and_then(|img| img.config.config.clone())
-                    .unwrap_or_default(),
-                meta: StageMeta::default(),
-            };
-            out.line(format!(
-                " ---> {}",
-                state.image.as_ref().map(short).unwrap_or_default()
-            ));
-            let base_env = state.config.env.clone().unwrap_or_default();
-            let mut scope = StageScope::new(&global, &base_env);
-            // Triggers of the base image run first, as Docker's classic builder does.
-            let triggers: Vec<String> = match state.config.extra.remove("OnBuild") {
-                Some(serde_json::Value::Array(a)) => a
-                    .into_iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            if !triggers.is_empty() {
-                let s = if triggers.len() == 1 { "" } else { "s" };
-                out.line(format!("# Executing {} build trigger{s}", triggers.len()));
-                for t in &triggers {
-                    let step = berth_build::parse_trigger(t)
-                        .map_err(|e| DaemonError::invalid(e.to_string()))?;
-                    self.step(
-                        &mut run, &plan, i, &results, &mut state, &mut scope, &step, &out,
-                    )
-                    .await?;
+            first_step.push(n + 1);
+            n += 1 + df.stages[i].steps.len();
+        }
+        let position: HashMap<usize, usize> =
+            needed.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+        let (done_tx, done_rx): (Vec<_>, Vec<_>) = needed
+            .iter()
+            .map(|_| tokio::sync::watch::channel(None::<Result<Option<Digest>, ()>>))
+            .unzip();
+        let (line_tx, line_rx): (Vec<_>, Vec<_>) = needed
+            .iter()
+            .map(|_| tokio::sync::mpsc::unbounded_channel::<BuildMessage>())
+            .unzip();
+        // After a failure no stage starts another step; those running finish theirs,
+        // so no RUN container is left behind.
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let target = *needed.last().expect("a plan has a target stage");
+        let stages =
+            needed
+                .iter()
+                .enumerate()
+                .zip(done_tx)
+                .zip(line_tx)
+                .map(|(((k, &i), done), lines)| {
+                    let (plan, global, df, labels) = (&plan, &global, &df, &labels);
+                    let (position, done_rx, failed) = (&position, &done_rx, &failed);
+                    let first = first_step[k];
+                    let cache_from = cache_from.clone();
+                    let (context, ignore, scratch_dir) = (&context, &ignore, ctx.dir.clone());
+                    let platform = args.target_platform.spec();
+                    async move {
+                        // The stages this one needs, built: their images for FROM and
+                        // COPY --from. A failed one fails this one without output.
+                        let mut results = HashMap::new();
+                        for dep in &plan.stages[i].deps {
+                            let Some(&p) = position.get(dep) else {
+                                continue;
+                            };
+                            let mut rx = done_rx[p].clone();
+                            let outcome = match rx.wait_for(Option::is_some).await {
+                                Ok(v) => (*v).expect("waited for a value"),
+                                Err(_) => Err(()),
+                            };
+                            match outcome {
+                                Ok(image) => {
+                                    results.insert(*dep, image);
+                                }
+                                Err(()) => {
+                                    let _ = done.send(Some(Err(())));
+                                    return Err(None);
+                                }
+                            }
+                        }
+                        let mut run = Run_ {
+                            opts,
+                            context,
+                            ignore,
+                            scratch_dir,
+                            platform,
+                            busted: opts.no_cache,
+                            cache_from,
+                            removals,
+                        };
+                        let extra: &[Step] = if i == target { labels } else { &[] };
+                        let out = Out(&lines);
+                        let result = self
+                            .build_stage(
+                                &mut run, plan, global, df, i, &results, extra, first, total, &out,
+                                failed,
+                            )
+                            .await;
+                        if matches!(result, Err(Some(_))) {
+                            failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        let _ = done.send(Some(result.as_ref().map(|id| *id).map_err(|_| ())));
+                        result
+                    }
+                });
+        let printer = async {
+            for (k, mut rx) in line_rx.into_iter().enumerate() {
+                while let Some(message) = rx.recv().await {
+                    let _ = out.0.send(message);
+                }
+                // A stage that failed or was skipped ends the output, as a sequential
+                // build would have stopped there.
+                if !matches!(*done_rx[k].borrow(), Some(Ok(_))) {
+                    break;
                 }
             }
-            let is_last = Some(&i) == needed.last();
-            let extra: &[Step] = if is_last { &labels } else { &[] };
-            for step in stage.steps.iter().chain(extra) {
-                step_line(&step.original);
-                let t0 = std::time::Instant::now();
-                self.step(
-                    &mut run, &plan, i, &results, &mut state, &mut scope, step, &out,
-                )
-                .await?;
-                tracing::debug!(
-                    step = %step.original,
-                    us = t0.elapsed().as_micros() as u64,
-                    "build step done"
-                );
-                out.line(format!(
-                    " ---> {}",
-                    state.image.as_ref().map(short).unwrap_or_default()
-                ));
+        };
+        let (outcomes, ()) = tokio::join!(futures_util::future::join_all(stages), printer);
+        let mut last = None;
+        for outcome in outcomes {
+            match outcome {
+                Ok(image) => last = image,
+                // The first real failure, in file order; skipped stages carry none.
+                Err(Some(e)) => return Err(e),
+                Err(None) => {}
             }
-            if let Some(id) = state.image {
-                let _ = out.0.send(BuildMessage::Aux(id));
-            }
-            results.insert(i, state.image);
-            last = state.image;
         }
         let unused = plan.unused_build_args(&df, &args.values);
         let mut unused: Vec<String> = unused;
@@ -510,6 +536,99 @@ impl BuildService {
             ));
         }
         Ok(id)
+    }
+
+    /// Builds stage `i` of `df` on the images of the stages it needs (`results`),
+    /// numbering its output lines from `first` (its FROM line) of `total`. `Err(None)`:
+    /// stopped before a step because another stage failed (`failed`).
+    #[allow(clippy::too_many_arguments)]
+    async fn build_stage(
+        &self,
+        run: &mut Run_<'_>,
+        plan: &BuildPlan,
+        global: &GlobalScope,
+        df: &Dockerfile,
+        i: usize,
+        results: &HashMap<usize, Option<Digest>>,
+        extra: &[Step],
+        first: usize,
+        total: usize,
+        out: &Out<'_>,
+        failed: &std::sync::atomic::AtomicBool,
+    ) -> Result<Option<Digest>, Option<BuildFailure>> {
+        let stopped = || failed.load(std::sync::atomic::Ordering::SeqCst);
+        let stage = &df.stages[i];
+        out.line(format!("Step {first}/{total} : {}", stage.original));
+        let base = match &plan.stages[i].base {
+            Source::Scratch => None,
+            Source::Stage(j) => results.get(j).copied().flatten(),
+            Source::Image(name) => Some(
+                self.base_image(name, run.opts, out)
+                    .await
+                    .map_err(BuildFailure::from)?,
+            ),
+        };
+        let mut state = StageState {
+            image: base,
+            config: base
+                .and_then(|id| self.images.get(&id.to_string()).ok())
+                .and_then(|img| img.config.config.clone())
+                .unwrap_or_default(),
+            meta: StageMeta::default(),
+        };
+        out.line(format!(
+            " ---> {}",
+            state.image.as_ref().map(short).unwrap_or_default()
+        ));
+        let base_env = state.config.env.clone().unwrap_or_default();
+        let mut scope = StageScope::new(global, &base_env);
+        // Triggers of the base image run first, as Docker's classic builder does.
+        let triggers: Vec<String> = match state.config.extra.remove("OnBuild") {
+            Some(serde_json::Value::Array(a)) => a
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !triggers.is_empty() {
+            let s = if triggers.len() == 1 { "" } else { "s" };
+            out.line(format!("# Executing {} build trigger{s}", triggers.len()));
+            for t in &triggers {
+                let step = berth_build::parse_trigger(t)
+                    .map_err(|e| BuildFailure::from(DaemonError::invalid(e.to_string())))?;
+                if stopped() {
+                    return Err(None);
+                }
+                self.step(run, plan, i, results, &mut state, &mut scope, &step, out)
+                    .await?;
+            }
+        }
+        for (n, step) in stage.steps.iter().chain(extra).enumerate() {
+            if stopped() {
+                return Err(None);
+            }
+            out.line(format!(
+                "Step {}/{total} : {}",
+                first + 1 + n,
+                step.original
+            ));
+            let t0 = std::time::Instant::now();
+            self.step(run, plan, i, results, &mut state, &mut scope, step, out)
+                .await?;
+            tracing::debug!(
+                step = %step.original,
+                us = t0.elapsed().as_micros() as u64,
+                "build step done"
+            );
+            out.line(format!(
+                " ---> {}",
+                state.image.as_ref().map(short).unwrap_or_default()
+            ));
+        }
+        if let Some(id) = state.image {
+            let _ = out.0.send(BuildMessage::Aux(id));
+        }
+        Ok(state.image)
     }
 
     /// The image a FROM names: local unless missing or `pull` is set.
