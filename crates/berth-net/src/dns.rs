@@ -150,6 +150,15 @@ pub fn nameservers(resolv_conf: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// A name with several addresses (a scaled service, an alias several containers share)
+/// is answered in a random order each time, as Docker's resolver does, so clients that
+/// take the first address spread over all of them.
+fn shuffled(mut addrs: Vec<Ipv4Addr>) -> Vec<Ipv4Addr> {
+    use rand::seq::SliceRandom;
+    addrs.shuffle(&mut rand::rng());
+    addrs
+}
+
 /// The container's names and addresses, asked per query: the network state changes
 /// while the server runs.
 pub trait Records: Send + Sync + 'static {
@@ -231,7 +240,7 @@ pub fn serve(
             };
             if let Some(addrs) = records.lookup(&q.name) {
                 let _ = socket
-                    .send_to(&answer_udp(&query, &q, &addrs), client)
+                    .send_to(&answer_udp(&query, &q, &shuffled(addrs)), client)
                     .await;
                 continue;
             }
@@ -282,7 +291,7 @@ async fn serve_tcp_connection(
             return;
         };
         let reply = match records.lookup(&q.name) {
-            Some(addrs) => answer(&query, &q, &addrs),
+            Some(addrs) => answer(&query, &q, &shuffled(addrs)),
             None => forward_tcp(&query, &upstream)
                 .await
                 .unwrap_or_else(|| servfail(&query)),
@@ -405,6 +414,21 @@ mod tests {
         let m = query("web", TYPE_AAAA);
         let a = answer(&m, &parse_query(&m).unwrap(), &[Ipv4Addr::LOCALHOST]);
         assert_eq!((a[3] & 0x0f, u16::from_be_bytes([a[6], a[7]])), (0, 0));
+    }
+
+    #[test]
+    fn several_addresses_come_in_every_order() {
+        let addrs: Vec<Ipv4Addr> = (1..=3).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+        let mut firsts = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let s = shuffled(addrs.clone());
+            let mut sorted = s.clone();
+            sorted.sort();
+            assert_eq!(sorted, addrs, "the same addresses, reordered");
+            firsts.insert(s[0]);
+        }
+        // 200 shuffles of three leave one address never first with odds of 2 * (2/3)^200.
+        assert_eq!(firsts.len(), 3);
     }
 
     #[test]
