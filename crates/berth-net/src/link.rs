@@ -106,11 +106,21 @@ pub fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
 }
 
-/// The `ip -batch` lines that create (if absent) and configure a bridge.
-pub fn bridge_batch(name: &str, gateway: Ipv4Addr, subnet: Subnet, exists: bool) -> String {
+/// The `ip -batch` lines that create (if absent) and configure a bridge, with `mtu`
+/// when the network sets one.
+pub fn bridge_batch(
+    name: &str,
+    gateway: Ipv4Addr,
+    subnet: Subnet,
+    mtu: Option<u32>,
+    exists: bool,
+) -> String {
     let mut b = String::new();
     if !exists {
         b.push_str(&format!("link add name {name} type bridge\n"));
+    }
+    if let Some(mtu) = mtu {
+        b.push_str(&format!("link set {name} mtu {mtu}\n"));
     }
     b.push_str(&format!(
         "addr replace {gateway}/{} dev {name}\nlink set {name} up\n",
@@ -124,11 +134,16 @@ pub fn bridge_batch(name: &str, gateway: Ipv4Addr, subnet: Subnet, exists: bool)
 ///
 /// # Errors
 /// The `ip` batch fails.
-pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, subnet: Subnet) -> Result<(), LinkError> {
+pub fn ensure_bridge(
+    name: &str,
+    gateway: Ipv4Addr,
+    subnet: Subnet,
+    mtu: Option<u32>,
+) -> Result<(), LinkError> {
     run(
         "ip",
         &["-batch", "-"],
-        Some(&bridge_batch(name, gateway, subnet, link_exists(name))),
+        Some(&bridge_batch(name, gateway, subnet, mtu, link_exists(name))),
     )?;
     if std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() != "1")
         && let Err(e) = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
@@ -226,6 +241,8 @@ pub struct VethConfig {
     pub mac: String,
     /// The bridge the host end joins.
     pub bridge: String,
+    /// Both ends' MTU (`com.docker.network.driver.mtu`); `None`: the kernel's 1500.
+    pub mtu: Option<u32>,
 }
 
 /// The host end's name for a container's `n`th interface: `vb` and hex from the ID,
@@ -259,7 +276,7 @@ pub fn setup_veth(c: &VethConfig) -> Result<(), LinkError> {
         source,
     })?;
     let mut host = Netlink::open().map_err(fail("cannot open a netlink socket".into()))?;
-    host.add_veth(&c.host_name, &c.inner_name, mac, ns.as_fd())
+    host.add_veth(&c.host_name, &c.inner_name, mac, ns.as_fd(), c.mtu)
         .map_err(fail(format!(
             "cannot create veth pair {} / {}",
             c.host_name, c.inner_name
@@ -332,9 +349,9 @@ mod tests {
     fn bridge_batch_creates_only_when_absent() {
         let s: Subnet = "10.1.0.0/24".parse().unwrap();
         let gw = Ipv4Addr::new(10, 1, 0, 1);
-        assert!(bridge_batch("b", gw, s, false).starts_with("link add name b type bridge\n"));
+        assert!(bridge_batch("b", gw, s, None, false).starts_with("link add name b type bridge\n"));
         assert_eq!(
-            bridge_batch("b", gw, s, true),
+            bridge_batch("b", gw, s, None, true),
             "addr replace 10.1.0.1/24 dev b\nlink set b up\n"
         );
     }

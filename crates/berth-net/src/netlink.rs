@@ -50,6 +50,7 @@ const IFA_LOCAL: u16 = 2;
 // <linux/if_link.h>
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_NET_NS_FD: u16 = 28;
@@ -147,17 +148,28 @@ fn push_ifinfo(buf: &mut Vec<u8>, index: u32, flags: u32, change: u32) {
     buf.extend_from_slice(&change.to_ne_bytes());
 }
 
-/// `ip link add HOST type veth peer name PEER address MAC netns FD`.
-fn add_veth_message(host: &str, peer: &str, mac: [u8; 6], netns_fd: u32) -> Message {
+/// `ip link add HOST [mtu N] type veth peer name PEER address MAC [mtu N] netns FD`.
+fn add_veth_message(
+    host: &str,
+    peer: &str,
+    mac: [u8; 6],
+    netns_fd: u32,
+    mtu: Option<u32>,
+) -> Message {
     let mut m = Message::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL).ifinfo(0, 0, 0);
     m.attr_cstr(IFLA_IFNAME, host);
+    if let Some(mtu) = mtu {
+        m.attr_u32(IFLA_MTU, mtu);
+    }
     m.nest(IFLA_LINKINFO).attr(IFLA_INFO_KIND, b"veth");
     m.nest(IFLA_INFO_DATA).nest(VETH_INFO_PEER);
     // The peer's own ifinfomsg opens VETH_INFO_PEER's payload.
     push_ifinfo(&mut m.buf, 0, 0, 0);
-    m.attr_cstr(IFLA_IFNAME, peer)
-        .attr(IFLA_ADDRESS, &mac)
-        .attr_u32(IFLA_NET_NS_FD, netns_fd);
+    m.attr_cstr(IFLA_IFNAME, peer).attr(IFLA_ADDRESS, &mac);
+    if let Some(mtu) = mtu {
+        m.attr_u32(IFLA_MTU, mtu);
+    }
+    m.attr_u32(IFLA_NET_NS_FD, netns_fd);
     m.end().end().end();
     m
 }
@@ -368,9 +380,10 @@ impl Netlink {
         peer: &str,
         mac: [u8; 6],
         netns: BorrowedFd<'_>,
+        mtu: Option<u32>,
     ) -> io::Result<()> {
         let fd = netns.as_raw_fd() as u32;
-        self.request(add_veth_message(host, peer, mac, fd))
+        self.request(add_veth_message(host, peer, mac, fd, mtu))
             .map(drop)
     }
 
@@ -451,7 +464,7 @@ mod tests {
 
     #[test]
     fn veth_request_nests_the_peer_with_its_own_ifinfomsg() {
-        let b = add_veth_message("vb01", "eth0", [2, 0x42, 0xac, 0x11, 0, 2], 9).finish(1);
+        let b = add_veth_message("vb01", "eth0", [2, 0x42, 0xac, 0x11, 0, 2], 9, None).finish(1);
         assert_eq!(u32_at(&b, 0) as usize, b.len());
         assert_eq!(
             u16_at(&b, 6),

@@ -520,6 +520,45 @@ fn user_network_containers_find_each_other_by_name_and_alias() {
 }
 
 #[test]
+fn the_networks_mtu_is_the_bridges_and_every_containers() {
+    let d = daemon();
+    let (subnet, _) = free_subnet();
+    let id = d
+        .docker([
+            "network",
+            "create",
+            "--subnet",
+            &subnet,
+            "-o",
+            "com.docker.network.driver.mtu=1400",
+            "smallmtu",
+        ])
+        .assert_success()
+        .trim()
+        .to_string();
+    let out = d
+        .docker([
+            "run",
+            "--rm",
+            "--network",
+            "smallmtu",
+            "busybox",
+            "cat",
+            "/sys/class/net/eth0/mtu",
+        ])
+        .assert_success();
+    assert_eq!(out, "1400\n");
+    let bridge = std::fs::read_to_string(format!("/sys/class/net/br-{}/mtu", &id[..12])).unwrap();
+    assert_eq!(bridge.trim(), "1400");
+    // The default network keeps the kernel's default.
+    let out = d
+        .docker(["run", "--rm", "busybox", "cat", "/sys/class/net/eth0/mtu"])
+        .assert_success();
+    assert_eq!(out, "1500\n");
+    d.docker(["network", "rm", "smallmtu"]).assert_success();
+}
+
+#[test]
 fn network_prune_removes_unused_networks_and_internal_has_no_way_out() {
     let d = daemon();
     let (s1, _) = free_subnet();

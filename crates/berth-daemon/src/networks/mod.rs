@@ -99,6 +99,17 @@ struct Network {
     aux_addresses: BTreeMap<String, Ipv4Addr>,
 }
 
+impl Network {
+    /// `-o com.docker.network.driver.mtu=N` (checked at create), for the bridge and
+    /// every veth pair on it; 0 means the default, as with Docker.
+    fn mtu(&self) -> Option<u32> {
+        self.options
+            .get("com.docker.network.driver.mtu")
+            .and_then(|m| m.parse().ok())
+            .filter(|m| *m > 0)
+    }
+}
+
 /// How a container is to join a network (`NetworkingConfig`, `network connect`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointConfig {
@@ -466,10 +477,10 @@ impl NetworkService {
     }
 
     async fn ensure_bridge(&self, network_id: &str) -> Result<(), DaemonError> {
-        let (bridge, ipam) = {
+        let (bridge, ipam, mtu) = {
             let st = self.lock();
             let n = &st.networks[network_id];
-            (n.bridge.clone(), n.ipam.clone())
+            (n.bridge.clone(), n.ipam.clone(), n.mtu())
         };
         let Some(ipam) = ipam else { return Ok(()) };
         // Set up once per daemon run: a process spawn saved on every container start.
@@ -483,7 +494,7 @@ impl NetworkService {
             return Ok(());
         }
         let b = bridge.clone();
-        blocking(move || link::ensure_bridge(&b, ipam.gateway, ipam.subnet)).await?;
+        blocking(move || link::ensure_bridge(&b, ipam.gateway, ipam.subnet, mtu)).await?;
         self.ready_bridges
             .lock()
             .expect("bridges lock")
@@ -691,14 +702,21 @@ impl NetworkService {
             self.ensure_default_ipam()?;
         }
         self.ensure_bridge(net_id).await?;
-        let (ip, subnet, gateway, bridge, internal) = {
+        let (ip, subnet, gateway, bridge, internal, mtu) = {
             let mut st = self.lock();
             let n = st.networks.get_mut(net_id).expect("network exists");
             let ipam = n.ipam.as_mut().expect("ipam chosen");
             let ip = ipam
                 .allocate(&id, cfg.ipv4)
                 .map_err(|e| DaemonError::invalid(e.to_string()))?;
-            (ip, ipam.subnet, ipam.gateway, n.bridge.clone(), n.internal)
+            (
+                ip,
+                ipam.subnet,
+                ipam.gateway,
+                n.bridge.clone(),
+                n.internal,
+                n.mtu(),
+            )
         };
         let release = |svc: &Self| {
             if let Some(i) = svc
@@ -747,6 +765,7 @@ impl NetworkService {
             gateway: (!internal && !self.has_default_route(&id)).then_some(gateway),
             mac: cfg.mac.clone().unwrap_or_else(|| ipam::mac_for(ip)),
             bridge,
+            mtu,
         };
         let v = veth.clone();
         if let Err(e) = blocking(move || link::setup_veth(&v)).await {
