@@ -115,6 +115,8 @@ struct CreateBody {
     attachable: bool,
     #[serde(default, rename = "IPAM")]
     ipam: Option<Value>,
+    #[serde(default, rename = "EnableIPv6")]
+    enable_ipv6: Option<bool>,
     #[serde(default)]
     options: Option<BTreeMap<String, String>>,
     #[serde(default)]
@@ -125,19 +127,38 @@ async fn create(
     State(d): State<Arc<Daemon>>,
     Json(body): Json<CreateBody>,
 ) -> Result<Response, ApiError> {
-    let pool = body
+    // One pool per address family: the first IPv4 one and the first IPv6 one.
+    let pools: Vec<Value> = body
         .ipam
         .as_ref()
         .and_then(|i| i["Config"].as_array())
-        .and_then(|c| c.first())
+        .cloned()
+        .unwrap_or_default();
+    let is_v6 = |p: &Value| p["Subnet"].as_str().is_some_and(|s| s.contains(':'));
+    let pool = pools
+        .iter()
+        .find(|p| !is_v6(p))
         .cloned()
         .unwrap_or(Value::Null);
-    let field = |k: &str| {
+    let pool6 = pools
+        .iter()
+        .find(|p| is_v6(p))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let text = |pool: &Value, k: &str| {
         pool[k]
             .as_str()
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
+    let field = |k: &str| text(&pool, k);
+    let enable_ipv6 = body.enable_ipv6.unwrap_or(false)
+        || body
+            .options
+            .as_ref()
+            .and_then(|o| o.get("com.docker.network.enable_ipv6"))
+            .is_some_and(|v| v == "true");
+    let field6 = |k: &str| text(&pool6, k);
     let id = d
         .networks()
         .create_network(CreateNetwork {
@@ -156,6 +177,10 @@ async fn create(
                 .and_then(|i| serde_json::from_value(i["Options"].clone()).ok()),
             aux_addresses: serde_json::from_value(pool["AuxiliaryAddresses"].clone())
                 .unwrap_or_default(),
+            enable_ipv6,
+            subnet6: field6("Subnet"),
+            ip_range6: field6("IPRange"),
+            gateway6: field6("Gateway"),
         })
         .await?;
     Ok((StatusCode::CREATED, Json(json!({"Id": id, "Warning": ""}))).into_response())

@@ -13,7 +13,7 @@
 //! asks again over TCP, and some clients use TCP from the start. Forwarded questions
 //! keep the transport they came in on, so a large upstream answer arrives whole.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +25,8 @@ use tokio::task::JoinHandle;
 pub const DNS_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 
 const TYPE_A: u16 = 1;
+/// QTYPE AAAA.
+const TYPE_AAAA: u16 = 28;
 const CLASS_IN: u16 = 1;
 const RCODE_SERVFAIL: u8 = 2;
 const RCODE_NXDOMAIN: u8 = 3;
@@ -37,6 +39,8 @@ const UDP_LIMIT: usize = 512;
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Size of one A record in an answer (name pointer, type, class, TTL, length, address).
 const A_RECORD_LEN: usize = 16;
+/// An AAAA record in an answer: name pointer, type, class, TTL, length, address.
+const AAAA_RECORD_LEN: usize = 28;
 
 /// A question of a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,15 +88,33 @@ pub fn parse_query(msg: &[u8]) -> Option<Question> {
     })
 }
 
-/// The answer to `query` (whose question is `q`) with `addrs` as A records; an empty
-/// `addrs` for an A question answers NXDOMAIN, for other types an empty NOERROR
-/// (the name exists, without such records).
-pub fn answer(query: &[u8], q: &Question, addrs: &[Ipv4Addr]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(q.end + 16 * addrs.len());
+/// The records of `addrs` that answer `q`: IPv4 ones for A, IPv6 ones for AAAA.
+fn records_for(q: &Question, addrs: &[IpAddr]) -> Vec<IpAddr> {
+    if q.qclass != CLASS_IN {
+        return Vec::new();
+    }
+    addrs
+        .iter()
+        .filter(|a| match q.qtype {
+            TYPE_A => a.is_ipv4(),
+            TYPE_AAAA => a.is_ipv6(),
+            _ => false,
+        })
+        .copied()
+        .collect()
+}
+
+/// The answer to `query` (whose question is `q`) from a container's addresses: A
+/// records for an A question, AAAA records for AAAA. No address at all answers
+/// NXDOMAIN; a name without records of the type asked (an IPv4-only container asked
+/// for AAAA) an empty NOERROR: the name exists.
+pub fn answer(query: &[u8], q: &Question, addrs: &[IpAddr]) -> Vec<u8> {
+    let records = records_for(q, addrs);
+    let mut out = Vec::with_capacity(q.end + AAAA_RECORD_LEN * records.len());
     out.extend_from_slice(&query[..2]);
     let rd = query[2] & 0x01;
-    let a_question = q.qtype == TYPE_A && q.qclass == CLASS_IN;
-    let rcode = if addrs.is_empty() && a_question {
+    let address_question = matches!(q.qtype, TYPE_A | TYPE_AAAA) && q.qclass == CLASS_IN;
+    let rcode = if addrs.is_empty() && address_question {
         RCODE_NXDOMAIN
     } else {
         0
@@ -100,32 +122,40 @@ pub fn answer(query: &[u8], q: &Question, addrs: &[Ipv4Addr]) -> Vec<u8> {
     // QR, AA, RD as asked; RA; the rcode.
     out.push(0x80 | 0x04 | rd);
     out.push(0x80 | rcode);
-    let ancount = if a_question { addrs.len() as u16 } else { 0 };
     out.extend_from_slice(&1u16.to_be_bytes());
-    out.extend_from_slice(&ancount.to_be_bytes());
+    out.extend_from_slice(&(records.len() as u16).to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(&query[12..q.end]);
-    if a_question {
-        for a in addrs {
-            out.extend_from_slice(&[0xc0, 0x0c]);
-            out.extend_from_slice(&TYPE_A.to_be_bytes());
-            out.extend_from_slice(&CLASS_IN.to_be_bytes());
-            out.extend_from_slice(&TTL.to_be_bytes());
-            out.extend_from_slice(&4u16.to_be_bytes());
-            out.extend_from_slice(&a.octets());
-        }
+    for a in &records {
+        out.extend_from_slice(&[0xc0, 0x0c]);
+        let (kind, data): (u16, Vec<u8>) = match a {
+            IpAddr::V4(v4) => (TYPE_A, v4.octets().to_vec()),
+            IpAddr::V6(v6) => (TYPE_AAAA, v6.octets().to_vec()),
+        };
+        out.extend_from_slice(&kind.to_be_bytes());
+        out.extend_from_slice(&CLASS_IN.to_be_bytes());
+        out.extend_from_slice(&TTL.to_be_bytes());
+        out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        out.extend_from_slice(&data);
     }
     out
 }
 
 /// [`answer`] sized for UDP: when the records do not fit in 512 bytes, as many as fit
 /// with the TC bit set, so the client asks again over TCP.
-pub fn answer_udp(query: &[u8], q: &Question, addrs: &[Ipv4Addr]) -> Vec<u8> {
-    let fit = UDP_LIMIT.saturating_sub(q.end) / A_RECORD_LEN;
-    if addrs.len() <= fit {
+pub fn answer_udp(query: &[u8], q: &Question, addrs: &[IpAddr]) -> Vec<u8> {
+    let records = records_for(q, addrs);
+    let size = if q.qtype == TYPE_AAAA {
+        AAAA_RECORD_LEN
+    } else {
+        A_RECORD_LEN
+    };
+    let fit = UDP_LIMIT.saturating_sub(q.end) / size;
+    if records.len() <= fit {
         return answer(query, q, addrs);
     }
-    let mut out = answer(query, q, &addrs[..fit]);
+    // Only the records of the type asked are kept: the rest would not be sent.
+    let mut out = answer(query, q, &records[..fit]);
     out[2] |= 0x02;
     out
 }
@@ -153,7 +183,7 @@ pub fn nameservers(resolv_conf: &str) -> Vec<SocketAddr> {
 /// A name with several addresses (a scaled service, an alias several containers share)
 /// is answered in a random order each time, as Docker's resolver does, so clients that
 /// take the first address spread over all of them.
-fn shuffled(mut addrs: Vec<Ipv4Addr>) -> Vec<Ipv4Addr> {
+fn shuffled(mut addrs: Vec<IpAddr>) -> Vec<IpAddr> {
     use rand::seq::SliceRandom;
     addrs.shuffle(&mut rand::rng());
     addrs
@@ -164,7 +194,7 @@ fn shuffled(mut addrs: Vec<Ipv4Addr>) -> Vec<Ipv4Addr> {
 pub trait Records: Send + Sync + 'static {
     /// The addresses of `name` as seen from this container; `None` when the name is
     /// not a container's (then the question is forwarded).
-    fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>>;
+    fn lookup(&self, name: &str) -> Option<Vec<IpAddr>>;
 }
 
 /// The server's two sockets, both on 127.0.0.11:53 in one namespace.
@@ -370,8 +400,6 @@ async fn forward(query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    const TYPE_AAAA: u16 = 28;
-
     /// A query for `name` of `qtype`, as a stub resolver sends it.
     fn query(name: &str, qtype: u16) -> Vec<u8> {
         let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -399,7 +427,7 @@ mod tests {
     fn a_answer_carries_the_addresses() {
         let m = query("web", TYPE_A);
         let q = parse_query(&m).unwrap();
-        let a = answer(&m, &q, &[Ipv4Addr::new(10, 1, 0, 2)]);
+        let a = answer(&m, &q, &[IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2))]);
         assert_eq!(&a[..2], &[0x12, 0x34]);
         assert_eq!(a[3] & 0x0f, 0);
         assert_eq!(u16::from_be_bytes([a[6], a[7]]), 1);
@@ -407,18 +435,41 @@ mod tests {
     }
 
     #[test]
-    fn unknown_a_is_nxdomain_and_aaaa_is_empty() {
+    fn unknown_names_are_nxdomain_and_a_missing_family_is_empty() {
         let m = query("web", TYPE_A);
         let a = answer(&m, &parse_query(&m).unwrap(), &[]);
         assert_eq!(a[3] & 0x0f, RCODE_NXDOMAIN);
         let m = query("web", TYPE_AAAA);
-        let a = answer(&m, &parse_query(&m).unwrap(), &[Ipv4Addr::LOCALHOST]);
+        let a = answer(
+            &m,
+            &parse_query(&m).unwrap(),
+            &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        );
         assert_eq!((a[3] & 0x0f, u16::from_be_bytes([a[6], a[7]])), (0, 0));
     }
 
     #[test]
+    fn aaaa_answers_carry_the_ipv6_addresses_and_a_answers_only_ipv4() {
+        let both = [
+            IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2)),
+            IpAddr::V6("fd00::2".parse().unwrap()),
+        ];
+        let m = query("web", TYPE_AAAA);
+        let a = answer(&m, &parse_query(&m).unwrap(), &both);
+        assert_eq!(u16::from_be_bytes([a[6], a[7]]), 1);
+        let v6: std::net::Ipv6Addr = "fd00::2".parse().unwrap();
+        assert_eq!(&a[a.len() - 16..], &v6.octets());
+        let m = query("web", TYPE_A);
+        let a = answer(&m, &parse_query(&m).unwrap(), &both);
+        assert_eq!(u16::from_be_bytes([a[6], a[7]]), 1);
+        assert_eq!(&a[a.len() - 4..], &[10, 1, 0, 2]);
+    }
+
+    #[test]
     fn several_addresses_come_in_every_order() {
-        let addrs: Vec<Ipv4Addr> = (1..=3).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+        let addrs: Vec<IpAddr> = (1..=3)
+            .map(|i| IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)))
+            .collect();
         let mut firsts = std::collections::HashSet::new();
         for _ in 0..200 {
             let s = shuffled(addrs.clone());
@@ -442,8 +493,8 @@ mod tests {
 
     struct Fixed;
     impl Records for Fixed {
-        fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
-            (name == "web").then(|| vec![Ipv4Addr::new(10, 1, 0, 2)])
+        fn lookup(&self, name: &str) -> Option<Vec<IpAddr>> {
+            (name == "web").then(|| vec![IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2))])
         }
     }
 
@@ -469,7 +520,9 @@ mod tests {
     fn udp_answer_too_large_is_truncated_with_tc_and_tcp_answer_is_whole() {
         let m = query("many", TYPE_A);
         let q = parse_query(&m).unwrap();
-        let addrs: Vec<_> = (0..40).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+        let addrs: Vec<_> = (0..40)
+            .map(|i| IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)))
+            .collect();
         let small = answer_udp(&m, &q, &addrs[..3]);
         assert_eq!(
             (small[2] & 0x02, u16::from_be_bytes([small[6], small[7]])),
@@ -487,8 +540,12 @@ mod tests {
 
     struct Many;
     impl Records for Many {
-        fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
-            (name == "many").then(|| (0..40).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect())
+        fn lookup(&self, name: &str) -> Option<Vec<IpAddr>> {
+            (name == "many").then(|| {
+                (0..40)
+                    .map(|i| IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)))
+                    .collect()
+            })
         }
     }
 

@@ -29,6 +29,7 @@
 
 pub mod dns;
 pub mod ipam;
+pub mod ipam6;
 pub mod link;
 pub mod netlink;
 pub mod nft;

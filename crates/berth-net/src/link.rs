@@ -14,7 +14,7 @@
 //! one `ip -batch`.
 
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -243,6 +243,20 @@ pub struct VethConfig {
     pub bridge: String,
     /// Both ends' MTU (`com.docker.network.driver.mtu`); `None`: the kernel's 1500.
     pub mtu: Option<u32>,
+    /// On an IPv6 network: the container's IPv6 address, prefix length and, unless
+    /// another interface has the default route, the gateway.
+    pub ipv6: Option<VethIpv6>,
+}
+
+/// A veth's IPv6 settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VethIpv6 {
+    /// The container's address.
+    pub address: Ipv6Addr,
+    /// The subnet's prefix length.
+    pub prefix: u8,
+    /// The default route (`None`: another interface has it).
+    pub gateway: Option<Ipv6Addr>,
 }
 
 /// The host end's name for a container's `n`th interface: `vb` and hex from the ID,
@@ -326,6 +340,53 @@ fn configure_veth(host: &mut Netlink, c: &VethConfig) -> Result<(), LinkError> {
             "cannot add default route via {gw} on {} {inside}",
             c.inner_name
         )))?;
+    }
+    if let Some(v6) = &c.ipv6 {
+        nl.add_address6(inner, v6.address, v6.prefix)
+            .map_err(fail(format!(
+                "cannot add address {}/{} to {} {inside}",
+                v6.address, v6.prefix, c.inner_name
+            )))?;
+        if let Some(gw) = v6.gateway {
+            nl.add_default_route6(gw, inner).map_err(fail(format!(
+                "cannot add default route via {gw} on {} {inside}",
+                c.inner_name
+            )))?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives a bridge its IPv6 gateway address (usable at once) and turns on IPv6
+/// forwarding, which routing beyond the bridge needs. Docker does the same for IPv6
+/// networks; note that forwarding makes the kernel stop accepting router
+/// advertisements on the host's interfaces unless their `accept_ra` is 2.
+///
+/// # Errors
+/// The `ip` command fails.
+pub fn ensure_bridge_ipv6(name: &str, gateway: Ipv6Addr, prefix: u8) -> Result<(), LinkError> {
+    let disable = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    if std::fs::read_to_string(&disable).is_ok_and(|v| v.trim() == "1") {
+        let _ = std::fs::write(&disable, "0");
+    }
+    run(
+        "ip",
+        &[
+            "-6",
+            "addr",
+            "replace",
+            &format!("{gateway}/{prefix}"),
+            "dev",
+            name,
+            "nodad",
+        ],
+        None,
+    )?;
+    let forwarding = "/proc/sys/net/ipv6/conf/all/forwarding";
+    if std::fs::read_to_string(forwarding).is_ok_and(|v| v.trim() != "1")
+        && let Err(e) = std::fs::write(forwarding, "1")
+    {
+        tracing::warn!(error = %e, "cannot enable IPv6 forwarding; containers may not reach outside");
     }
     Ok(())
 }

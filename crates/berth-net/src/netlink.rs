@@ -19,7 +19,7 @@
 //! `<linux/if_link.h>` and `<linux/veth.h>`.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
@@ -61,6 +61,10 @@ const VETH_INFO_PEER: u16 = 1;
 // <linux/if.h>
 const IFF_UP: u32 = 0x1;
 const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+/// `IFA_F_NODAD`: an address usable at once, without duplicate address detection
+/// (Docker sets it on container addresses: nothing else holds them on the bridge).
+const IFA_F_NODAD: u8 = 0x02;
 const AF_UNSPEC: u8 = 0;
 
 /// One netlink request under construction: the 16-byte `nlmsghdr`, a fixed family
@@ -206,6 +210,35 @@ fn add_address_message(index: u32, address: Ipv4Addr, prefix: u8) -> Message {
     m.buf.extend_from_slice(&index.to_ne_bytes());
     m.attr(IFA_LOCAL, &address.octets())
         .attr(IFA_ADDRESS, &address.octets());
+    m
+}
+
+/// `ip -6 addr add ADDRESS/PREFIX dev INDEX nodad`.
+fn add_address6_message(index: u32, address: Ipv6Addr, prefix: u8) -> Message {
+    let mut m = Message::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+    m.buf
+        .extend_from_slice(&[AF_INET6, prefix, IFA_F_NODAD, RT_SCOPE_UNIVERSE]);
+    m.buf.extend_from_slice(&index.to_ne_bytes());
+    m.attr(IFA_ADDRESS, &address.octets());
+    m
+}
+
+/// `ip -6 route add default via GATEWAY dev INDEX`.
+fn add_default_route6_message(gateway: Ipv6Addr, index: u32) -> Message {
+    let mut m = Message::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+    m.buf.extend_from_slice(&[
+        AF_INET6,
+        0,
+        0,
+        0,
+        RT_TABLE_MAIN,
+        RTPROT_BOOT,
+        RT_SCOPE_UNIVERSE,
+        RTN_UNICAST,
+    ]);
+    m.buf.extend_from_slice(&0u32.to_ne_bytes());
+    m.attr(RTA_GATEWAY, &gateway.octets())
+        .attr_u32(RTA_OIF, index);
     m
 }
 
@@ -410,6 +443,24 @@ impl Netlink {
     /// The kernel refuses (`EEXIST` when there is one).
     pub fn add_default_route(&mut self, gateway: Ipv4Addr, index: u32) -> io::Result<()> {
         self.request(add_default_route_message(gateway, index))
+            .map(drop)
+    }
+
+    /// Adds an IPv6 address to a link, usable at once (no duplicate detection).
+    ///
+    /// # Errors
+    /// The kernel refuses (`EEXIST` when present).
+    pub fn add_address6(&mut self, index: u32, address: Ipv6Addr, prefix: u8) -> io::Result<()> {
+        self.request(add_address6_message(index, address, prefix))
+            .map(drop)
+    }
+
+    /// Adds the IPv6 default route through `gateway` on a link.
+    ///
+    /// # Errors
+    /// The kernel refuses.
+    pub fn add_default_route6(&mut self, gateway: Ipv6Addr, index: u32) -> io::Result<()> {
+        self.request(add_default_route6_message(gateway, index))
             .map(drop)
     }
 

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::ipam::Subnet;
+use crate::ipam6::Subnet6;
 use crate::link::{LinkError, run};
 use crate::ports::{PortMapping, Protocol};
 
@@ -22,6 +23,8 @@ pub struct BridgeRules {
     pub subnet: Subnet,
     /// `--internal`: no masquerade to the outside.
     pub internal: bool,
+    /// Its IPv6 subnet, on an IPv6 network.
+    pub subnet6: Option<Subnet6>,
 }
 
 /// Everything the table holds.
@@ -105,6 +108,60 @@ pub fn script(table: &str, rules: &Ruleset) -> String {
         }
     }
     s.push_str("  }\n}\n");
+    s.push_str(&script6(table, rules));
+    s
+}
+
+/// The IPv6 half of [`script`]: table `ip6 <table>` with masquerade and the same
+/// isolation for the networks that have an IPv6 subnet, as Docker does with
+/// ip6tables. Always replaced (created and deleted first) so that it disappears with
+/// the last IPv6 network; published ports stay IPv4 only.
+fn script6(table: &str, rules: &Ruleset) -> String {
+    let mut s = format!("add table ip6 {table}\ndelete table ip6 {table}\n");
+    let v6: Vec<&BridgeRules> = rules
+        .bridges
+        .iter()
+        .filter(|b| b.subnet6.is_some())
+        .collect();
+    if v6.is_empty() {
+        return s;
+    }
+    let _ = writeln!(s, "table ip6 {table} {{");
+    s.push_str(
+        "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
+    );
+    for b in v6.iter().filter(|b| !b.internal) {
+        if let Some(subnet) = b.subnet6 {
+            let _ = writeln!(
+                s,
+                "    ip6 saddr {subnet} oifname != \"{}\" masquerade",
+                b.bridge
+            );
+        }
+    }
+    s.push_str(
+        "  }\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n",
+    );
+    for b in &v6 {
+        if b.internal {
+            let _ = writeln!(s, "    iifname \"{0}\" oifname != \"{0}\" drop", b.bridge);
+            let _ = writeln!(s, "    oifname \"{0}\" iifname != \"{0}\" drop", b.bridge);
+        }
+        let others: Vec<String> = v6
+            .iter()
+            .filter(|o| o.bridge != b.bridge)
+            .map(|o| format!("\"{}\"", o.bridge))
+            .collect();
+        if !others.is_empty() {
+            let _ = writeln!(
+                s,
+                "    iifname \"{}\" oifname {{ {} }} drop",
+                b.bridge,
+                others.join(", ")
+            );
+        }
+    }
+    s.push_str("  }\n}\n");
     s
 }
 
@@ -124,7 +181,9 @@ pub fn delete(table: &str) -> Result<(), LinkError> {
     run(
         "nft",
         &["-f", "-"],
-        Some(&format!("add table ip {table}\ndelete table ip {table}\n")),
+        Some(&format!(
+            "add table ip {table}\ndelete table ip {table}\nadd table ip6 {table}\ndelete table ip6 {table}\n"
+        )),
     )
 }
 
@@ -139,6 +198,7 @@ mod tests {
                 bridge: "berth0".into(),
                 subnet: "172.17.0.0/16".parse().unwrap(),
                 internal: false,
+                subnet6: None,
             }],
             published: vec![(
                 PortMapping {
@@ -164,6 +224,7 @@ mod tests {
             bridge: n.into(),
             subnet: net.parse().unwrap(),
             internal: false,
+            subnet6: None,
         };
         let rules = Ruleset {
             bridges: vec![b("b1", "10.1.0.0/24"), b("b2", "10.2.0.0/24")],
@@ -181,6 +242,7 @@ mod tests {
                 bridge: "b1".into(),
                 subnet: "10.1.0.0/24".parse().unwrap(),
                 internal: true,
+                subnet6: None,
             }],
             published: vec![(
                 PortMapping {
@@ -196,5 +258,38 @@ mod tests {
         assert!(!s.contains("masquerade"));
         assert!(s.contains("iifname \"b1\" oifname != \"b1\" drop"));
         assert!(s.contains("ip daddr 192.0.2.2 udp dport 5353 dnat to 10.1.0.2:53"));
+    }
+
+    #[test]
+    fn ipv6_networks_get_an_ip6_table_that_goes_with_the_last_of_them() {
+        let b = |n: &str, net: &str, v6: Option<&str>| BridgeRules {
+            bridge: n.into(),
+            subnet: net.parse().unwrap(),
+            internal: false,
+            subnet6: v6.map(|s| s.parse().unwrap()),
+        };
+        let rules = Ruleset {
+            bridges: vec![
+                b("b1", "10.1.0.0/24", Some("fd00:1::/64")),
+                b("b2", "10.2.0.0/24", Some("fd00:2::/64")),
+                b("b3", "10.3.0.0/24", None),
+            ],
+            published: vec![],
+        };
+        let s = script("t", &rules);
+        assert!(s.contains("add table ip6 t\ndelete table ip6 t\ntable ip6 t {\n"));
+        assert!(s.contains("ip6 saddr fd00:1::/64 oifname != \"b1\" masquerade\n"));
+        assert!(s.contains("iifname \"b1\" oifname { \"b2\" } drop"));
+        let none = script(
+            "t",
+            &Ruleset {
+                bridges: vec![b("b3", "10.3.0.0/24", None)],
+                published: vec![],
+            },
+        );
+        assert!(
+            none.ends_with("add table ip6 t\ndelete table ip6 t\n"),
+            "{none}"
+        );
     }
 }

@@ -1301,10 +1301,12 @@ impl Berthd {
             }
         }
         let table = self.nft_table();
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &table])
-            .stderr(Stdio::null())
-            .status();
+        for family in ["ip", "ip6"] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", family, &table])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 

@@ -12,6 +12,8 @@ use crate::DaemonError;
 pub(super) struct NetworkView {
     /// The container's address: `hosts` maps the hostname to it, as Docker's does.
     pub(super) address: Option<Ipv4Addr>,
+    /// Its IPv6 address on an IPv6 network, mapped to the hostname too.
+    pub(super) address6: Option<std::net::Ipv6Addr>,
     /// On a user-defined network the only nameserver is the embedded 127.0.0.11.
     pub(super) embedded_dns: bool,
     /// What `--add-host NAME:host-gateway` means: the default bridge's gateway.
@@ -49,10 +51,14 @@ pub(super) fn write_files(
             format!("{}.{} ", c.hostname, c.domainname)
         };
         let own = address.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string());
-        format!(
+        let mut hosts = format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{own}\t{fqdn}{}\n",
             c.hostname
-        )
+        );
+        if let Some(v6) = net.address6 {
+            hosts.push_str(&format!("{v6}\t{fqdn}{}\n", c.hostname));
+        }
+        hosts
     };
     for (ip, names) in &net.links {
         hosts.push_str(&format!("{ip}\t{names}\n"));

@@ -577,6 +577,7 @@ impl ContainerService {
         };
         let view = etc::NetworkView {
             address: network.as_ref().map(|n| n.1),
+            address6: self.networks.first_ipv6(&id),
             embedded_dns: self.networks.uses_embedded_dns(&record),
             host_gateway: self.networks.host_gateway(&id),
             links: self.link_hosts(&record),

@@ -24,11 +24,14 @@ fn endpoint_json(net_id: &str, e: Option<&Endpoint>, cfg: Option<&EndpointConfig
     };
     // What was asked for shows whether or not the container runs, as Docker's does.
     let ipam = cfg
-        .filter(|c| c.ipv4.is_some() || !c.link_local_ips.is_empty())
+        .filter(|c| c.ipv4.is_some() || c.ipv6.is_some() || !c.link_local_ips.is_empty())
         .map(|c| {
             let mut v = json!({});
             if let Some(ip) = c.ipv4 {
                 v["IPv4Address"] = json!(ip.to_string());
+            }
+            if let Some(ip) = c.ipv6 {
+                v["IPv6Address"] = json!(ip.to_string());
             }
             if !c.link_local_ips.is_empty() {
                 v["LinkLocalIPs"] = json!(c.link_local_ips);
@@ -45,9 +48,26 @@ fn endpoint_json(net_id: &str, e: Option<&Endpoint>, cfg: Option<&EndpointConfig
         "Aliases": cfg.map(|c| &c.aliases).filter(|a| !a.is_empty()),
         "MacAddress": mac, "DriverOpts": cfg.and_then(|c| c.driver_opts.as_ref()),
         "NetworkID": net_id, "EndpointID": eid, "Gateway": gw, "IPAddress": ip, "IPPrefixLen": prefix,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": v6_gateway(e), "GlobalIPv6Address": v6_address(e),
+        "GlobalIPv6PrefixLen": v6_prefix(e),
         "DNSNames": e.map(|e| &e.dns_names).filter(|n| !n.is_empty()),
     })
+}
+
+fn v6_address(e: Option<&Endpoint>) -> String {
+    e.and_then(|e| e.ipv6)
+        .map(|(a, _, _)| a.to_string())
+        .unwrap_or_default()
+}
+
+fn v6_prefix(e: Option<&Endpoint>) -> u8 {
+    e.and_then(|e| e.ipv6).map_or(0, |(_, p, _)| p)
+}
+
+fn v6_gateway(e: Option<&Endpoint>) -> String {
+    e.and_then(|e| e.ipv6)
+        .map(|(_, _, g)| g.to_string())
+        .unwrap_or_default()
 }
 
 impl NetworkService {
@@ -71,8 +91,9 @@ impl NetworkService {
             "Ports": ports::ports_json(&exposed(record), ports),
             "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
             "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-            "EndpointID": eid, "Gateway": gw, "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "IPAddress": ip, "IPPrefixLen": prefix, "IPv6Gateway": "", "MacAddress": mac,
+            "EndpointID": eid, "Gateway": gw, "GlobalIPv6Address": v6_address(ep.as_ref()),
+            "GlobalIPv6PrefixLen": v6_prefix(ep.as_ref()),
+            "IPAddress": ip, "IPPrefixLen": prefix, "IPv6Gateway": v6_gateway(ep.as_ref()), "MacAddress": mac,
             "Networks": self.networks_json(record),
         })
     }
@@ -201,6 +222,16 @@ fn network_json(st: &State, n: &Network, names: &BTreeMap<String, String>) -> Va
         }
         v["IPAM"]["Config"] = json!([c]);
     }
+    if let Some(i6) = &n.ipam6 {
+        v["EnableIPv6"] = json!(true);
+        let mut c = json!({"Subnet": i6.subnet.to_string(), "Gateway": i6.gateway.to_string()});
+        if let Some(r) = i6.range {
+            c["IPRange"] = json!(r.to_string());
+        }
+        if let Some(list) = v["IPAM"]["Config"].as_array_mut() {
+            list.push(c);
+        }
+    }
     if n.default {
         v["Options"] = json!({
             "com.docker.network.bridge.default_bridge": "true",
@@ -219,7 +250,8 @@ fn network_json(st: &State, n: &Network, names: &BTreeMap<String, String>) -> Va
                 json!({
                     "Name": names.get(cid).map(|n| n.trim_start_matches('/')).unwrap_or(""),
                     "EndpointID": e.endpoint_id, "MacAddress": e.mac,
-                    "IPv4Address": format!("{}/{}", e.ip, e.prefix), "IPv6Address": "",
+                    "IPv4Address": format!("{}/{}", e.ip, e.prefix),
+                    "IPv6Address": e.ipv6.map(|(a, p, _)| format!("{a}/{p}")).unwrap_or_default(),
                 }),
             );
         }

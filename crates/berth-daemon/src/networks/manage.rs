@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use berth_net::ipam::{self, Ipam, Subnet};
+use berth_net::ipam6::{self, Ipam6, Subnet6};
 use berth_net::link;
 
 use super::{
@@ -13,6 +14,67 @@ use super::{
 };
 use crate::DaemonError;
 use crate::containers::ContainerRecord;
+
+impl NetworkService {
+    /// The IPv6 side of a network being created: `None` without `EnableIPv6` (an IPv6
+    /// subnet alone turns it on, as the client plainly asked for one); with it, the
+    /// given subnet, range and gateway, or a unique local /64 of its own when the
+    /// client gave none, as Docker allocates one.
+    fn ipam6_for(&self, req: &CreateNetwork) -> Result<Option<Ipam6>, DaemonError> {
+        if !req.enable_ipv6 && req.subnet6.is_none() {
+            return Ok(None);
+        }
+        let bad = |e: ipam6::Ipam6Error| DaemonError::invalid(e.to_string());
+        let taken: Vec<Subnet6> = self
+            .lock()
+            .networks
+            .values()
+            .filter_map(|n| n.ipam6.as_ref().map(|i| i.subnet))
+            .collect();
+        let subnet = match &req.subnet6 {
+            Some(s) => {
+                let s: Subnet6 = s.parse().map_err(bad)?;
+                if taken.iter().any(|t| t.overlaps(&s)) {
+                    return Err(DaemonError::conflict(
+                        "invalid pool request: Pool overlaps with other one on this address space",
+                    ));
+                }
+                s
+            }
+            None => loop {
+                let s = Subnet6::random_ula(rand::random());
+                if !taken.iter().any(|t| t.overlaps(&s)) {
+                    break s;
+                }
+            },
+        };
+        let gateway = match &req.gateway6 {
+            Some(g) => {
+                let g: std::net::Ipv6Addr = g
+                    .parse()
+                    .map_err(|_| DaemonError::invalid(format!("invalid gateway address {g}")))?;
+                if !subnet.contains(g) {
+                    return Err(DaemonError::invalid(format!(
+                        "no matching subnet for gateway {g}"
+                    )));
+                }
+                g
+            }
+            None => subnet.first_host(),
+        };
+        let mut ipam = Ipam6::new(subnet, gateway);
+        if let Some(r) = &req.ip_range6 {
+            let r: Subnet6 = r.parse().map_err(bad)?;
+            if !subnet.overlaps(&r) || r.prefix() < subnet.prefix() {
+                return Err(DaemonError::invalid(format!(
+                    "no matching subnet for range {r}"
+                )));
+            }
+            ipam.range = Some(r);
+        }
+        Ok(Some(ipam))
+    }
+}
 
 impl NetworkService {
     /// `POST /networks/create`: the new network's ID.
@@ -94,6 +156,7 @@ impl NetworkService {
             ipam.range = Some(r);
         }
         check_bridge_options(&req.options)?;
+        let ipam6 = self.ipam6_for(&req)?;
         let id = new_id();
         let bridge = req
             .options
@@ -125,6 +188,7 @@ impl NetworkService {
                 default: false,
                 ipam_options: req.ipam_options,
                 aux_addresses,
+                ipam6,
             },
         );
         let result = async {

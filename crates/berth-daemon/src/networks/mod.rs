@@ -32,7 +32,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use berth_net::dns::{self, DnsServer};
 use berth_net::ipam::{self, Ipam, Subnet};
-use berth_net::link::{self, VethConfig};
+use berth_net::ipam6::Ipam6;
+use berth_net::link::{self, VethConfig, VethIpv6};
 use berth_net::nft::{self, BridgeRules, Ruleset};
 use berth_net::ports::{self, PortMapping};
 use berth_net::proxy::{self, PortProxy};
@@ -97,6 +98,9 @@ struct Network {
     /// `IPAM.Config[0].AuxiliaryAddresses`: kept out of allocation and shown.
     #[serde(default)]
     aux_addresses: BTreeMap<String, Ipv4Addr>,
+    /// `EnableIPv6` networks: their IPv6 subnet and addresses.
+    #[serde(default)]
+    ipam6: Option<Ipam6>,
 }
 
 impl Network {
@@ -119,6 +123,9 @@ pub struct EndpointConfig {
     /// `--ip`.
     #[serde(default)]
     pub ipv4: Option<Ipv4Addr>,
+    /// `--ip6`.
+    #[serde(default)]
+    pub ipv6: Option<std::net::Ipv6Addr>,
     /// `--mac-address`; Docker's `02:42:<address>` when absent.
     #[serde(default)]
     pub mac: Option<String>,
@@ -144,6 +151,9 @@ pub struct Endpoint {
     pub prefix: u8,
     /// The network's gateway.
     pub gateway: Ipv4Addr,
+    /// On an IPv6 network: the container's IPv6 address, prefix length and gateway.
+    #[serde(default)]
+    pub ipv6: Option<(std::net::Ipv6Addr, u8, std::net::Ipv6Addr)>,
     /// `02:42:…`.
     pub mac: String,
     /// The host end of the veth pair.
@@ -239,6 +249,14 @@ pub struct CreateNetwork {
     pub ipam_options: Option<BTreeMap<String, String>>,
     /// `IPAM.Config[0].AuxiliaryAddresses`.
     pub aux_addresses: BTreeMap<String, String>,
+    /// `EnableIPv6`.
+    pub enable_ipv6: bool,
+    /// The IPv6 entry of `IPAM.Config`: subnet, IP range, gateway.
+    pub subnet6: Option<String>,
+    /// Its `IPRange`.
+    pub ip_range6: Option<String>,
+    /// Its `Gateway`.
+    pub gateway6: Option<String>,
 }
 
 /// The network service.
@@ -351,6 +369,7 @@ impl NetworkService {
                     default: true,
                     ipam_options: None,
                     aux_addresses: BTreeMap::new(),
+                    ipam6: None,
                 },
             );
         }
@@ -456,6 +475,7 @@ impl NetworkService {
                         bridge: n.bridge.clone(),
                         subnet: n.ipam.as_ref()?.subnet,
                         internal: n.internal,
+                        subnet6: n.ipam6.as_ref().map(|i| i.subnet),
                     })
                 })
                 .collect(),
@@ -477,10 +497,10 @@ impl NetworkService {
     }
 
     async fn ensure_bridge(&self, network_id: &str) -> Result<(), DaemonError> {
-        let (bridge, ipam, mtu) = {
+        let (bridge, ipam, mtu, ipam6) = {
             let st = self.lock();
             let n = &st.networks[network_id];
-            (n.bridge.clone(), n.ipam.clone(), n.mtu())
+            (n.bridge.clone(), n.ipam.clone(), n.mtu(), n.ipam6.clone())
         };
         let Some(ipam) = ipam else { return Ok(()) };
         // Set up once per daemon run: a process spawn saved on every container start.
@@ -494,7 +514,14 @@ impl NetworkService {
             return Ok(());
         }
         let b = bridge.clone();
-        blocking(move || link::ensure_bridge(&b, ipam.gateway, ipam.subnet, mtu)).await?;
+        blocking(move || {
+            link::ensure_bridge(&b, ipam.gateway, ipam.subnet, mtu)?;
+            match ipam6 {
+                Some(i6) => link::ensure_bridge_ipv6(&b, i6.gateway, i6.subnet.prefix()),
+                None => Ok(()),
+            }
+        })
+        .await?;
         self.ready_bridges
             .lock()
             .expect("bridges lock")
@@ -719,13 +746,29 @@ impl NetworkService {
             )
         };
         let release = |svc: &Self| {
-            if let Some(i) = svc
-                .lock()
-                .networks
-                .get_mut(net_id)
-                .and_then(|n| n.ipam.as_mut())
-            {
-                i.release(&id);
+            let mut st = svc.lock();
+            if let Some(n) = st.networks.get_mut(net_id) {
+                if let Some(i) = n.ipam.as_mut() {
+                    i.release(&id);
+                }
+                if let Some(i) = n.ipam6.as_mut() {
+                    i.release(&id);
+                }
+            }
+        };
+        let ipv6 = {
+            let mut st = self.lock();
+            let n = st.networks.get_mut(net_id).expect("network exists");
+            match n.ipam6.as_mut() {
+                Some(i6) => match i6.allocate(&id, cfg.ipv6) {
+                    Ok(a) => Some((a, i6.subnet.prefix(), i6.gateway)),
+                    Err(e) => {
+                        drop(st);
+                        release(self);
+                        return Err(DaemonError::invalid(e.to_string()));
+                    }
+                },
+                None => None,
             }
         };
         let endpoint_id = new_id();
@@ -766,6 +809,11 @@ impl NetworkService {
             mac: cfg.mac.clone().unwrap_or_else(|| ipam::mac_for(ip)),
             bridge,
             mtu,
+            ipv6: ipv6.map(|(address, prefix, gw)| VethIpv6 {
+                address,
+                prefix,
+                gateway: (!internal && !self.has_default_route(&id)).then_some(gw),
+            }),
         };
         let v = veth.clone();
         if let Err(e) = blocking(move || link::setup_veth(&v)).await {
@@ -797,6 +845,7 @@ impl NetworkService {
                 ip,
                 prefix: subnet.prefix(),
                 gateway,
+                ipv6,
                 mac: veth.mac.clone(),
                 veth: veth.host_name.clone(),
                 inner,
@@ -878,7 +927,7 @@ impl NetworkService {
 
     /// The addresses of `name` for a container: the containers on its user-defined
     /// networks that answer to it.
-    fn lookup(&self, container_id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+    fn lookup(&self, container_id: &str, name: &str) -> Option<Vec<std::net::IpAddr>> {
         let st = self.lock();
         let mine = st.endpoints.get(container_id)?;
         let mut out = Vec::new();
@@ -905,18 +954,16 @@ impl NetworkService {
                 for eps in st.endpoints.values() {
                     if let Some(e) = eps.get(net_id)
                         && e.dns_names.iter().any(|n| n == target)
-                        && !out.contains(&e.ip)
                     {
-                        out.push(e.ip);
+                        push_addresses(&mut out, e);
                     }
                 }
             }
             for eps in st.endpoints.values() {
                 if let Some(e) = eps.get(net_id)
                     && e.dns_names.iter().any(|n| n == bare)
-                    && !out.contains(&e.ip)
                 {
-                    out.push(e.ip);
+                    push_addresses(&mut out, e);
                 }
             }
         }
@@ -990,6 +1037,9 @@ impl NetworkService {
     fn release_addresses(&self, id: &str) {
         for n in self.lock().networks.values_mut() {
             if let Some(i) = n.ipam.as_mut() {
+                i.release(id);
+            }
+            if let Some(i) = n.ipam6.as_mut() {
                 i.release(id);
             }
         }
@@ -1096,6 +1146,15 @@ impl NetworkService {
         }
     }
 
+    /// The container's first IPv6 address, for its /etc/hosts.
+    pub fn first_ipv6(&self, container_id: &str) -> Option<std::net::Ipv6Addr> {
+        let st = self.lock();
+        st.endpoints
+            .get(container_id)?
+            .values()
+            .find_map(|e| e.ipv6.map(|(a, _, _)| a))
+    }
+
     /// The address `--add-host NAME:host-gateway` stands for: the default bridge's
     /// gateway once it is set up, else the gateway of the container's own network.
     pub fn host_gateway(&self, container_id: &str) -> Option<Ipv4Addr> {
@@ -1132,8 +1191,18 @@ struct ContainerNames {
 }
 
 impl dns::Records for ContainerNames {
-    fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+    fn lookup(&self, name: &str) -> Option<Vec<std::net::IpAddr>> {
         self.svc.upgrade()?.lookup(&self.id, name)
+    }
+}
+
+/// An endpoint's addresses, IPv4 and (on an IPv6 network) IPv6, once each.
+fn push_addresses(out: &mut Vec<std::net::IpAddr>, e: &Endpoint) {
+    let v6 = e.ipv6.map(|(a, _, _)| std::net::IpAddr::V6(a));
+    for ip in std::iter::once(std::net::IpAddr::V4(e.ip)).chain(v6) {
+        if !out.contains(&ip) {
+            out.push(ip);
+        }
     }
 }
 
@@ -1156,6 +1225,13 @@ pub fn endpoint_config(v: &Value) -> Result<EndpointConfig, DaemonError> {
         Some(s) => Some(
             s.parse()
                 .map_err(|_| DaemonError::invalid(format!("invalid IPv4 address: {s}")))?,
+        ),
+    };
+    let ipv6 = match v["IPAMConfig"]["IPv6Address"].as_str() {
+        Some("") | None => None,
+        Some(s) => Some(
+            s.parse()
+                .map_err(|_| DaemonError::invalid(format!("invalid IPv6 address: {s}")))?,
         ),
     };
     let mac = match v["MacAddress"].as_str() {
@@ -1191,6 +1267,7 @@ pub fn endpoint_config(v: &Value) -> Result<EndpointConfig, DaemonError> {
     Ok(EndpointConfig {
         aliases,
         ipv4,
+        ipv6,
         mac,
         link_local_ips,
         links,

@@ -102,6 +102,7 @@ fn lookup_answers_names_on_shared_user_networks_only() {
         ip: Ipv4Addr::from(ip),
         prefix: 24,
         gateway: Ipv4Addr::new(10, 1, 0, 1),
+        ipv6: None,
         mac: String::new(),
         veth: String::new(),
         inner: "eth0".into(),
@@ -127,6 +128,7 @@ fn lookup_answers_names_on_shared_user_networks_only() {
                 default: false,
                 ipam_options: None,
                 aux_addresses: BTreeMap::new(),
+                ipam6: None,
             },
         );
         st.endpoints.insert(
@@ -142,11 +144,9 @@ fn lookup_answers_names_on_shared_user_networks_only() {
             BTreeMap::from([(default, ep([172, 17, 0, 2], &["other"]))]),
         );
     }
-    assert_eq!(s.lookup("b", "web"), Some(vec![Ipv4Addr::new(10, 1, 0, 2)]));
-    assert_eq!(
-        s.lookup("b", "www.app"),
-        Some(vec![Ipv4Addr::new(10, 1, 0, 2)])
-    );
+    let web = Some(vec![std::net::IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2))]);
+    assert_eq!(s.lookup("b", "web"), web);
+    assert_eq!(s.lookup("b", "www.app"), web);
     assert_eq!(s.lookup("b", "other"), None);
     assert_eq!(s.lookup("c", "web"), None);
 }
