@@ -371,10 +371,15 @@ impl ImageService {
             .content
             .open_blob(&layer.blob)
             .map_err(internal(WHAT))?;
-        let writer = self.content.writer().map_err(internal(WHAT))?;
-        let mut gz = flate2::write::GzEncoder::new(writer, flate2::Compression::fast());
-        io::copy(&mut src, &mut gz).map_err(internal(WHAT))?;
-        let writer = gz.finish().map_err(internal(WHAT))?;
+        let mut writer =
+            io::BufWriter::with_capacity(1 << 20, self.content.writer().map_err(internal(WHAT))?);
+        // Every core: a single deflate stream made pushing a loaded image gzip-bound.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        berth_store::layer::gzip_parallel(&mut src, &mut writer, threads)
+            .map_err(internal(WHAT))?;
+        let writer = writer
+            .into_inner()
+            .map_err(|e| DaemonError::internal(format!("{WHAT}: {}", e.error())))?;
         let pending = writer.finish().map_err(internal(WHAT))?;
         let size = pending.size();
         let blob = pending.commit(None).map_err(internal(WHAT))?;

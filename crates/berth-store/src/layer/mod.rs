@@ -20,6 +20,7 @@ mod compression;
 mod diff;
 mod digest_reader;
 mod entry_name;
+mod gzip;
 mod packer;
 mod root;
 
@@ -28,4 +29,5 @@ pub use compression::{Compression, decompress};
 pub use diff::{Change, ChangeKind, DiffError, changes, write_diff};
 pub use digest_reader::DigestReader;
 pub use entry_name::InvalidPathReason;
+pub use gzip::gzip_parallel;
 pub use packer::{PackOptions, PackStats, TreePacker};
