@@ -125,10 +125,14 @@ impl Container {
         exec: &ExecSpec,
         stdio: Stdio,
     ) -> Result<u32, CreateError> {
-        let root = user::open_root(&launch.rootfs).map_err(|source| CreateError::Rootfs {
-            path: launch.rootfs.clone(),
-            source,
-        })?;
+        // The container's own view (its mounts, volumes included) when its init is
+        // there to show it; the rootfs as the host sees it otherwise.
+        let root = user::open_root(Path::new(&format!("/proc/{}/root", self.pid())))
+            .or_else(|_| user::open_root(&launch.rootfs))
+            .map_err(|source| CreateError::Rootfs {
+                path: launch.rootfs.clone(),
+                source,
+            })?;
         let resolved = user::resolve(&root, &exec.user, &launch.process.additional_groups)?;
         drop(root);
         self.check_exec_cwd(&exec.cwd)?;

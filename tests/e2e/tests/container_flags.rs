@@ -795,3 +795,30 @@ fn create_records_dockers_defaults_and_systempaths_unconfined_unmasks() {
         .assert_success();
     assert_eq!(paths, "null\n");
 }
+
+#[test]
+fn exec_resolves_users_through_the_containers_own_mounts() {
+    let d = daemon();
+    // A passwd file bind-mounted over the image's: only the container's view has it.
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    std::fs::write(
+        &passwd,
+        "root:x:0:0:root:/root:/bin/sh\nmounted:x:4321:4321::/:/bin/sh\n",
+    )
+    .unwrap();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "withpasswd",
+        "-v",
+        &format!("{}:/etc/passwd:ro", passwd.display()),
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .assert_success();
+    let out = d.docker(["exec", "-u", "mounted", "withpasswd", "id", "-u"]);
+    assert_eq!(out.assert_success(), "4321\n");
+}
