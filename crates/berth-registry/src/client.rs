@@ -142,6 +142,17 @@ pub enum UploadSource {
     },
 }
 
+/// One message of a streamed upload ([`RegistryClient::upload_stream`]).
+#[derive(Debug)]
+pub enum StreamPiece {
+    /// The next bytes of the blob.
+    Data(Bytes),
+    /// The blob is complete.
+    End,
+    /// The producer failed; the upload is abandoned.
+    Failed(String),
+}
+
 /// A callback told how many bytes of an upload have been sent.
 #[derive(Clone)]
 pub struct UploadProgress(pub std::sync::Arc<dyn Fn(u64) + Send + Sync>);
@@ -831,6 +842,118 @@ impl RegistryClient {
         let resp = self.send(Method::PUT, &put, &headers, None).await?;
         check(resp, &put).await?;
         Ok(true)
+    }
+
+    /// Uploads a blob whose bytes arrive in pieces and whose digest is known only at
+    /// the end: a layer compressed while it is pushed, as Docker pushes. The pieces
+    /// go up as PATCHes of at least the registry's chunk size, hashed on the way; the
+    /// upload is completed with the digest they hash to only after
+    /// [`StreamPiece::End`], so a producer that fails or vanishes half-way never leaves
+    /// a short blob behind. Returns the digest and the length.
+    ///
+    /// # Errors
+    /// The producer's error, auth, status and connection errors.
+    pub async fn upload_stream(
+        &self,
+        mut pieces: tokio::sync::mpsc::Receiver<StreamPiece>,
+        progress: Option<UploadProgress>,
+    ) -> Result<(Digest, u64), RegistryError> {
+        let url = self.repo_url("blobs/uploads/");
+        let resp = self.send(Method::POST, &url, &[], None).await?;
+        let resp = check(resp, &url).await?;
+        let mut location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| Url::parse(l, &self.endpoint))
+            .ok_or_else(|| RegistryError::BadResponse {
+                url: url.to_string(),
+                message: "upload started without a Location".into(),
+            })?;
+        let chunk = chunk_size(
+            resp.headers()
+                .get("oci-chunk-min-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok()),
+        ) as usize;
+        let mut digester = berth_oci::Digester::new();
+        let mut offset: u64 = 0;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut ended = false;
+        while !ended {
+            match pieces.recv().await {
+                Some(StreamPiece::Data(b)) => pending.extend_from_slice(&b),
+                Some(StreamPiece::End) => ended = true,
+                Some(StreamPiece::Failed(message)) => {
+                    return Err(RegistryError::BadResponse {
+                        url: location.to_string(),
+                        message,
+                    });
+                }
+                None => {
+                    return Err(RegistryError::BadResponse {
+                        url: location.to_string(),
+                        message: "the blob's producer stopped before its end".into(),
+                    });
+                }
+            }
+            if pending.is_empty() || (!ended && pending.len() < chunk) {
+                continue;
+            }
+            let body = Bytes::from(std::mem::take(&mut pending));
+            let n = body.len() as u64;
+            digester.update(&body);
+            let headers = [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (header::CONTENT_LENGTH, n.to_string()),
+                (
+                    header::CONTENT_RANGE,
+                    format!("{}-{}", offset, offset + n - 1),
+                ),
+            ];
+            let resp = self
+                .send(
+                    Method::PATCH,
+                    &location,
+                    &headers,
+                    Some(&UploadSource::Bytes(body)),
+                )
+                .await?;
+            let resp = check(resp, &location).await?;
+            if let Some(end) = resp
+                .headers()
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(range_end)
+                && end != offset + n - 1
+            {
+                return Err(RegistryError::BadResponse {
+                    url: location.to_string(),
+                    message: format!(
+                        "upload holds bytes 0-{end} after a chunk ending at {}",
+                        offset + n - 1
+                    ),
+                });
+            }
+            if let Some(next) = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| Url::parse(l, &self.endpoint))
+            {
+                location = next;
+            }
+            offset += n;
+            if let Some(p) = &progress {
+                (p.0)(offset);
+            }
+        }
+        let digest = digester.finish();
+        let put = location.with_query("digest", &digest.to_string());
+        let headers = [(header::CONTENT_LENGTH, "0".to_string())];
+        let resp = self.send(Method::PUT, &put, &headers, None).await?;
+        check(resp, &put).await?;
+        Ok((digest, offset))
     }
 
     /// Puts a manifest under a tag (or digest); returns the digest the registry gave it.

@@ -32,8 +32,8 @@ pub mod tls;
 
 pub use auth::{AuthConfig, Credentials};
 pub use client::{
-    BlobReader, CHUNKED_UPLOAD_MIN, Pulled, RegistryClient, UPLOAD_CHUNK, UploadProgress,
-    UploadSource,
+    BlobReader, CHUNKED_UPLOAD_MIN, Pulled, RegistryClient, StreamPiece, UPLOAD_CHUNK,
+    UploadProgress, UploadSource,
 };
 pub use endpoint::{Endpoint, Scheme};
 pub use error::RegistryError;

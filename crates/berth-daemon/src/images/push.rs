@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 use berth_oci::Digest;
 use berth_oci::image::{Descriptor, Manifest, media_type};
 use berth_oci::reference::Reference;
-use berth_registry::{AuthConfig, RegistryClient, UploadProgress, UploadSource};
+use berth_registry::{AuthConfig, RegistryClient, StreamPiece, UploadProgress, UploadSource};
 use berth_store::LayerRecord;
 use tokio::runtime::Handle;
+use tokio_util::bytes::Bytes;
 
 use super::pull::{ProgressMessage, ProgressSender, registry_error};
 use super::{Image, ImageService, MAX_CONFIG_SIZE, internal};
@@ -305,7 +306,7 @@ impl ImageService {
             // push was planned) may have compressed it already.
             match self.compressed_layer(layer) {
                 Some(done) => done,
-                None => self.compress_layer(layer)?,
+                None => return self.push_compressing(client, layer, rt, send, progress),
             }
         } else {
             layer.clone()
@@ -363,26 +364,89 @@ impl ImageService {
             .cloned()
     }
 
-    /// Gzips an uncompressed layer into the content store and records the compressed
-    /// blob in every image that has this layer uncompressed, so it happens once.
-    fn compress_layer(&self, layer: &LayerRecord) -> Result<LayerRecord, DaemonError> {
+    /// Pushes a layer stored uncompressed: gzips it (on every core) while it uploads,
+    /// as Docker does, instead of compressing it into the store first and uploading
+    /// after. The compressed bytes also go into the content store, and the result is
+    /// recorded in every image with this layer, so the next push sends the same blob.
+    fn push_compressing(
+        &self,
+        client: &RegistryClient,
+        layer: &LayerRecord,
+        rt: &Handle,
+        send: &SendProgress<'_>,
+        progress: &ProgressSender,
+    ) -> Result<LayerRecord, DaemonError> {
         const WHAT: &str = "cannot compress layer";
-        let mut src = self
-            .content
-            .open_blob(&layer.blob)
-            .map_err(internal(WHAT))?;
-        let mut writer =
-            io::BufWriter::with_capacity(1 << 20, self.content.writer().map_err(internal(WHAT))?);
+        let short = layer.diff_id.short();
+        send(Some(&short), "Pushing", Some((0, layer.diff_size)));
+        let callback = {
+            let (tx, id, total) = (progress.clone(), short.clone(), layer.diff_size);
+            let last = Mutex::new(Instant::now());
+            UploadProgress(Arc::new(move |sent: u64| {
+                let mut last = last.lock().expect("progress lock");
+                if last.elapsed() >= PROGRESS_INTERVAL {
+                    *last = Instant::now();
+                    let _ = tx.send(ProgressMessage {
+                        id: Some(id.clone()),
+                        status: "Pushing".into(),
+                        progress: Some((sent.min(total), total)),
+                    });
+                }
+            }))
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel::<StreamPiece>(4);
+        let (uploaded, produced) = std::thread::scope(|scope| {
+            let producer = scope.spawn(move || {
+                let result = self.compress_into(layer, &tx);
+                let last = match &result {
+                    Ok(_) => StreamPiece::End,
+                    Err(e) => StreamPiece::Failed(format!("{WHAT}: {e}")),
+                };
+                let _ = tx.blocking_send(last);
+                result
+            });
+            let uploaded = rt.block_on(client.upload_stream(rx, Some(callback)));
+            let produced = producer
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("compressor thread panicked")));
+            (uploaded, produced)
+        });
+        let pending = produced.map_err(internal(WHAT))?;
+        let (digest, size) = uploaded.map_err(|e| registry_error(&e))?;
+        let blob = pending.commit(Some(digest)).map_err(internal(WHAT))?;
+        send(Some(&short), "Pushed", None);
+        self.record_compressed(layer, blob, size)
+    }
+
+    /// Gzips an uncompressed layer into a new content-store blob and, in pieces, to
+    /// `tx`; the blob is left to commit once the upload's digest is known.
+    fn compress_into(
+        &self,
+        layer: &LayerRecord,
+        tx: &tokio::sync::mpsc::Sender<StreamPiece>,
+    ) -> io::Result<berth_store::PendingBlob> {
+        let mut src = self.content.open_blob(&layer.blob)?;
+        let mut tee = PieceTee {
+            store: io::BufWriter::with_capacity(1 << 20, self.content.writer()?),
+            tx,
+            buf: Vec::with_capacity(PIECE),
+        };
         // Every core: a single deflate stream made pushing a loaded image gzip-bound.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        berth_store::layer::gzip_parallel(&mut src, &mut writer, threads)
-            .map_err(internal(WHAT))?;
-        let writer = writer
-            .into_inner()
-            .map_err(|e| DaemonError::internal(format!("{WHAT}: {}", e.error())))?;
-        let pending = writer.finish().map_err(internal(WHAT))?;
-        let size = pending.size();
-        let blob = pending.commit(None).map_err(internal(WHAT))?;
+        berth_store::layer::gzip_parallel(&mut src, &mut tee, threads)?;
+        tee.send_buffered()?;
+        let store = tee.store.into_inner().map_err(|e| e.into_error())?;
+        store.finish()
+    }
+
+    /// Records the gzip blob of an uncompressed layer in every image that has this
+    /// layer uncompressed, so it is compressed once.
+    fn record_compressed(
+        &self,
+        layer: &LayerRecord,
+        blob: Digest,
+        size: u64,
+    ) -> Result<LayerRecord, DaemonError> {
         let compressed = LayerRecord {
             blob,
             media_type: media_type::OCI_LAYER_GZIP.to_string(),
@@ -418,6 +482,46 @@ impl ImageService {
             state.images.insert(id, Arc::new(updated));
         }
         Ok(compressed)
+    }
+}
+
+/// Bytes per piece of a streamed upload (the registry client merges pieces up to the
+/// registry's chunk size).
+const PIECE: usize = 16 << 20;
+
+/// Where a layer's gzip stream goes while it is pushed: into the content store and,
+/// in pieces, to the upload.
+struct PieceTee<'a, W: io::Write> {
+    store: W,
+    tx: &'a tokio::sync::mpsc::Sender<StreamPiece>,
+    buf: Vec<u8>,
+}
+
+impl<W: io::Write> PieceTee<'_, W> {
+    /// Sends what is buffered as one piece.
+    fn send_buffered(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(PIECE)));
+        self.tx
+            .blocking_send(StreamPiece::Data(piece))
+            .map_err(|_| io::Error::other("the upload stopped"))
+    }
+}
+
+impl<W: io::Write> io::Write for PieceTee<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.store.write_all(data)?;
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= PIECE {
+            self.send_buffered()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.store.flush()
     }
 }
 
