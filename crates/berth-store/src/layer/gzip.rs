@@ -7,7 +7,7 @@
 //! in order, then an empty final block, the CRC-32 and the length. The result is one
 //! ordinary gzip member any reader takes, as pigz makes them. Block size and level are
 //! fixed, so the same input always gives the same bytes (and the same digest when it
-//! is pushed again).
+//! is pushed again). Blocks that do not compress are stored instead of deflated.
 
 use std::io::{self, Read, Write};
 
@@ -21,10 +21,34 @@ const BLOCK: usize = 1 << 20;
 /// unknown, so the bytes depend on the input alone.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
 
-/// Deflates one block at level 1, ending with a full flush (`last`: with the final
-/// block bit instead).
-fn deflate_block(input: &[u8], last: bool) -> io::Result<Vec<u8>> {
+/// How much of a block is tried first to see whether it compresses at all.
+const SAMPLE: usize = 64 << 10;
+
+/// Whether `block` looks incompressible: its first [`SAMPLE`] bytes do not shrink by
+/// 3% at level 1. Such blocks (already compressed files, random data) are stored
+/// rather than deflated: deflate would spend a core's time to gain nothing. The
+/// decision depends on the bytes alone, so the output stays deterministic.
+fn incompressible(block: &[u8]) -> io::Result<bool> {
+    let sample = &block[..block.len().min(SAMPLE)];
+    if sample.len() < 4096 {
+        return Ok(false);
+    }
     let mut c = Compress::new(Compression::fast(), false);
+    let mut out = Vec::with_capacity(sample.len() + 1024);
+    c.compress_vec(sample, &mut out, FlushCompress::Finish)
+        .map_err(io::Error::other)?;
+    Ok(c.total_in() as usize == sample.len() && out.len() * 100 >= sample.len() * 97)
+}
+
+/// Deflates one block at level 1 (stored, when it does not compress), ending with a
+/// full flush (`last`: with the final block bit instead).
+fn deflate_block(input: &[u8], last: bool) -> io::Result<Vec<u8>> {
+    let level = if incompressible(input)? {
+        Compression::none()
+    } else {
+        Compression::fast()
+    };
+    let mut c = Compress::new(level, false);
     let mut out = Vec::with_capacity(input.len() + input.len() / 64 + 64);
     let flush = if last {
         FlushCompress::Finish
@@ -153,6 +177,24 @@ mod tests {
         gzip_parallel(&input[..], &mut a, 1).unwrap();
         gzip_parallel(&input[..], &mut b, 3).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn incompressible_blocks_are_stored_and_compressible_ones_shrink() {
+        let mut x: u32 = 7;
+        let random: Vec<u8> = (0..BLOCK)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        assert!(incompressible(&random).unwrap());
+        let stored = deflate_block(&random, false).unwrap();
+        // Stored blocks: the data plus a few bytes of framing per 64 KiB.
+        assert!(stored.len() >= random.len() && stored.len() < random.len() + 1024);
+        let text = vec![b'a'; BLOCK];
+        assert!(!incompressible(&text).unwrap());
+        assert!(deflate_block(&text, false).unwrap().len() < BLOCK / 100);
     }
 
     #[test]
