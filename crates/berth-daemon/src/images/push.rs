@@ -411,8 +411,10 @@ impl ImageService {
                 .unwrap_or_else(|_| Err(io::Error::other("compressor thread panicked")));
             (uploaded, produced)
         });
-        let pending = produced.map_err(internal(WHAT))?;
+        // The upload's error first: when the registry refuses, the producer only sees
+        // its pieces go nowhere.
         let (digest, size) = uploaded.map_err(|e| registry_error(&e))?;
+        let pending = produced.map_err(internal(WHAT))?;
         let blob = pending.commit(Some(digest)).map_err(internal(WHAT))?;
         send(Some(&short), "Pushed", None);
         self.record_compressed(layer, blob, size)
